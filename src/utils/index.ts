@@ -1,0 +1,35 @@
+export {
+  type Action,
+  ActionQueue,
+  type ActionQueueOptions,
+  ActionQueueStateError,
+  ActionRetryError,
+  type ActionRetryErrorOptions,
+  DoublingBackoff,
+  type DoublingBackoffOptions,
+  type RollbackFailure,
+  type RollbackReport,
+} from "./action-queue.js";
+export {
+  type Backoff,
+  type BackoffJitter,
+  type BackoffOptions,
+  ClampedBackoff,
+  ConstantBackoff,
+  type ConstantBackoffOptions,
+  ExponentialBackoff,
+  type ExponentialBackoffOptions,
+  LinearBackoff,
+  type LinearBackoffOptions,
+} from "./backoff.js";
+export {
+  DuplicateTransactionError,
+  MeasurementClosedError,
+  Timeit,
+  type TimeitCallback,
+  TimeitCallbackError,
+  type TimeitOptions,
+  type TimeitReport,
+  type Transaction,
+  type TransactionTimer,
+} from "./timeit.js";
