@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/global-setup.ts"],
     // Integration tests talk to one real RabbitMQ; each uses its own uniquely named queues, so files
     // may run in parallel. Fault tests break the broker on purpose and run alone (see test/faults).
     testTimeout: 30_000,

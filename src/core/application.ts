@@ -1,0 +1,237 @@
+import { Deadline } from "./deadline.js";
+import { ConfigurationError, InvalidHandlerError, LifecycleError } from "./errors.js";
+import { type Hook, HookList } from "./hooks.js";
+import { createDefaultLogger, type Logger } from "./logger.js";
+import type { RouteRecord, Transport, TransportHealth } from "./transport.js";
+import { duration, nonEmptyString } from "./validate.js";
+
+/** Options every App has, whatever its transports. */
+export interface CoreOptions {
+  /**
+   * The pino logger weir logs through; weir binds child loggers to `{ transport, route }`.
+   * @defaultValue pino on stdout at level `WEIR_LOG_LEVEL`, else `info`
+   */
+  logger?: Logger;
+  /**
+   * How long `stop()` may take to hand received messages to their handlers and settle them (ms).
+   * What has not started by then is requeued.
+   * @defaultValue 30000
+   */
+  shutdownTimeout?: number;
+  /**
+   * The application's name: in logs and in the broker's connection names (`weir:<name>:<vhost>`).
+   * @defaultValue "weir"
+   */
+  name?: string;
+}
+
+export interface AppHealth {
+  /** True when every started transport reports every route ready. */
+  readonly ready: boolean;
+  readonly transports: readonly TransportHealth[];
+}
+
+type State = "created" | "starting" | "running" | "stopping" | "stopped";
+
+/**
+ * The transport-independent engine behind `App`: the route table, shared state, lifecycle hooks and
+ * the start/stop sequence. Transports are plugged in by the composition root (`src/app.ts`).
+ */
+export class Application<S extends object = Record<string, unknown>> {
+  /** Your singletons (database pools, clients): set them in a startup hook, use them in handlers. */
+  readonly state: S = {} as S;
+  readonly logger: Logger;
+  readonly name: string;
+  protected readonly shutdownTimeout: number;
+  private readonly transports = new Map<string, Transport>();
+  private readonly startupHooks = new HookList<this>("a startup hook");
+  private readonly shutdownHooks = new HookList<this>("a shutdown hook");
+  private readonly routeRecords: RouteRecord[] = [];
+  private lifecycle: State = "created";
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private requestStop: () => void = () => {};
+  private readonly stopRequested = new Promise<void>((resolve) => {
+    this.requestStop = resolve;
+  });
+
+  constructor(options: CoreOptions = {}) {
+    this.logger = options.logger ?? createDefaultLogger();
+    this.shutdownTimeout = duration("shutdownTimeout", options.shutdownTimeout, 30_000, 0);
+    this.name = nonEmptyString("name", options.name, "weir");
+  }
+
+  /** Where the app is in its lifecycle. */
+  get status(): State {
+    return this.lifecycle;
+  }
+
+  /** The routes registered so far, in registration order. */
+  get routes(): readonly RouteRecord[] {
+    return this.routeRecords;
+  }
+
+  /** Registers a hook run by `start()`, in registration order, before any transport starts. */
+  onStartup<H extends Hook<this>>(hook: H): H {
+    return this.startupHooks.add(hook);
+  }
+
+  /** Registers a hook run by `stop()`, in reverse order, after every message is settled. */
+  onShutdown<H extends Hook<this>>(hook: H): H {
+    return this.shutdownHooks.add(hook);
+  }
+
+  protected addTransport(transport: Transport): void {
+    this.transports.set(transport.type, transport);
+  }
+
+  /** Records a route after checking what every route type shares; the transport checks the rest. */
+  protected addRoute(routes: unknown, spec: unknown, handler: unknown): void {
+    if (this.lifecycle !== "created") {
+      throw new LifecycleError("WEIR_ERR_APP_STARTED", "routes must be registered before start()");
+    }
+    if (!Array.isArray(routes) || routes.length === 0) {
+      throw new ConfigurationError("WEIR_ERR_EMPTY_ROUTES", "a route needs a non-empty array of names");
+    }
+    for (const name of routes) {
+      if (typeof name !== "string" || name.length === 0) {
+        throw new ConfigurationError("WEIR_ERR_EMPTY_ROUTES", `route names must be non-empty strings`);
+      }
+    }
+    if (typeof spec !== "object" || spec === null) {
+      throw new ConfigurationError("WEIR_ERR_UNKNOWN_ROUTE_TYPE", "a route needs a definition with a type");
+    }
+    const type = (spec as { type?: unknown }).type;
+    const transport = typeof type === "string" ? this.transports.get(type) : undefined;
+    if (transport === undefined) {
+      const known = [...this.transports.keys()].join(", ");
+      throw new ConfigurationError(
+        "WEIR_ERR_UNKNOWN_ROUTE_TYPE",
+        `unknown route type ${String(type)} (known: ${known})`,
+      );
+    }
+    if (typeof handler !== "function") throw new InvalidHandlerError("a route handler");
+    const record: RouteRecord = { routes: [...routes], spec: spec as { type: string }, handler };
+    transport.register(record);
+    this.routeRecords.push(record);
+  }
+
+  /**
+   * Runs the startup hooks in order, then starts every transport that has work; resolves once every
+   * route is attached. Calling it again returns the same promise. If anything fails, what was started
+   * is stopped (shutdown hooks included) and the error is rethrown.
+   */
+  start(): Promise<void> {
+    if (this.starting && this.stopping === undefined) return this.starting;
+    if (this.lifecycle !== "created") {
+      return Promise.reject(new LifecycleError("WEIR_ERR_APP_STOPPED", "a stopped app cannot start again"));
+    }
+    this.lifecycle = "starting";
+    this.starting = this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    try {
+      await this.startupHooks.runInOrder(this);
+      this.assertNotStopping();
+      await Promise.all([...this.activeTransports()].map((transport) => transport.start()));
+      this.assertNotStopping();
+    } catch (error) {
+      if (this.stopping === undefined) {
+        this.logger.error({ err: error }, "start failed; stopping what was started");
+      }
+      await this.stop();
+      throw error;
+    }
+    this.lifecycle = "running";
+    this.logger.info({ routes: this.routeRecords.length }, "app started");
+  }
+
+  private assertNotStopping(): void {
+    if (this.stopping !== undefined) {
+      throw new LifecycleError(
+        "WEIR_ERR_STOPPED_DURING_START",
+        "stop() was called while the app was starting",
+      );
+    }
+  }
+
+  /**
+   * Stops intake, lets every received message reach its handler and be settled within
+   * `shutdownTimeout`, requeues the rest, closes connections, then runs the shutdown hooks in reverse
+   * order. Calling it again returns the same promise.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.requestStop();
+    this.stopping = this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const wasStarted = this.lifecycle !== "created";
+    this.lifecycle = "stopping";
+    const deadline = new Deadline(this.shutdownTimeout);
+    this.logger.info({ timeoutMs: this.shutdownTimeout }, "stopping");
+    await Promise.all(
+      [...this.transports.values()].map(async (transport) => {
+        try {
+          await transport.stop(deadline);
+        } catch (error) {
+          this.logger.error({ err: error, transport: transport.type }, "transport failed to stop cleanly");
+        }
+      }),
+    );
+    if (wasStarted) {
+      for (const error of await this.shutdownHooks.runReversed(this)) {
+        this.logger.error({ err: error }, "shutdown hook failed");
+      }
+    }
+    this.lifecycle = "stopped";
+    this.logger.info("stopped");
+  }
+
+  /**
+   * Starts the app and keeps it running until SIGINT or SIGTERM (or `stop()`), then stops it
+   * gracefully. A second signal during the stop exits the process at once (exit code 130).
+   */
+  async run(): Promise<void> {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        this.logger.warn({ signal }, "second signal: exiting without waiting");
+        process.exit(130);
+      }
+      signalled = true;
+      this.logger.info({ signal }, "signal received, stopping");
+      void this.stop();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+      try {
+        await this.start();
+      } catch (error) {
+        // A signal during a slow start (broker down at boot) is a normal stop, not a failure.
+        if (error instanceof LifecycleError && error.code === "WEIR_ERR_STOPPED_DURING_START") return;
+        throw error;
+      }
+      await this.stopRequested;
+      await this.stop();
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  }
+
+  /** What each transport reports about its routes; `ready` is what a load balancer should ask. */
+  health(): AppHealth {
+    const transports = [...this.activeTransports()].map((transport) => transport.health());
+    return { ready: this.lifecycle === "running" && transports.every((t) => t.ready), transports };
+  }
+
+  private *activeTransports(): Iterable<Transport> {
+    for (const transport of this.transports.values()) if (transport.needed()) yield transport;
+  }
+}

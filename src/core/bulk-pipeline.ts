@@ -1,0 +1,166 @@
+import pLimit, { type LimitFunction } from "p-limit";
+import type { Deadline } from "./deadline.js";
+
+/** How a route groups its messages and how many groups it runs at once. */
+export interface BulkOptions {
+  /**
+   * How many messages the handler receives at most per call. Transports cap it (AMQP: at the
+   * route's prefetch, or the bulk could never fill and the consumer would deadlock).
+   * @defaultValue 1
+   */
+  bulkSize?: number;
+  /**
+   * A partial bulk goes to the handler once its oldest message has waited this long (ms).
+   * @defaultValue 60000
+   */
+  bulkFlushInterval?: number;
+  /**
+   * How many bulks of this route may be in the handler at once.
+   * @defaultValue 1
+   */
+  concurrency?: number;
+}
+
+export const BULK_DEFAULTS = { bulkSize: 1, bulkFlushInterval: 60_000, concurrency: 1 } as const;
+
+export interface BulkPipelineOptions<M> {
+  bulkSize: number;
+  flushInterval: number;
+  concurrency: number;
+  /** Runs the handler on one bulk and settles every message in it. Must not reject. */
+  process(bulk: M[]): Promise<void>;
+  /** Receives the bulks that were still waiting for a concurrency slot when a drain timed out. */
+  abandon(bulk: M[]): void;
+}
+
+/**
+ * Collects messages into bulks and runs them through the route's handler with bounded concurrency.
+ *
+ * A bulk is handed over when it is full, when its oldest message has waited `flushInterval`, or when
+ * the pipeline drains; never empty. Flushing is synchronous (the buffer is swapped in one step), so
+ * a size flush and a timed flush cannot race into an empty or duplicated bulk (async-worker #222).
+ */
+export class BulkPipeline<M> {
+  private buffer: M[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly limit: LimitFunction;
+  /** Bulks handed to the limiter but not yet started; a drain that times out abandons these. */
+  private readonly waiting = new Set<M[]>();
+  private running = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.flush();
+  };
+
+  constructor(private readonly options: BulkPipelineOptions<M>) {
+    this.limit = pLimit(options.concurrency);
+  }
+
+  /** Messages buffered, waiting for a slot, or in the handler. */
+  get size(): number {
+    let waiting = 0;
+    for (const bulk of this.waiting) waiting += bulk.length;
+    return this.buffer.length + waiting + this.running;
+  }
+
+  push(message: M): void {
+    const buffer = this.buffer;
+    buffer.push(message);
+    if (buffer.length >= this.options.bulkSize) {
+      this.flush();
+    } else if (buffer.length === 1) {
+      // The interval counts from the oldest message's arrival, not on a fixed grid.
+      this.timer = setTimeout(this.onTimer, this.options.flushInterval);
+    }
+  }
+
+  /** Hands the partial bulk (if any) to the handler now. */
+  flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.buffer.length === 0) return;
+    const bulk = this.buffer;
+    this.buffer = [];
+    this.waiting.add(bulk);
+    void this.limit(() => this.run(bulk));
+  }
+
+  /**
+   * Removes every message matching `predicate` that has not reached the handler yet, and returns
+   * them. Used when the messages can no longer be settled (their channel died).
+   */
+  drop(predicate: (message: M) => boolean): M[] {
+    const dropped: M[] = [];
+    const keep = (message: M): boolean => {
+      if (!predicate(message)) return true;
+      dropped.push(message);
+      return false;
+    };
+    this.buffer = this.buffer.filter(keep);
+    if (this.buffer.length === 0 && this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    for (const bulk of [...this.waiting]) {
+      const kept = bulk.filter(keep);
+      if (kept.length === bulk.length) continue;
+      // Bulks are identified by reference: replace the array in place so run() still finds it.
+      bulk.length = 0;
+      bulk.push(...kept);
+      if (kept.length === 0) this.waiting.delete(bulk);
+    }
+    this.notifyIfIdle();
+    return dropped;
+  }
+
+  /**
+   * Flushes the partial bulk and waits for every bulk to finish. When the deadline passes first,
+   * bulks that have not started are given to `abandon` (the transport requeues them); bulks in a
+   * handler keep running, and the caller decides what to do with their messages.
+   * Resolves `true` when everything finished in time.
+   */
+  async drain(deadline: Deadline): Promise<boolean> {
+    this.flush();
+    const finished = await deadline.race(this.whenIdle());
+    if (!finished) {
+      const abandoned = [...this.waiting];
+      this.waiting.clear();
+      this.limit.clearQueue();
+      for (const bulk of abandoned) this.options.abandon(bulk);
+      this.notifyIfIdle();
+    }
+    return finished;
+  }
+
+  /** Resolves once nothing is buffered, waiting or running. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.buffer.length === 0 && this.waiting.size === 0 && this.running === 0;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private async run(bulk: M[]): Promise<void> {
+    // Gone from `waiting` means abandoned by a timed-out drain or emptied by drop(): nothing to do.
+    if (!this.waiting.delete(bulk)) return;
+    this.running += bulk.length;
+    try {
+      await this.options.process(bulk);
+    } finally {
+      this.running -= bulk.length;
+      this.notifyIfIdle();
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The names users write in route definitions. Each enum's values are the plain option keys and
+ * action names, so `{ [Options.BULK_SIZE]: 100 }` and `{ bulkSize: 100 }` are the same object.
+ */
+
+/** The kinds of route an App can hold. */
+export const RouteTypes = {
+  AMQP: "amqp",
+  HTTP: "http",
+  SSE: "sse",
+} as const;
+export type RouteType = (typeof RouteTypes)[keyof typeof RouteTypes];
+
+/** Keys of a route's `options` object. */
+export const Options = {
+  BULK_SIZE: "bulkSize",
+  BULK_FLUSH_INTERVAL: "bulkFlushInterval",
+  CONCURRENCY: "concurrency",
+} as const;
+export type OptionName = (typeof Options)[keyof typeof Options];
+
+/** The handler outcomes a route can attach an action to. */
+export const Events = {
+  ON_SUCCESS: "onSuccess",
+  ON_EXCEPTION: "onException",
+} as const;
+export type EventName = (typeof Events)[keyof typeof Events];
+
+/** What weir does with a message once its handler has run. */
+export const Actions = {
+  /** Acknowledge: the broker forgets the message. */
+  ACK: "ack",
+  /** Reject without requeue: the broker drops it, or dead-letters it when the queue has a DLX. */
+  REJECT: "reject",
+  /** Reject with requeue: the broker delivers it again, flagged `redelivered`. */
+  REQUEUE: "requeue",
+} as const;
+export type Action = (typeof Actions)[keyof typeof Actions];
+
+const ACTION_VALUES: ReadonlySet<string> = new Set(Object.values(Actions));
+
+export function isAction(value: unknown): value is Action {
+  return typeof value === "string" && ACTION_VALUES.has(value);
+}

@@ -1,0 +1,36 @@
+export { App, type AppOptions } from "./app.js";
+export type { AppHealth, CoreOptions } from "./core/application.js";
+export { BULK_DEFAULTS, type BulkOptions } from "./core/bulk-pipeline.js";
+export {
+  type Action,
+  Actions,
+  type EventName,
+  Events,
+  type OptionName,
+  Options,
+  type RouteType,
+  RouteTypes,
+} from "./core/constants.js";
+export {
+  ConfigurationError,
+  ConnectionError,
+  InvalidHandlerError,
+  InvalidOptionError,
+  LifecycleError,
+  PublishError,
+  StartError,
+  UnrecoverableError,
+  WeirError,
+} from "./core/errors.js";
+export type { Hook } from "./core/hooks.js";
+export { redactUrl } from "./core/logger.js";
+export type {
+  RouteHealth,
+  RouteRecord,
+  Transport,
+  TransportContext,
+  TransportHealth,
+} from "./core/transport.js";
+export * from "./transports/amqp/index.js";
+export type * from "./transports/http/index.js";
+export type * from "./transports/sse/index.js";

@@ -1,0 +1,174 @@
+import type { ChannelModel } from "amqplib";
+import * as amqp from "amqplib";
+import { ConnectionError } from "../../core/errors.js";
+import { type Logger, redactUrl } from "../../core/logger.js";
+import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
+import type { ResolvedAMQPOptions } from "./options.js";
+
+type UpListener = (model: ChannelModel) => void;
+type DownListener = (error: Error | undefined) => void;
+
+/** Builds the URL of one vhost from the app's URL (the URL path is the vhost, percent-encoded). */
+export function vhostUrl(base: string, vhost: string): string {
+  const url = new URL(base);
+  url.pathname = `/${encodeURIComponent(vhost)}`;
+  return url.toString();
+}
+
+/** The vhost named by a URL's path; `/` when the path is empty. */
+export function urlVhost(base: string): string {
+  const path = new URL(base).pathname;
+  return path.length > 1 ? decodeURIComponent(path.slice(1)) : "/";
+}
+
+/**
+ * The one connection of an app to one vhost, shared by every route and the publisher on it.
+ * It owns recovery: when the connection drops it reconnects with exponential backoff and full
+ * jitter, and tells its listeners, which reopen their channels and consumers. amqplib 2.x has a
+ * recovery mode of its own; weir keeps the loop here because stop() must be able to cancel it at
+ * any point, and every attempt must reach `onConnectionError` and the logs.
+ */
+export class VhostConnection {
+  /** How many times the connection was lost and had to be re-established. */
+  reconnects = 0;
+  private model: ChannelModel | undefined;
+  private connecting: Promise<ChannelModel> | undefined;
+  private closed = false;
+  private readonly sleeper = new Sleeper();
+  private readonly up = new Set<UpListener>();
+  private readonly down = new Set<DownListener>();
+  private readonly logger: Logger;
+  private readonly safeUrl: string;
+  private readonly connectUrl: string;
+
+  constructor(
+    readonly vhost: string,
+    url: string,
+    private readonly options: ResolvedAMQPOptions,
+  ) {
+    this.safeUrl = redactUrl(url);
+    const withHeartbeat = new URL(url);
+    withHeartbeat.searchParams.set("heartbeat", String(options.heartbeat));
+    this.connectUrl = withHeartbeat.toString();
+    this.logger = options.logger.child({ transport: "amqp", vhost });
+  }
+
+  /** The live connection, if there is one right now. */
+  get current(): ChannelModel | undefined {
+    return this.model;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** `fn` runs with every new connection (the first one included). */
+  onUp(fn: UpListener): () => void {
+    this.up.add(fn);
+    return () => this.up.delete(fn);
+  }
+
+  /** `fn` runs every time a live connection is lost (not when it is closed by `close()`). */
+  onDown(fn: DownListener): () => void {
+    this.down.add(fn);
+    return () => this.down.delete(fn);
+  }
+
+  /**
+   * Resolves with a live connection, connecting (with backoff, as long as it takes) if there is
+   * none. Rejects once the connection is closed, or after `reconnect.maxAttempts` failures.
+   */
+  connect(): Promise<ChannelModel> {
+    if (this.model) return Promise.resolve(this.model);
+    if (this.closed) return Promise.reject(this.closedError());
+    this.connecting ??= this.loop().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  /** Closes the connection and cancels any reconnect in progress. Channels should be closed first. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.sleeper.cancel();
+    const model = this.model;
+    this.model = undefined;
+    if (model) {
+      try {
+        await model.close();
+      } catch (error) {
+        this.logger.debug({ err: error }, "connection already closed");
+      }
+    }
+  }
+
+  private closedError(): ConnectionError {
+    return new ConnectionError("WEIR_ERR_CONNECTION_CLOSED", `connection to ${this.safeUrl} was closed`);
+  }
+
+  private async loop(): Promise<ChannelModel> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw this.closedError();
+      try {
+        const model = await amqp.connect(this.connectUrl, {
+          clientProperties: { connection_name: `weir:${this.options.appName}:${this.vhost}` },
+        });
+        if (this.closed) {
+          await model.close().catch(() => {});
+          throw this.closedError();
+        }
+        this.attach(model, attempt);
+        return model;
+      } catch (error) {
+        if (this.closed) throw this.closedError();
+        const cause = error instanceof Error ? error : new Error(String(error));
+        this.logger.warn(
+          { url: this.safeUrl, attempt, err: cause.message },
+          "AMQP connection attempt failed",
+        );
+        await this.notifyFailure(cause, attempt);
+        if (attempt >= this.options.maxAttempts) {
+          throw new ConnectionError(
+            "WEIR_ERR_CONNECTION",
+            `could not connect to ${this.safeUrl} after ${attempt} attempts: ${cause.message}`,
+            { cause },
+          );
+        }
+        await this.sleeper.sleep(
+          fullJitterDelay(attempt, this.options.reconnectFloor, this.options.reconnectCeiling),
+        );
+      }
+    }
+  }
+
+  private async notifyFailure(error: Error, attempt: number): Promise<void> {
+    try {
+      await this.options.onConnectionError?.(error, attempt);
+    } catch (callbackError) {
+      this.logger.error({ err: callbackError }, "onConnectionError callback threw");
+    }
+  }
+
+  private attach(model: ChannelModel, attempts: number): void {
+    this.model = model;
+    this.logger.info({ url: this.safeUrl, attempts }, "AMQP connected");
+    // Without an 'error' listener an emitted error would crash the process; 'close' follows it.
+    model.on("error", (error: Error) => this.logger.warn({ err: error.message }, "AMQP connection error"));
+    model.on("blocked", (reason: string) => this.logger.warn({ reason }, "broker blocked the connection"));
+    model.on("unblocked", () => this.logger.info("broker unblocked the connection"));
+    model.on("close", (error?: Error) => this.onClose(model, error));
+    for (const listener of this.up) listener(model);
+  }
+
+  private onClose(model: ChannelModel, error: Error | undefined): void {
+    if (this.model !== model) return;
+    this.model = undefined;
+    if (this.closed) return;
+    this.reconnects++;
+    this.logger.warn({ url: this.safeUrl, err: error?.message }, "AMQP connection lost; reconnecting");
+    for (const listener of this.down) listener(error);
+    this.connect().catch((failure: unknown) => {
+      if (!this.closed) this.logger.error({ err: failure }, "AMQP reconnect gave up");
+    });
+  }
+}

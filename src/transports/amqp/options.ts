@@ -1,0 +1,54 @@
+import type { Logger } from "../../core/logger.js";
+
+/** Connection-level settings of the AMQP transport (`new App({ amqp: { ... } })`). */
+export interface AMQPOptions {
+  /**
+   * Broker URL. Its path is the default vhost; routes on other vhosts get a connection of their own.
+   * @defaultValue `WEIR_AMQP_URL`, else `amqp://guest:guest@127.0.0.1:5672`
+   */
+  url?: string;
+  /**
+   * Unacknowledged messages a route may hold at once, across all its queues (channel-wide QoS).
+   * A route's own `prefetch` overrides it.
+   * @defaultValue 128
+   */
+  prefetch?: number;
+  /**
+   * AMQP heartbeat in seconds; a dead TCP peer is detected after about twice this. 0 disables it.
+   * @defaultValue 30
+   */
+  heartbeat?: number;
+  /** Reconnect backoff: exponential with full jitter between `floor` and `ceiling` (ms). */
+  reconnect?: {
+    /** @defaultValue 100 */
+    floor?: number;
+    /** @defaultValue 30000 */
+    ceiling?: number;
+    /**
+     * Give up after this many failed attempts in a row (start() rejects, or the app stops).
+     * @defaultValue Infinity
+     */
+    maxAttempts?: number;
+  };
+  /** Called after every failed connection attempt (async-worker's CONNECTION_FAIL_CALLBACK). */
+  onConnectionError?: (error: Error, attempt: number) => void | Promise<void>;
+  /**
+   * How long `publish` waits for a connection and the broker's confirm before it rejects (ms).
+   * @defaultValue 10000
+   */
+  publishTimeout?: number;
+}
+
+/** AMQPOptions with every default applied, built once by the transport. */
+export interface ResolvedAMQPOptions {
+  readonly url: string;
+  readonly prefetch: number;
+  readonly heartbeat: number;
+  readonly reconnectFloor: number;
+  readonly reconnectCeiling: number;
+  readonly maxAttempts: number;
+  readonly onConnectionError: AMQPOptions["onConnectionError"];
+  readonly publishTimeout: number;
+  readonly logger: Logger;
+  readonly appName: string;
+}

@@ -1,0 +1,312 @@
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import { BulkPipeline } from "../../core/bulk-pipeline.js";
+import { Actions } from "../../core/constants.js";
+import type { Deadline } from "../../core/deadline.js";
+import { StartError } from "../../core/errors.js";
+import type { Logger } from "../../core/logger.js";
+import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
+import type { RouteHealth } from "../../core/transport.js";
+import { ChannelSession } from "./channel-session.js";
+import type { VhostConnection } from "./connection.js";
+import { decodeBody, INVALID_BODY, invalidReason } from "./decode.js";
+import { AMQPMessage } from "./message.js";
+import type { ResolvedAMQPOptions } from "./options.js";
+import type { AMQPRoute } from "./route-spec.js";
+
+async function closeQuietly(channel: Channel): Promise<void> {
+  try {
+    await channel.close();
+  } catch {
+    // Already closed by the broker or with its connection: nothing left to release.
+  }
+}
+
+/** Turns a broker refusal while attaching into an error that says what to do about it. */
+function attachError(error: unknown, queue: string, vhost: string): StartError {
+  const code = (error as { code?: unknown }).code;
+  if (code === 404) {
+    return new StartError(
+      "WEIR_ERR_QUEUE_NOT_FOUND",
+      `queue "${queue}" does not exist in vhost "${vhost}"; create it, or set declare: true on the route`,
+      { cause: error },
+    );
+  }
+  if (code === 406) {
+    return new StartError(
+      "WEIR_ERR_QUEUE_DECLARE",
+      `queue "${queue}" exists with other arguments than the route declares`,
+      { cause: error },
+    );
+  }
+  if (code === 403) {
+    return new StartError("WEIR_ERR_ACCESS_REFUSED", `access to queue "${queue}" was refused`, {
+      cause: error,
+    });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new StartError("WEIR_ERR_ATTACH", `could not consume queue "${queue}": ${message}`, {
+    cause: error,
+  });
+}
+
+/**
+ * Runs one AMQP route: a channel whose QoS bounds the route's unacked messages, a consumer per
+ * queue, the bulk pipeline and the handler. It keeps itself attached: after a reconnect, a channel
+ * error or a broker-side consumer cancel it re-attaches with backoff, and never sits silently dead.
+ */
+export class RouteConsumer {
+  lastDeliveryAt: number | undefined;
+  /** Messages that were received but could not be settled because their channel died. */
+  lostOnReconnect = 0;
+  /** Times the channel was re-opened after the first attach. */
+  reattachments = 0;
+  private session: ChannelSession | undefined;
+  private sessionModel: ChannelModel | undefined;
+  private attaching: Promise<void> | undefined;
+  private reattachLoop: Promise<void> | undefined;
+  private readonly consumerTags = new Map<string, string>();
+  private readonly recovering = new Set<string>();
+  private stopping = false;
+  private readonly sleeper = new Sleeper();
+  private readonly unsubscribe: Array<() => void> = [];
+  private readonly pipeline: BulkPipeline<AMQPMessage>;
+  private readonly logger: Logger;
+
+  constructor(
+    readonly route: AMQPRoute,
+    private readonly connection: VhostConnection,
+    private readonly options: ResolvedAMQPOptions,
+  ) {
+    this.logger = options.logger.child({ transport: "amqp", route: route.name });
+    this.pipeline = new BulkPipeline<AMQPMessage>({
+      bulkSize: route.bulkSize,
+      flushInterval: route.flushInterval,
+      concurrency: route.concurrency,
+      process: this.process,
+      // Bulks that never started before the shutdown deadline go back to the queue untouched.
+      abandon: (bulk) => {
+        for (const message of bulk) {
+          message.settle(Actions.REQUEUE);
+          message.session.send(message, Actions.REQUEUE);
+        }
+      },
+    });
+  }
+
+  /** Attaches the route; rejects (with a coded StartError) if any queue cannot be consumed. */
+  async start(): Promise<void> {
+    const model = await this.connection.connect();
+    await this.ensureAttached(model);
+    // Subscribed only after the first attach: at start a failure must reject, later it is retried.
+    this.unsubscribe.push(
+      this.connection.onUp((next) => {
+        this.ensureAttached(next).catch((error: unknown) => {
+          this.logger.warn({ err: error }, "re-attach after reconnect failed; retrying");
+          this.scheduleReattach();
+        });
+      }),
+    );
+  }
+
+  /** Stops intake, drains the pipeline within the deadline, then closes the channel. */
+  async stop(deadline: Deadline): Promise<void> {
+    this.stopping = true;
+    this.sleeper.cancel();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
+    if (this.attaching) await deadline.race(this.attaching);
+    const session = this.session;
+    if (session?.alive) {
+      const tags = [...this.consumerTags.values()];
+      this.consumerTags.clear();
+      await deadline.race(Promise.allSettled(tags.map((tag) => session.channel.cancel(tag))));
+    }
+    const finished = await this.pipeline.drain(deadline);
+    if (!finished) {
+      this.logger.warn(
+        { inHandler: this.pipeline.size },
+        "shutdown deadline passed with messages still in a handler; the broker will redeliver them",
+      );
+    }
+    if (session?.alive) await closeQuietly(session.channel);
+  }
+
+  health(): RouteHealth {
+    const consuming = [...this.consumerTags.keys()];
+    const connected = this.connection.current !== undefined;
+    return {
+      name: this.route.name,
+      ready: connected && this.session?.alive === true && consuming.length === this.route.queues.length,
+      connected,
+      consuming,
+      lastDeliveryAt: this.lastDeliveryAt === undefined ? null : new Date(this.lastDeliveryAt).toISOString(),
+      reconnects: this.connection.reconnects,
+      reattachments: this.reattachments,
+      lostOnReconnect: this.lostOnReconnect,
+      inFlight: this.pipeline.size,
+      unsettled: this.session?.unsettled ?? 0,
+    };
+  }
+
+  private ensureAttached(model: ChannelModel): Promise<void> {
+    if (this.session?.alive && this.sessionModel === model) return Promise.resolve();
+    this.attaching ??= this.attach(model).finally(() => {
+      this.attaching = undefined;
+    });
+    return this.attaching;
+  }
+
+  private async attach(model: ChannelModel): Promise<void> {
+    if (this.stopping) return;
+    const channel = await model.createChannel();
+    const session = new ChannelSession(channel, this.logger);
+    // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
+    channel.on("error", (error: Error) => this.logger.warn({ err: error.message }, "AMQP channel error"));
+    channel.on("close", () => this.onChannelClosed(session));
+    let queue = this.route.queues[0] ?? "";
+    try {
+      // With one queue, per-consumer QoS is the same bound and RabbitMQ's cheaper path; with
+      // several, `global` makes the prefetch a bound across all the route's queues.
+      await channel.prefetch(this.route.prefetch, this.route.queues.length > 1);
+      for (queue of this.route.queues) await this.checkQueue(channel, queue);
+      if (this.stopping) {
+        session.kill();
+        await closeQuietly(channel);
+        return;
+      }
+      if (this.session !== undefined) this.reattachments++;
+      this.session = session;
+      this.sessionModel = model;
+      for (queue of this.route.queues) await this.consume(session, queue);
+    } catch (error) {
+      session.kill();
+      await closeQuietly(channel);
+      throw attachError(error, queue, this.route.vhost);
+    }
+    this.logger.info({ queues: this.route.queues, prefetch: this.route.prefetch }, "consuming");
+  }
+
+  private async checkQueue(channel: Channel, queue: string): Promise<void> {
+    const declare = this.route.declare;
+    if (declare) await channel.assertQueue(queue, declare);
+    else await channel.checkQueue(queue);
+  }
+
+  private async consume(session: ChannelSession, queue: string): Promise<void> {
+    if (this.stopping || !session.alive) return;
+    const { consumerTag } = await session.channel.consume(queue, (delivery) =>
+      this.onDelivery(queue, session, delivery),
+    );
+    this.consumerTags.set(queue, consumerTag);
+  }
+
+  /** The hot path: runs once per delivery, so it allocates only the message it hands over. */
+  private onDelivery(queue: string, session: ChannelSession, delivery: ConsumeMessage | null): void {
+    if (delivery === null) {
+      this.onConsumerCancelled(queue, session);
+      return;
+    }
+    session.received(delivery.fields.deliveryTag);
+    this.lastDeliveryAt = Date.now();
+    const body = decodeBody(delivery);
+    if (body === INVALID_BODY) {
+      // Requeueing a body that can never parse would loop forever: reject it (the queue's DLX, if
+      // any, keeps it) and keep consuming.
+      session.rejectNow(delivery, false);
+      this.logger.warn(
+        { queue, deliveryTag: delivery.fields.deliveryTag, reason: invalidReason(delivery) },
+        "rejected a message whose body is not valid JSON",
+      );
+      return;
+    }
+    this.pipeline.push(new AMQPMessage(delivery, queue, body, session));
+  }
+
+  private readonly process = async (bulk: AMQPMessage[]): Promise<void> => {
+    let failed = false;
+    try {
+      await this.route.handler(bulk);
+    } catch (error) {
+      failed = true;
+      const queues = [...new Set(bulk.map((message) => message.queue))];
+      this.logger.error(
+        { err: error, queues, count: bulk.length, action: this.route.onException },
+        "handler failed",
+      );
+    }
+    const first = bulk[0];
+    if (first) first.session.settle(bulk, failed ? this.route.onException : this.route.onSuccess);
+  };
+
+  private onChannelClosed(session: ChannelSession): void {
+    const unsettled = session.kill();
+    if (this.session !== session) return;
+    this.session = undefined;
+    this.sessionModel = undefined;
+    this.consumerTags.clear();
+    const dropped = this.pipeline.drop((message) => message.session === session);
+    if (unsettled > 0) {
+      this.lostOnReconnect += unsettled;
+      this.logger.warn(
+        { unsettled, notYetHandled: dropped.length },
+        "channel closed with unsettled messages; the broker will redeliver them",
+      );
+    }
+    if (!this.stopping) this.scheduleReattach();
+  }
+
+  /** Re-attaches with backoff while the connection is up; a reconnect re-attaches through onUp. */
+  private scheduleReattach(): void {
+    if (this.reattachLoop || this.stopping) return;
+    this.reattachLoop = (async () => {
+      for (let attempt = 1; !this.stopping && this.session === undefined; attempt++) {
+        const delay = fullJitterDelay(attempt, this.options.reconnectFloor, this.options.reconnectCeiling);
+        if (!(await this.sleeper.sleep(delay))) return;
+        const model = this.connection.current;
+        if (model === undefined) return;
+        try {
+          await this.ensureAttached(model);
+        } catch (error) {
+          this.logger.warn({ err: error, attempt }, "re-attach failed; retrying");
+        }
+      }
+    })().finally(() => {
+      this.reattachLoop = undefined;
+    });
+  }
+
+  /**
+   * The broker cancelled one consumer (its queue was deleted, or its node went down). The other
+   * queues of the route keep consuming on the same channel; this one is re-consumed with backoff
+   * once the queue exists again, checked on a throwaway channel because a failed passive declare
+   * closes the channel it runs on.
+   */
+  private onConsumerCancelled(queue: string, session: ChannelSession): void {
+    if (this.stopping || session !== this.session || this.recovering.has(queue)) return;
+    this.consumerTags.delete(queue);
+    this.recovering.add(queue);
+    this.logger.warn({ queue }, "the broker cancelled the consumer; re-consuming once the queue exists");
+    void (async () => {
+      try {
+        for (let attempt = 1; !this.stopping && session.alive; attempt++) {
+          const delay = fullJitterDelay(attempt, this.options.reconnectFloor, this.options.reconnectCeiling);
+          if (!(await this.sleeper.sleep(delay))) return;
+          const model = this.connection.current;
+          if (model === undefined || !session.alive) return;
+          try {
+            const probe = await model.createChannel();
+            probe.on("error", () => {});
+            await this.checkQueue(probe, queue);
+            await closeQuietly(probe);
+            await this.consume(session, queue);
+            this.logger.info({ queue, attempt }, "consuming again after a broker-side cancel");
+            return;
+          } catch (error) {
+            this.logger.warn({ queue, attempt, err: (error as Error).message }, "queue still unavailable");
+          }
+        }
+      } finally {
+        this.recovering.delete(queue);
+      }
+    })();
+  }
+}

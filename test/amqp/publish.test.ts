@@ -1,0 +1,86 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { App, PublishError, RouteTypes } from "../../src/index.js";
+import { Broker, createApp, silentLogger, uniqueName, waitFor } from "../helpers/amqp.js";
+
+describe("app.amqp.publish", () => {
+  let broker: Broker;
+  beforeEach(async () => {
+    broker = await Broker.connect();
+  });
+  afterEach(async () => {
+    await broker.close();
+  });
+
+  it("resolves once the broker confirmed: the message is on the queue", async () => {
+    const queue = await broker.queue(uniqueName("publish"));
+    const app = createApp();
+    await app.amqp.publish(
+      { order: 1 },
+      { routingKey: queue, headers: { "x-origin": "test" }, messageId: "id-1" },
+    );
+    await app.amqp.publish(Buffer.from("raw bytes"), { routingKey: queue });
+    expect(await broker.count(queue)).toBe(2);
+    await app.stop();
+  });
+
+  it("round-trips objects as JSON and Buffers as bytes through a consumer", async () => {
+    const queue = await broker.queue(uniqueName("roundtrip"));
+    const app = createApp();
+    const got: unknown[] = [];
+    app.route(
+      [queue],
+      { type: RouteTypes.AMQP, options: { bulkSize: 2, bulkFlushInterval: 200 } },
+      async (messages) => {
+        for (const m of messages) got.push(Buffer.isBuffer(m.body) ? `buffer:${m.body.toString()}` : m.body);
+      },
+    );
+    await app.start();
+    await Promise.all([
+      app.amqp.publish({ a: [1, 2] }, { routingKey: queue }),
+      app.amqp.publish(Buffer.from("xyz"), { routingKey: queue }),
+    ]);
+    await waitFor(() => got.length === 2);
+    await app.stop();
+    expect(got).toEqual([{ a: [1, 2] }, "buffer:xyz"]);
+  });
+
+  it("publishes a window of 1000 concurrently, every one confirmed", async () => {
+    const queue = await broker.queue(uniqueName("window"));
+    const app = createApp();
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => app.amqp.publish({ i }, { routingKey: queue })));
+    expect(await broker.count(queue)).toBe(1000);
+    await app.stop();
+  });
+
+  it("rejects with a coded PublishError when the exchange does not exist, and keeps publishing after", async () => {
+    const queue = await broker.queue(uniqueName("after-error"));
+    const app = createApp();
+    const failure = app.amqp.publish({ x: 1 }, { exchange: uniqueName("no-such-exchange"), routingKey: "k" });
+    await expect(failure).rejects.toBeInstanceOf(PublishError);
+    await expect(failure).rejects.toMatchObject({ code: expect.stringMatching(/^WEIR_ERR_PUBLISH_/) });
+    await app.amqp.publish({ x: 2 }, { routingKey: queue });
+    expect(await broker.count(queue)).toBe(1);
+    await app.stop();
+  });
+
+  it("rejects with WEIR_ERR_PUBLISH_TIMEOUT when no broker answers within the timeout", async () => {
+    const app = new App({
+      logger: silentLogger,
+      amqp: { url: "amqp://guest:guest@127.0.0.1:1", reconnect: { floor: 50, ceiling: 100 } },
+    });
+    const started = Date.now();
+    await expect(app.amqp.publish({ x: 1 }, { routingKey: "q", timeout: 300 })).rejects.toMatchObject({
+      code: "WEIR_ERR_PUBLISH_TIMEOUT",
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await app.stop();
+  });
+
+  it("rejects with WEIR_ERR_PUBLISH_CLOSED after the app stopped", async () => {
+    const app = createApp();
+    await app.stop();
+    await expect(app.amqp.publish({ x: 1 }, { routingKey: "q" })).rejects.toMatchObject({
+      code: "WEIR_ERR_PUBLISH_CLOSED",
+    });
+  });
+});

@@ -1,0 +1,125 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { BulkPipeline } from "../../src/core/bulk-pipeline.js";
+import { Deadline } from "../../src/core/deadline.js";
+
+function pipeline(options: {
+  bulkSize: number;
+  flushInterval?: number;
+  concurrency?: number;
+  work?: () => Promise<void>;
+}) {
+  const bulks: number[][] = [];
+  const abandoned: number[][] = [];
+  const p = new BulkPipeline<number>({
+    bulkSize: options.bulkSize,
+    flushInterval: options.flushInterval ?? 1000,
+    concurrency: options.concurrency ?? 1,
+    process: async (bulk) => {
+      bulks.push([...bulk]);
+      await options.work?.();
+    },
+    abandon: (bulk) => abandoned.push([...bulk]),
+  });
+  return { p, bulks, abandoned };
+}
+
+describe("BulkPipeline", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("hands over full bulks at once", async () => {
+    const { p, bulks } = pipeline({ bulkSize: 3 });
+    for (let i = 1; i <= 7; i++) p.push(i);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(bulks).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+  });
+
+  it("flushes a partial bulk when its oldest message has waited the interval, not on a fixed grid", async () => {
+    const { p, bulks } = pipeline({ bulkSize: 10, flushInterval: 1000 });
+    await vi.advanceTimersByTimeAsync(700); // a fixed 1 s grid would fire 300 ms after the push below
+    p.push(1);
+    await vi.advanceTimersByTimeAsync(900);
+    p.push(2);
+    expect(bulks).toEqual([]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(bulks).toEqual([[1, 2]]);
+  });
+
+  it("never hands over an empty bulk when a size flush and the timer coincide (async-worker #222)", async () => {
+    const { p, bulks } = pipeline({ bulkSize: 2, flushInterval: 100 });
+    p.push(1);
+    await vi.advanceTimersByTimeAsync(99);
+    p.push(2); // size flush; the timer must be cleared with it
+    await vi.advanceTimersByTimeAsync(500);
+    p.flush();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(bulks).toEqual([[1, 2]]);
+    expect(bulks.every((bulk) => bulk.length > 0)).toBe(true);
+  });
+
+  it("runs at most `concurrency` bulks at once", async () => {
+    let running = 0;
+    let peak = 0;
+    const { p, bulks } = pipeline({
+      bulkSize: 1,
+      concurrency: 2,
+      work: async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        running--;
+      },
+    });
+    for (let i = 0; i < 6; i++) p.push(i);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(bulks).toHaveLength(6);
+    expect(peak).toBe(2);
+  });
+
+  it("drain flushes the partial bulk and waits for it", async () => {
+    const { p, bulks } = pipeline({ bulkSize: 10, flushInterval: 60_000 });
+    p.push(1);
+    p.push(2);
+    const drained = p.drain(new Deadline(1000));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await drained).toBe(true);
+    expect(bulks).toEqual([[1, 2]]);
+  });
+
+  it("a drain that times out abandons bulks that never started and leaves the running one", async () => {
+    let release: () => void = () => {};
+    const { p, bulks, abandoned } = pipeline({
+      bulkSize: 1,
+      work: () => new Promise<void>((resolve) => (release = resolve)),
+    });
+    p.push(1);
+    p.push(2);
+    p.push(3);
+    const drained = p.drain(new Deadline(50));
+    await vi.advanceTimersByTimeAsync(60);
+    expect(await drained).toBe(false);
+    expect(bulks).toEqual([[1]]);
+    expect(abandoned).toEqual([[2], [3]]);
+    release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(bulks).toEqual([[1]]); // abandoned bulks never reach the handler afterwards
+  });
+
+  it("drop removes messages that have not reached the handler", async () => {
+    const { p, bulks } = pipeline({ bulkSize: 3, flushInterval: 1000 });
+    p.push(1);
+    p.push(2);
+    expect(p.drop((n) => n === 1)).toEqual([1]);
+    p.push(3);
+    p.push(4);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(bulks).toEqual([[2, 3, 4]]);
+  });
+});

@@ -1,0 +1,100 @@
+import { randomUUID } from "node:crypto";
+import * as amqp from "amqplib";
+import { pino } from "pino";
+import { App, type AppOptions } from "../../src/index.js";
+
+export const AMQP_URL = process.env.WEIR_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** A logger that keeps tests quiet; set WEIR_TEST_LOG=debug to see weir's logs. */
+export const silentLogger = pino({ level: process.env.WEIR_TEST_LOG ?? "silent" });
+
+export function uniqueName(prefix: string): string {
+  return `weir-test.${prefix}.${randomUUID().slice(0, 8)}`;
+}
+
+export function createApp(options: AppOptions = {}): App {
+  return new App({ logger: silentLogger, ...options, amqp: { url: AMQP_URL, ...options.amqp } });
+}
+
+/**
+ * The test's own view of the broker: a raw amqplib connection, independent of weir, used to set up
+ * queues, publish fixtures and count what is left on the broker.
+ */
+export class Broker {
+  private constructor(
+    private readonly connection: amqp.ChannelModel,
+    private readonly channel: amqp.ConfirmChannel,
+    private readonly queues: Set<string>,
+  ) {}
+
+  static async connect(vhost = "/"): Promise<Broker> {
+    const url = new URL(AMQP_URL);
+    url.pathname = `/${encodeURIComponent(vhost)}`;
+    const connection = await amqp.connect(url.toString());
+    const channel = await connection.createConfirmChannel();
+    channel.on("error", () => {});
+    return new Broker(connection, channel, new Set());
+  }
+
+  async queue(name: string, args: Record<string, unknown> = {}): Promise<string> {
+    await this.channel.assertQueue(name, { durable: true, arguments: args });
+    this.queues.add(name);
+    return name;
+  }
+
+  async publish(
+    queue: string,
+    bodies: readonly unknown[],
+    properties: amqp.Options.Publish = {},
+  ): Promise<void> {
+    for (const body of bodies) {
+      const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+      this.channel.sendToQueue(queue, content, { persistent: true, ...properties });
+    }
+    await this.channel.waitForConfirms();
+  }
+
+  /** Messages ready on the queue (unacked ones are not counted until their channel settles them). */
+  async count(queue: string): Promise<number> {
+    return (await this.channel.checkQueue(queue)).messageCount;
+  }
+
+  /** Takes every ready message off the queue (acked) and returns their JSON bodies. */
+  async drain(queue: string): Promise<unknown[]> {
+    const bodies: unknown[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const message = await this.channel.get(queue, { noAck: true });
+      if (message === false) break;
+      bodies.push(JSON.parse(message.content.toString()));
+    }
+    return bodies;
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    await this.channel.deleteQueue(name);
+  }
+
+  async close(): Promise<void> {
+    for (const queue of this.queues) await this.channel.deleteQueue(queue).catch(() => {});
+    await this.channel.close().catch(() => {});
+    await this.connection.close().catch(() => {});
+  }
+}
+
+/** Polls `predicate` every 20 ms until it holds or `timeoutMs` passes (then throws). */
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await predicate()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
