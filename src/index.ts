@@ -32,5 +32,5 @@ export type {
   TransportHealth,
 } from "./core/transport.js";
 export * from "./transports/amqp/index.js";
-export type * from "./transports/http/index.js";
-export type * from "./transports/sse/index.js";
+export * from "./transports/http/index.js";
+export * from "./transports/sse/index.js";

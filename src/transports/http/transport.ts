@@ -1,0 +1,75 @@
+import { RouteTypes } from "../../core/constants.js";
+import type { Deadline } from "../../core/deadline.js";
+import type { Logger } from "../../core/logger.js";
+import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
+import { createFacade, type HTTPFacade, type RouteFunction } from "./facade.js";
+import { type HTTPOptions, resolveHTTPOptions } from "./options.js";
+import { type HTTPRoute, normalizeHTTPRoute } from "./route-spec.js";
+import { mountRoute } from "./routes.js";
+import { HTTPServer } from "./server.js";
+
+/**
+ * The HTTP transport: one fastify server for every HTTP route of the app. It listens only when
+ * something needs it, so a pure AMQP worker opens no port.
+ */
+export class HTTPTransport implements Transport {
+  readonly type = RouteTypes.HTTP;
+  private readonly logger: Logger;
+  private readonly server: HTTPServer;
+  private readonly routes: HTTPRoute[] = [];
+  /** Why the server must listen: "routes", "plugins", and whatever later features add. */
+  private readonly needs = new Set<string>();
+
+  constructor(context: TransportContext, options: HTTPOptions = {}) {
+    this.logger = context.logger.child({ transport: "http" });
+    this.server = new HTTPServer(resolveHTTPOptions(options), this.logger);
+    // Every route counts, including those added straight on `app.http.server` or by a plugin.
+    this.server.instance.addHook("onRoute", () => this.markNeeded("routes"));
+  }
+
+  /**
+   * Makes `start()` listen even without an HTTP route: for features that serve their own endpoints
+   * (health, metrics) or plugins. Idempotent.
+   */
+  markNeeded(reason: string): void {
+    this.needs.add(reason);
+  }
+
+  /** `app.http`, whose shorthands register through `route` (the App's), not around it. */
+  facade(route: RouteFunction): HTTPFacade {
+    return createFacade(this.server, route, (reason) => this.markNeeded(reason));
+  }
+
+  register(record: RouteRecord): void {
+    const route = normalizeHTTPRoute(record);
+    mountRoute(this.server.instance, route);
+    this.routes.push(route);
+  }
+
+  needed(): boolean {
+    return this.needs.size > 0;
+  }
+
+  async start(): Promise<void> {
+    await this.server.listen();
+    this.logger.info({ url: this.server.address?.url, routes: this.routes.length }, "HTTP server listening");
+  }
+
+  stop(deadline: Deadline): Promise<void> {
+    return this.server.close(deadline);
+  }
+
+  health(): TransportHealth {
+    const ready = this.server.address !== undefined;
+    return {
+      transport: this.type,
+      ready,
+      routes: this.routes.map((route) => ({
+        name: route.name,
+        ready,
+        paths: route.paths,
+        methods: route.methods,
+      })),
+    };
+  }
+}
