@@ -1,0 +1,179 @@
+import type { Deadline } from "../../core/deadline.js";
+import type { Logger } from "../../core/logger.js";
+import { Sleeper } from "../../core/sleeper.js";
+import { SSEConnection } from "./connection.js";
+import { SSEStreamError } from "./errors.js";
+import type { SSEEvent } from "./event.js";
+import { createEvent } from "./event.js";
+import type { HeaderSource } from "./headers.js";
+import { withServerFloor } from "./options.js";
+
+/** One stream of a route: where it is and how to reach it. */
+export interface StreamConfig {
+  /** The route path this stream serves. */
+  readonly path: string;
+  /** The stream's URL, without credentials. */
+  readonly url: URL;
+  /** The same, for logs. */
+  readonly safeUrl: string;
+  readonly headers: HeaderSource;
+  /** Delay before the next attempt after `failures` failures in a row (server floor not applied). */
+  readonly reconnectDelay: (failures: number) => number;
+  readonly idleTimeout: number | undefined;
+}
+
+/** What a stream reports to its route. */
+export interface StreamSink {
+  onEvent(event: SSEEvent): void;
+  /** The connection ended after it was open: whatever the route buffers should go out now. */
+  onDisconnect(): void;
+  /** `undefined` when the route has room for more events, else a promise resolved once it has. */
+  waitForRoom(): Promise<void> | undefined;
+}
+
+/** Statuses that need a human (wrong credentials, wrong path): logged as errors, not warnings. */
+const NEEDS_ATTENTION = new Set(["WEIR_ERR_SSE_AUTH", "WEIR_ERR_SSE_NOT_FOUND", "WEIR_ERR_SSE_HEADERS"]);
+
+/**
+ * Keeps one stream connected: connects, hands every event to the route, and after any failure or
+ * drop reconnects with backoff, sending `Last-Event-ID` so a server that replays from it leaves no
+ * gap. Nothing makes it give up but `stop()`: a worker must not sit silently dead.
+ */
+export class StreamConsumer {
+  connected = false;
+  /** Times an open stream was lost (each one followed by reconnect attempts). */
+  reconnects = 0;
+  /** Failed attempts in a row; 0 once connected. */
+  failures = 0;
+  lastEventId: string | undefined;
+  lastEventAt: number | undefined;
+  lastError: SSEStreamError | undefined;
+  /** The server's `retry:` for this stream, in ms; it persists across connections, as the spec says. */
+  private serverRetry: number | undefined;
+  private connection: SSEConnection | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private readonly sleeper = new Sleeper();
+  private readonly logger: Logger;
+  private markStarted!: () => void;
+  /** Resolves at the first successful connection, or when the stream is stopped before one. */
+  private readonly started = new Promise<void>((resolve) => {
+    this.markStarted = resolve;
+  });
+
+  constructor(
+    readonly config: StreamConfig,
+    private readonly sink: StreamSink,
+    logger: Logger,
+  ) {
+    this.logger = logger.child({ path: config.path });
+  }
+
+  /** Starts the loop; resolves once the stream is connected (or stopped first). */
+  start(): Promise<void> {
+    this.loop ??= this.run();
+    return this.started;
+  }
+
+  /** Closes the connection and ends the loop; in-flight reconnect sleeps end at once. */
+  async stop(deadline?: Deadline): Promise<void> {
+    this.stopping = true;
+    this.sleeper.cancel();
+    this.connection?.close();
+    this.markStarted();
+    // A header function that never settles would hold the loop; the deadline bounds the wait.
+    if (this.loop) await (deadline ? deadline.race(this.loop) : this.loop);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      if (this.failures > 0) {
+        const delay = withServerFloor(this.config.reconnectDelay(this.failures), this.serverRetry);
+        this.logger.debug(
+          { delayMs: Math.round(delay), attempt: this.failures + 1 },
+          "reconnecting after a delay",
+        );
+        if (!(await this.sleeper.sleep(delay))) break;
+      }
+      const error = await this.connectOnce();
+      if (this.stopping) break;
+      if (error !== undefined) this.fail(error);
+    }
+    this.connected = false;
+  }
+
+  /** One attempt; resolves with why it ended (`undefined` when weir closed it). */
+  private async connectOnce(): Promise<SSEStreamError | undefined> {
+    let headers: Headers;
+    try {
+      headers = await this.config.headers.resolve(this.lastEventId);
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      return new SSEStreamError(
+        "WEIR_ERR_SSE_HEADERS",
+        this.config.safeUrl,
+        `could not build the headers: ${reason}`,
+        {
+          cause,
+        },
+      );
+    }
+    if (this.stopping) return undefined;
+    const connection = new SSEConnection(
+      this.config.url,
+      this.config.safeUrl,
+      headers,
+      this.config.idleTimeout,
+      {
+        onOpen: () => this.onOpen(),
+        onEvent: (name, data, id) => this.onEvent(name, data, id),
+        onRetry: (ms) => {
+          this.serverRetry = ms;
+        },
+        waitForRoom: () => this.sink.waitForRoom(),
+      },
+    );
+    this.connection = connection;
+    const error = await connection.ended;
+    this.connection = undefined;
+    if (this.connected) {
+      this.connected = false;
+      if (!this.stopping) this.reconnects++;
+      this.sink.onDisconnect();
+    }
+    return error;
+  }
+
+  private onOpen(): void {
+    this.connected = true;
+    // The backoff restarts after every successful connection: the next drop waits only the floor.
+    this.failures = 0;
+    this.lastError = undefined;
+    this.logger.info({ url: this.config.safeUrl, lastEventId: this.lastEventId }, "SSE stream connected");
+    this.markStarted();
+  }
+
+  private onEvent(name: string, data: string, id: string | undefined): void {
+    this.lastEventAt = Date.now();
+    if (id !== undefined) this.lastEventId = id;
+    this.sink.onEvent(createEvent(this.config.path, name, data, id, this.lastEventId ?? ""));
+  }
+
+  private fail(error: SSEStreamError): void {
+    this.failures++;
+    this.lastError = error;
+    const details = {
+      err: error,
+      url: this.config.safeUrl,
+      failures: this.failures,
+      lastEventId: this.lastEventId,
+    };
+    if (NEEDS_ATTENTION.has(error.code)) {
+      this.logger.error(details, "SSE stream refused; retrying with backoff");
+    } else if (error.code === "WEIR_ERR_SSE_DISCONNECTED" && this.failures === 1) {
+      this.logger.warn(details, "SSE stream lost; reconnecting");
+    } else {
+      this.logger.warn(details, "SSE connection failed; retrying with backoff");
+    }
+  }
+}
