@@ -24,6 +24,7 @@ export {
 } from "./core/errors.js";
 export type { Hook } from "./core/hooks.js";
 export { redactUrl } from "./core/logger.js";
+export type { PeriodicTask, RunEveryOptions } from "./core/periodic-task.js";
 export type {
   RouteHealth,
   RouteRecord,

@@ -2,6 +2,7 @@ import { Deadline } from "./deadline.js";
 import { ConfigurationError, InvalidHandlerError, LifecycleError } from "./errors.js";
 import { type Hook, HookList } from "./hooks.js";
 import { createDefaultLogger, type Logger } from "./logger.js";
+import { type PeriodicTask, PeriodicTaskRunner, type RunEveryOptions } from "./periodic-task.js";
 import type { RouteRecord, Transport, TransportHealth } from "./transport.js";
 import { duration, nonEmptyString } from "./validate.js";
 
@@ -47,6 +48,7 @@ export class Application<S extends object = Record<string, unknown>> {
   private readonly startupHooks = new HookList<this>("a startup hook");
   private readonly shutdownHooks = new HookList<this>("a shutdown hook");
   private readonly routeRecords: RouteRecord[] = [];
+  private readonly periodicTasks: PeriodicTaskRunner<this>[] = [];
   private lifecycle: State = "created";
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -79,6 +81,22 @@ export class Application<S extends object = Record<string, unknown>> {
   /** Registers a hook run by `stop()`, in reverse order, after every message is settled. */
   onShutdown<H extends Hook<this>>(hook: H): H {
     return this.shutdownHooks.add(hook);
+  }
+
+  /**
+   * Runs `task(app)` once when the app has started (after the startup hooks and the transports), then
+   * every `intervalMs`. A tick that finds `maxConcurrency` runs busy starts nothing; one missed run
+   * starts as soon as a run finishes, further missed ticks are dropped. An error is logged and the
+   * schedule goes on. `stop()` stops the ticks and waits for running tasks up to `shutdownTimeout`
+   * (a task that awaits `app.stop()` itself would wait for its own end: call it without awaiting).
+   * Returns the task. Misuse throws a `WeirError` here.
+   */
+  runEvery<T extends PeriodicTask<this>>(intervalMs: number, task: T, options?: RunEveryOptions): T {
+    if (this.lifecycle !== "created") {
+      throw new LifecycleError("WEIR_ERR_APP_STARTED", "periodic tasks must be registered before start()");
+    }
+    this.periodicTasks.push(new PeriodicTaskRunner<this>(intervalMs, task, options, this.logger));
+    return task;
   }
 
   protected addTransport(transport: Transport): void {
@@ -138,13 +156,24 @@ export class Application<S extends object = Record<string, unknown>> {
       await Promise.all([...this.activeTransports()].map((transport) => transport.start()));
       this.assertNotStopping();
     } catch (error) {
-      if (this.stopping === undefined) {
-        this.logger.error({ err: error }, "start failed; stopping what was started");
-      }
+      const stoppedMeanwhile = this.stopping !== undefined;
+      if (!stoppedMeanwhile) this.logger.error({ err: error }, "start failed; stopping what was started");
       await this.stop();
+      // A start that failed because stop() tore it down is a stop, not a start failure.
+      if (stoppedMeanwhile && !(error instanceof LifecycleError)) {
+        throw new LifecycleError(
+          "WEIR_ERR_STOPPED_DURING_START",
+          "stop() was called while the app was starting",
+          {
+            cause: error,
+          },
+        );
+      }
       throw error;
     }
     this.lifecycle = "running";
+    // Last, so a task finds its startup-hook state and can already publish.
+    for (const task of this.periodicTasks) task.start(this);
     this.logger.info({ routes: this.routeRecords.length }, "app started");
   }
 
@@ -174,14 +203,18 @@ export class Application<S extends object = Record<string, unknown>> {
     this.lifecycle = "stopping";
     const deadline = new Deadline(this.shutdownTimeout);
     this.logger.info({ timeoutMs: this.shutdownTimeout }, "stopping");
+    // Ticks stop first, so nothing new starts; running tasks are awaited alongside the transports'
+    // drain (they are independent of intake, so waiting in series would only split the budget) and
+    // before connections close and shutdown hooks run, because a task may publish or use app.state.
+    for (const task of this.periodicTasks) task.stopTicking();
+    const tasksDrained = Promise.all(this.periodicTasks.map((task) => task.drain(deadline)));
+    // Two phases: every transport drains first (an HTTP or AMQP handler that is still running may
+    // publish), and only then are shared connections released.
+    const transports = [...this.transports.values()];
+    await Promise.all(transports.map((transport) => this.safely(transport, () => transport.stop(deadline))));
+    await tasksDrained;
     await Promise.all(
-      [...this.transports.values()].map(async (transport) => {
-        try {
-          await transport.stop(deadline);
-        } catch (error) {
-          this.logger.error({ err: error, transport: transport.type }, "transport failed to stop cleanly");
-        }
-      }),
+      transports.map((transport) => this.safely(transport, () => transport.close?.(deadline))),
     );
     if (wasStarted) {
       for (const error of await this.shutdownHooks.runReversed(this)) {
@@ -190,6 +223,14 @@ export class Application<S extends object = Record<string, unknown>> {
     }
     this.lifecycle = "stopped";
     this.logger.info("stopped");
+  }
+
+  private async safely(transport: Transport, step: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      this.logger.error({ err: error, transport: transport.type }, "transport failed to stop cleanly");
+    }
   }
 
   /**

@@ -41,10 +41,16 @@ export interface Transport {
   /** Attaches every route; resolves once all of them receive work. */
   start(): Promise<void>;
   /**
-   * Stops intake, hands every received message to its handler within the deadline, settles every
-   * message, releases connections. Must resolve (never hang) shortly after the deadline.
+   * Stops intake, hands every received message to its handler within the deadline and settles
+   * every message. Must resolve (never hang) shortly after the deadline. Called on every transport,
+   * started or not.
    */
   stop(deadline: Deadline): Promise<void>;
+  /**
+   * Releases what other transports' handlers may still use while they drain (the AMQP publisher and
+   * connections): called once every transport's `stop()` has resolved.
+   */
+  close?(deadline: Deadline): Promise<void>;
   health(): TransportHealth;
 }
 

@@ -94,8 +94,11 @@ export class AMQPTransport implements Transport, AMQPClient {
   }
 
   async stop(deadline: Deadline): Promise<void> {
-    this.stopped = true;
     await Promise.all(this.consumers.map((consumer) => consumer.stop(deadline)));
+  }
+
+  async close(deadline: Deadline): Promise<void> {
+    this.stopped = true;
     // Channels first: amqplib interleaves frames of different channels, so closing the connection
     // before a channel's close-ok could lose that channel's last acks.
     await Promise.all(
