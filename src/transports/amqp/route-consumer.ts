@@ -67,6 +67,7 @@ export class RouteConsumer {
   private readonly consumerTags = new Map<string, string>();
   private readonly recovering = new Set<string>();
   private stopping = false;
+  private attachedOnce = false;
   private readonly sleeper = new Sleeper();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly pipeline: BulkPipeline<AMQPMessage>;
@@ -99,6 +100,9 @@ export class RouteConsumer {
     await this.ensureAttached(model);
     // Subscribed only after the first attach: at start a failure must reject, later it is retried.
     this.unsubscribe.push(
+      this.connection.onDown(() => {
+        if (this.session) this.retire(this.session);
+      }),
       this.connection.onUp((next) => {
         this.ensureAttached(next).catch((error: unknown) => {
           this.logger.warn({ err: error }, "re-attach after reconnect failed; retrying");
@@ -173,7 +177,8 @@ export class RouteConsumer {
         await closeQuietly(channel);
         return;
       }
-      if (this.session !== undefined) this.reattachments++;
+      if (this.attachedOnce) this.reattachments++;
+      this.attachedOnce = true;
       this.session = session;
       this.sessionModel = model;
       for (queue of this.route.queues) await this.consume(session, queue);
@@ -237,12 +242,16 @@ export class RouteConsumer {
     if (first) first.session.settle(bulk, failed ? this.route.onException : this.route.onSuccess);
   };
 
-  private onChannelClosed(session: ChannelSession): void {
+  /**
+   * Retires a channel incarnation: its deliveries can no longer be settled, so they leave the
+   * buffer (the broker redelivers them), are counted and logged once. Called when the channel
+   * closes and, without waiting for that event, as soon as its connection drops: amqplib may only
+   * report the channel closed after the new connection is up, and a stale session must never take
+   * part in a bulk with fresh deliveries.
+   */
+  private retire(session: ChannelSession): void {
+    if (!session.alive) return;
     const unsettled = session.kill();
-    if (this.session !== session) return;
-    this.session = undefined;
-    this.sessionModel = undefined;
-    this.consumerTags.clear();
     const dropped = this.pipeline.drop((message) => message.session === session);
     if (unsettled > 0) {
       this.lostOnReconnect += unsettled;
@@ -251,7 +260,17 @@ export class RouteConsumer {
         "channel closed with unsettled messages; the broker will redeliver them",
       );
     }
-    if (!this.stopping) this.scheduleReattach();
+    if (this.session === session) {
+      this.session = undefined;
+      this.sessionModel = undefined;
+      this.consumerTags.clear();
+    }
+  }
+
+  private onChannelClosed(session: ChannelSession): void {
+    const wasCurrent = this.session === session;
+    this.retire(session);
+    if (wasCurrent && !this.stopping) this.scheduleReattach();
   }
 
   /** Re-attaches with backoff while the connection is up; a reconnect re-attaches through onUp. */

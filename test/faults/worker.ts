@@ -1,0 +1,43 @@
+/**
+ * A weir worker run as a child process by the fault tests (kill -9, SIGTERM). Configured by env:
+ * QUEUE, APP_NAME, BULK_SIZE, PREFETCH, HANDLER_DELAY_MS (-1: never return), SHUTDOWN_TIMEOUT_MS.
+ * Prints one line per event on stdout: `start <ids>` when a bulk enters the handler, `done <ids>`
+ * when it leaves it, `ready` once consuming, `exit` after a clean stop.
+ */
+import { pino } from "pino";
+import { App, RouteTypes } from "../../src/index.js";
+
+const env = (name: string, fallback?: string): string => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`${name} is required`);
+  return value;
+};
+
+const delay = Number(env("HANDLER_DELAY_MS", "0"));
+const app = new App({
+  name: env("APP_NAME"),
+  logger: pino({ level: process.env.WEIR_TEST_LOG ?? "silent" }, pino.destination(2)),
+  shutdownTimeout: Number(env("SHUTDOWN_TIMEOUT_MS", "30000")),
+  amqp: { url: process.env.WEIR_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672" },
+});
+
+app.route(
+  [env("QUEUE")],
+  {
+    type: RouteTypes.AMQP,
+    prefetch: Number(env("PREFETCH", "100")),
+    options: { bulkSize: Number(env("BULK_SIZE", "10")), bulkFlushInterval: 200 },
+  },
+  async (messages) => {
+    const ids = messages.map((m) => (m.body as { id: number }).id).join(",");
+    process.stdout.write(`start ${ids}\n`);
+    if (delay < 0) await new Promise(() => {});
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    process.stdout.write(`done ${ids}\n`);
+  },
+);
+
+await app.start();
+process.stdout.write("ready\n");
+await app.run();
+process.stdout.write("exit\n");

@@ -1,0 +1,73 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run("rabbitmqctl", ["-q", ...args], { timeout: 60_000 });
+  return stdout;
+}
+
+type ClientProperty = [string, string, unknown];
+
+/** The names (peer addresses) of the connections whose `connection_name` starts with `prefix`. */
+async function connectionNames(prefix: string): Promise<Set<string>> {
+  const out = await rabbitmqctl("list_connections", "name", "client_properties", "--formatter", "json");
+  const rows = JSON.parse(out || "[]") as { name: string; client_properties: ClientProperty[] }[];
+  return new Set(
+    rows
+      .filter((row) =>
+        row.client_properties.some(
+          ([key, , value]) => key === "connection_name" && String(value).startsWith(prefix),
+        ),
+      )
+      .map((row) => row.name),
+  );
+}
+
+/**
+ * Erlang pids of the connections whose `connection_name` starts with `prefix`. The JSON formatter
+ * prints pids in a form close_connection does not accept, so pids come from the plain listing,
+ * matched by the connection's peer-address name.
+ */
+export async function connectionPids(prefix: string): Promise<string[]> {
+  const names = await connectionNames(prefix);
+  const out = await rabbitmqctl("list_connections", "--no-table-headers", "pid", "name");
+  return out
+    .split("\n")
+    .map((line) => line.split("\t"))
+    .filter(([pid, name]) => pid !== undefined && name !== undefined && names.has(name.trim()))
+    .map(([pid]) => (pid as string).trim());
+}
+
+/**
+ * Closes, from the broker side (`connection.close`), every connection named with `prefix` — only
+ * the worker under test, never the connections of tests running beside it. Returns how many.
+ */
+export async function closeConnections(prefix: string, reason = "weir fault test"): Promise<number> {
+  const pids = await connectionPids(prefix);
+  for (const pid of pids) await rabbitmqctl("close_connection", pid, reason);
+  return pids.length;
+}
+
+/** The heartbeat (s) the broker negotiated for the connections named with `prefix`. */
+export async function connectionTimeouts(prefix: string): Promise<number[]> {
+  const out = await rabbitmqctl("list_connections", "timeout", "client_properties", "--formatter", "json");
+  const rows = JSON.parse(out || "[]") as { timeout: number; client_properties: ClientProperty[] }[];
+  return rows
+    .filter((row) =>
+      row.client_properties.some(
+        ([key, , value]) => key === "connection_name" && String(value).startsWith(prefix),
+      ),
+    )
+    .map((row) => row.timeout);
+}
+
+export async function stopApp(): Promise<void> {
+  await rabbitmqctl("stop_app");
+}
+
+export async function startApp(): Promise<void> {
+  await rabbitmqctl("start_app");
+  await rabbitmqctl("await_startup");
+}
