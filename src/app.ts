@@ -1,4 +1,5 @@
 import { Application, type CoreOptions } from "./core/application.js";
+import { noInstrumentation } from "./core/instrumentation.js";
 import type { TransportContext } from "./core/transport.js";
 import type { AMQPHandler, AMQPOptions, AMQPRouteSpec } from "./transports/amqp/index.js";
 import { type AMQPClient, AMQPTransport } from "./transports/amqp/index.js";
@@ -42,6 +43,7 @@ export class App<S extends object = Record<string, unknown>> extends Application
       logger: this.logger,
       appName: this.name,
       health: () => this.health(),
+      instrumentation: noInstrumentation,
     };
     const amqp = new AMQPTransport(context, options.amqp);
     const http = new HTTPTransport(context, options.http);

@@ -1,5 +1,6 @@
 import type { AppHealth } from "./application.js";
 import type { Deadline } from "./deadline.js";
+import type { Instrumentation } from "./instrumentation.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -62,4 +63,6 @@ export interface TransportContext {
   readonly appName: string;
   /** The app's whole health, for transports that serve it (HTTP `/ready`). */
   health(): AppHealth;
+  /** Metrics and tracing hooks; `noInstrumentation` when observability is off. */
+  readonly instrumentation: Instrumentation;
 }

@@ -1,3 +1,4 @@
+import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 
 /** Connection-level settings of the AMQP transport (`new App({ amqp: { ... } })`). */
@@ -51,4 +52,5 @@ export interface ResolvedAMQPOptions {
   readonly publishTimeout: number;
   readonly logger: Logger;
   readonly appName: string;
+  readonly instrumentation: Instrumentation;
 }

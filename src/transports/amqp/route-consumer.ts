@@ -1,8 +1,9 @@
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { BulkPipeline } from "../../core/bulk-pipeline.js";
-import { Actions } from "../../core/constants.js";
+import { type Action, Actions } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { StartError } from "../../core/errors.js";
+import { type HandlerCall, noInstrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
@@ -217,6 +218,7 @@ export class RouteConsumer {
       // Requeueing a body that can never parse would loop forever: reject it (the queue's DLX, if
       // any, keeps it) and keep consuming.
       session.rejectNow(delivery, false);
+      this.options.instrumentation.settled("amqp", this.route.name, "reject", 1);
       this.logger.warn(
         { queue, deliveryTag: delivery.fields.deliveryTag, reason: invalidReason(delivery) },
         "rejected a message whose body is not valid JSON",
@@ -228,8 +230,10 @@ export class RouteConsumer {
 
   private readonly process = async (bulk: AMQPMessage[]): Promise<void> => {
     let failed = false;
+    const instrumentation = this.options.instrumentation;
     try {
-      await this.route.handler(bulk);
+      if (instrumentation === noInstrumentation) await this.route.handler(bulk);
+      else await instrumentation.runHandler(this.handlerCall(bulk), async () => this.route.handler(bulk));
     } catch (error) {
       failed = true;
       const queues = [...new Set(bulk.map((message) => message.queue))];
@@ -238,9 +242,37 @@ export class RouteConsumer {
         "handler failed",
       );
     }
+    const fallback = failed ? this.route.onException : this.route.onSuccess;
     const first = bulk[0];
-    if (first) first.session.settle(bulk, failed ? this.route.onException : this.route.onSuccess);
+    if (first) first.session.settle(bulk, fallback);
+    if (instrumentation !== noInstrumentation) this.countOutcomes(bulk, fallback);
   };
+
+  private handlerCall(bulk: readonly AMQPMessage[]): HandlerCall {
+    return {
+      transport: "amqp",
+      route: this.route.name,
+      size: bulk.length,
+      carriers: () => bulk.map((message) => message.properties.headers),
+    };
+  }
+
+  /** Off the hot path: only when instrumentation is on. */
+  private countOutcomes(bulk: readonly AMQPMessage[], fallback: Action): void {
+    let ack = 0;
+    let reject = 0;
+    let requeue = 0;
+    for (const message of bulk) {
+      const action = message.decision ?? fallback;
+      if (action === Actions.ACK) ack++;
+      else if (action === Actions.REJECT) reject++;
+      else requeue++;
+    }
+    const instrumentation = this.options.instrumentation;
+    if (ack > 0) instrumentation.settled("amqp", this.route.name, "ack", ack);
+    if (reject > 0) instrumentation.settled("amqp", this.route.name, "reject", reject);
+    if (requeue > 0) instrumentation.settled("amqp", this.route.name, "requeue", requeue);
+  }
 
   /**
    * Retires a channel incarnation: its deliveries can no longer be settled, so they leave the
@@ -255,6 +287,7 @@ export class RouteConsumer {
     const dropped = this.pipeline.drop((message) => message.session === session);
     if (unsettled > 0) {
       this.lostOnReconnect += unsettled;
+      this.options.instrumentation.settled("amqp", this.route.name, "dropped", unsettled);
       this.logger.warn(
         { unsettled, notYetHandled: dropped.length },
         "channel closed with unsettled messages; the broker will redeliver them",

@@ -1,6 +1,7 @@
 import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { InvalidOptionError, PublishError } from "../../core/errors.js";
+import { noInstrumentation } from "../../core/instrumentation.js";
 import { redactUrl } from "../../core/logger.js";
 import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
 import { duration, positiveInteger } from "../../core/validate.js";
@@ -55,6 +56,7 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
     publishTimeout: duration("amqp.publishTimeout", options.publishTimeout, 10_000),
     logger: context.logger,
     appName: context.appName,
+    instrumentation: context.instrumentation,
   };
 }
 
@@ -128,14 +130,39 @@ export class AMQPTransport implements Transport, AMQPClient {
       this.publishers.set(vhost, publisher);
     }
     const { content, contentType } = encodeBody(body, options.contentType);
+    const exchange = options.exchange ?? "";
+    const routingKey = options.routingKey ?? "";
+    const instrumentation = this.options.instrumentation;
+    if (instrumentation === noInstrumentation) {
+      return this.send(publisher, exchange, routingKey, content, contentType, options, options.headers);
+    }
+    return instrumentation.runPublish(
+      { transport: "amqp", destination: exchange || routingKey },
+      (traceHeaders) =>
+        this.send(publisher, exchange, routingKey, content, contentType, options, {
+          ...options.headers,
+          ...traceHeaders,
+        }),
+    );
+  }
+
+  private send(
+    publisher: Publisher,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    contentType: string,
+    options: PublishOptions,
+    headers: Record<string, unknown> | undefined,
+  ): Promise<void> {
     return publisher.publish(
-      options.exchange ?? "",
-      options.routingKey ?? "",
+      exchange,
+      routingKey,
       content,
       {
         persistent: options.persistent ?? true,
         contentType,
-        headers: options.headers,
+        headers,
         messageId: options.messageId,
         correlationId: options.correlationId,
         expiration: options.expiration,
