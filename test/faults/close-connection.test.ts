@@ -29,7 +29,7 @@ describe("fault: the broker closes the worker's connection (rascal #175, amqp-co
       [queue],
       { type: RouteTypes.AMQP, prefetch: 200, options: { bulkSize: 50, bulkFlushInterval: 50 } },
       async (messages: AMQPMessage<{ id: number }>[]) => {
-        await sleep(20); // keep the worker busy long enough to be interrupted several times
+        await sleep(40); // ~1,250 msg/s: long enough to be interrupted 5 times with work left after each
         for (const m of messages) {
           seen.set(m.body.id, (seen.get(m.body.id) ?? 0) + 1);
           if (m.redelivered) redeliveredIds.add(m.body.id);
@@ -42,12 +42,14 @@ describe("fault: the broker closes the worker's connection (rascal #175, amqp-co
     const resumeMs: number[] = [];
     for (let close = 1; close <= CLOSES; close++) {
       await waitFor(
-        () => processed >= (close * TOTAL) / (CLOSES + 2),
-        30_000,
+        () => processed >= (close * TOTAL) / (CLOSES + 3),
+        60_000,
         `progress before close ${close}`,
       );
       expect(await closeConnections(`weir:${name}:`)).toBe(1);
       const closedAt = Date.now();
+      const reconnects = () => app.health().transports[0]?.routes[0]?.reconnects;
+      await waitFor(() => reconnects() === close, 15_000, `the worker to see close ${close}`);
       const before = processed;
       await waitFor(() => processed > before + 100, 15_000, `resume after close ${close}`);
       resumeMs.push(Date.now() - closedAt);
