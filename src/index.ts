@@ -1,4 +1,11 @@
 export { App, type AppOptions } from "./app.js";
+export {
+  type AsyncAPIDocument,
+  type AsyncAPIOptions,
+  type AsyncAPISource,
+  type AsyncAPIValue,
+  toAsyncAPI,
+} from "./asyncapi/index.js";
 export type { AppHealth, CoreOptions } from "./core/application.js";
 export { BULK_DEFAULTS, type BulkOptions } from "./core/bulk-pipeline.js";
 export {
@@ -25,6 +32,7 @@ export {
 export type { Hook } from "./core/hooks.js";
 export { redactUrl } from "./core/logger.js";
 export type { PeriodicTask, RunEveryOptions } from "./core/periodic-task.js";
+export type { SchemaIssue, SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
 export type {
   RouteHealth,
   RouteRecord,
@@ -32,6 +40,49 @@ export type {
   TransportContext,
   TransportHealth,
 } from "./core/transport.js";
+export * from "./observability/index.js";
+export {
+  type DelayOptions,
+  type Task,
+  type TaskHandler,
+  type TaskOptions,
+  TaskPayloadError,
+} from "./tasks.js";
 export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";
 export * from "./transports/sse/index.js";
+export {
+  type Action as RollbackAction,
+  ActionQueue,
+  type ActionQueueOptions,
+  ActionQueueStateError,
+  ActionRetryError,
+  type ActionRetryErrorOptions,
+  DoublingBackoff,
+  type DoublingBackoffOptions,
+  type RollbackFailure,
+  type RollbackReport,
+} from "./utils/action-queue.js";
+export {
+  type Backoff,
+  type BackoffJitter,
+  type BackoffOptions,
+  ClampedBackoff,
+  ConstantBackoff,
+  type ConstantBackoffOptions,
+  ExponentialBackoff,
+  type ExponentialBackoffOptions,
+  LinearBackoff,
+  type LinearBackoffOptions,
+} from "./utils/backoff.js";
+export {
+  DuplicateTransactionError,
+  MeasurementClosedError,
+  Timeit,
+  type TimeitCallback,
+  TimeitCallbackError,
+  type TimeitOptions,
+  type TimeitReport,
+  type Transaction,
+  type TransactionTimer,
+} from "./utils/timeit.js";

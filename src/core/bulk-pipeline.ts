@@ -1,4 +1,3 @@
-import pLimit, { type LimitFunction } from "p-limit";
 import type { Deadline } from "./deadline.js";
 
 /** How a route groups its messages and how many groups it runs at once. */
@@ -39,22 +38,33 @@ export interface BulkPipelineOptions<M> {
  * A bulk is handed over when it is full, when its oldest message has waited `flushInterval`, or when
  * the pipeline drains; never empty. Flushing is synchronous (the buffer is swapped in one step), so
  * a size flush and a timed flush cannot race into an empty or duplicated bulk (async-worker #222).
+ *
+ * This is the per-message hot path of every route (with `bulkSize` 1, one bulk per delivery), so
+ * the limiter is a counter and a FIFO rather than p-limit: a bulk that finds a free slot starts its
+ * handler at once, with no queue, timer or extra promise; only bulks that find every slot busy wait.
  */
 export class BulkPipeline<M> {
   private buffer: M[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly limit: LimitFunction;
-  /** Bulks handed to the limiter but not yet started; a drain that times out abandons these. */
-  private readonly waiting = new Set<M[]>();
+  /**
+   * Bulks flushed while every slot was busy, oldest first. They start in this order as slots free
+   * up; a drain that times out abandons them.
+   */
+  private waiting: M[][] = [];
+  /** Bulks in the handler, and how many messages they hold. */
+  private active = 0;
   private running = 0;
   private idleWaiters: Array<() => void> = [];
+  private readonly bulkSize: number;
+  private readonly concurrency: number;
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.flush();
   };
 
   constructor(private readonly options: BulkPipelineOptions<M>) {
-    this.limit = pLimit(options.concurrency);
+    this.bulkSize = options.bulkSize;
+    this.concurrency = options.concurrency;
   }
 
   /** Messages buffered, waiting for a slot, or in the handler. */
@@ -67,7 +77,7 @@ export class BulkPipeline<M> {
   push(message: M): void {
     const buffer = this.buffer;
     buffer.push(message);
-    if (buffer.length >= this.options.bulkSize) {
+    if (buffer.length >= this.bulkSize) {
       this.flush();
     } else if (buffer.length === 1) {
       // The interval counts from the oldest message's arrival, not on a fixed grid.
@@ -81,11 +91,12 @@ export class BulkPipeline<M> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.buffer.length === 0) return;
     const bulk = this.buffer;
+    if (bulk.length === 0) return;
     this.buffer = [];
-    this.waiting.add(bulk);
-    void this.limit(() => this.run(bulk));
+    // Bulks start in flush order: a free slot is taken directly only when nobody waits for one.
+    if (this.active < this.concurrency && this.waiting.length === 0) void this.run(bulk);
+    else this.waiting.push(bulk);
   }
 
   /**
@@ -104,14 +115,7 @@ export class BulkPipeline<M> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    for (const bulk of [...this.waiting]) {
-      const kept = bulk.filter(keep);
-      if (kept.length === bulk.length) continue;
-      // Bulks are identified by reference: replace the array in place so run() still finds it.
-      bulk.length = 0;
-      bulk.push(...kept);
-      if (kept.length === 0) this.waiting.delete(bulk);
-    }
+    this.waiting = this.waiting.map((bulk) => bulk.filter(keep)).filter((bulk) => bulk.length > 0);
     this.notifyIfIdle();
     return dropped;
   }
@@ -126,9 +130,8 @@ export class BulkPipeline<M> {
     this.flush();
     const finished = await deadline.race(this.whenIdle());
     if (!finished) {
-      const abandoned = [...this.waiting];
-      this.waiting.clear();
-      this.limit.clearQueue();
+      const abandoned = this.waiting;
+      this.waiting = [];
       for (const bulk of abandoned) this.options.abandon(bulk);
       this.notifyIfIdle();
     }
@@ -142,7 +145,7 @@ export class BulkPipeline<M> {
   }
 
   private isIdle(): boolean {
-    return this.buffer.length === 0 && this.waiting.size === 0 && this.running === 0;
+    return this.buffer.length === 0 && this.waiting.length === 0 && this.active === 0;
   }
 
   private notifyIfIdle(): void {
@@ -152,15 +155,19 @@ export class BulkPipeline<M> {
     for (const resolve of waiters) resolve();
   }
 
+  /** Runs one bulk in a slot, then hands the slot to the oldest waiting bulk. */
   private async run(bulk: M[]): Promise<void> {
-    // Gone from `waiting` means abandoned by a timed-out drain or emptied by drop(): nothing to do.
-    if (!this.waiting.delete(bulk)) return;
-    this.running += bulk.length;
+    this.active++;
+    const count = bulk.length;
+    this.running += count;
     try {
       await this.options.process(bulk);
     } finally {
-      this.running -= bulk.length;
-      this.notifyIfIdle();
+      this.active--;
+      this.running -= count;
+      const next = this.waiting.shift();
+      if (next !== undefined) void this.run(next);
+      else this.notifyIfIdle();
     }
   }
 }

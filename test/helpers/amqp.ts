@@ -70,6 +70,30 @@ export class Broker {
     return bodies;
   }
 
+  /** Takes every ready message off the queue (acked) and returns them whole (headers included). */
+  async getAll(queue: string): Promise<amqp.GetMessage[]> {
+    const messages: amqp.GetMessage[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const message = await this.channel.get(queue, { noAck: true });
+      if (message === false) break;
+      messages.push(message);
+    }
+    return messages;
+  }
+
+  /** Whether a queue exists (checked on a throwaway channel: a failed check closes its channel). */
+  async exists(name: string): Promise<boolean> {
+    const channel = await this.connection.createChannel();
+    channel.on("error", () => {});
+    try {
+      await channel.checkQueue(name);
+      await channel.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async deleteQueue(name: string): Promise<void> {
     await this.channel.deleteQueue(name);
   }

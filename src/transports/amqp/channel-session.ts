@@ -3,6 +3,106 @@ import { type Action, Actions } from "../../core/constants.js";
 import type { Logger } from "../../core/logger.js";
 import type { AMQPMessage } from "./message.js";
 
+const INITIAL_BITS = 1024;
+
+/**
+ * The delivery tags of one channel that are not settled yet. Tags grow by one per delivery on a
+ * channel, so they live in a ring bitset indexed by tag over the window [oldest unsettled, newest]:
+ * receiving, settling and "are these the oldest?" cost a few word operations and allocate nothing
+ * per message (a `Set` hashes on every add and delete, and allocates an iterator per scan).
+ *
+ * The window is usually about `prefetch` wide. A message held in a handler for long while others
+ * flow past it widens it by one bit per delivery; the ring shrinks back once nothing is unsettled.
+ */
+class OutstandingTags {
+  /** Every tag below `low` is settled; `high` is the newest tag received. */
+  private low = 1;
+  private high = 0;
+  private words = new Uint32Array(INITIAL_BITS / 32);
+  private mask = INITIAL_BITS - 1;
+  size = 0;
+
+  add(tag: number): void {
+    // With nothing outstanding every bit is clear, so the window may start afresh at `tag`.
+    const empty = this.size === 0;
+    const low = empty || tag < this.low ? tag : this.low;
+    const high = empty || tag > this.high ? tag : this.high;
+    if (high - low > this.mask) this.grow(high - low);
+    // Bits outside [low, high] are always clear, so widening the window needs no clearing.
+    const slot = tag & this.mask;
+    const bit = 1 << (slot & 31);
+    const word = this.words[slot >>> 5]!;
+    if ((word & bit) === 0) {
+      this.words[slot >>> 5] = word | bit;
+      this.size++;
+    }
+    this.low = low;
+    this.high = high;
+  }
+
+  /** Clears `tag`; false when it was not outstanding (already settled, or never received). */
+  delete(tag: number): boolean {
+    if (tag < this.low || tag > this.high || !this.has(tag)) return false;
+    const slot = tag & this.mask;
+    this.words[slot >>> 5]! &= ~(1 << (slot & 31));
+    if (--this.size === 0) {
+      this.low = this.high + 1;
+      if (this.mask >= INITIAL_BITS * 64) {
+        this.words = new Uint32Array(INITIAL_BITS / 32);
+        this.mask = INITIAL_BITS - 1;
+      }
+    } else if (tag === this.low) {
+      // Some tag up to `high` is still set, so this stops there.
+      let low = tag + 1;
+      while (!this.has(low)) low++;
+      this.low = low;
+    }
+    return true;
+  }
+
+  /**
+   * True when the `count` outstanding tags from `oldest` to `newest` (a bulk's, all outstanding)
+   * are the oldest of the channel: `oldest` is the oldest outstanding tag, and no other outstanding
+   * tag lies between `oldest` and `newest`.
+   */
+  oldestAre(count: number, oldest: number, newest: number): boolean {
+    if (oldest !== this.low) return false;
+    // A bulk of consecutive tags fills its range: nothing else can hide in there.
+    if (newest - oldest + 1 === count) return true;
+    let seen = 0;
+    for (let tag = oldest; tag <= newest; tag++) {
+      if (this.has(tag) && ++seen > count) return false;
+    }
+    return seen === count;
+  }
+
+  clear(): void {
+    this.words = new Uint32Array(INITIAL_BITS / 32);
+    this.mask = INITIAL_BITS - 1;
+    this.low = this.high + 1;
+    this.size = 0;
+  }
+
+  private has(tag: number): boolean {
+    const slot = tag & this.mask;
+    return (this.words[slot >>> 5]! & (1 << (slot & 31))) !== 0;
+  }
+
+  private grow(span: number): void {
+    let bits = (this.mask + 1) * 2;
+    while (bits <= span) bits *= 2;
+    const words = new Uint32Array(bits / 32);
+    const mask = bits - 1;
+    for (let tag = this.low; tag <= this.high; tag++) {
+      if (!this.has(tag)) continue;
+      const slot = tag & mask;
+      words[slot >>> 5]! |= 1 << (slot & 31);
+    }
+    this.words = words;
+    this.mask = mask;
+  }
+}
+
 /**
  * One incarnation of a route's channel and the acknowledger for its deliveries. Delivery tags belong
  * to the channel that received them: once it dies, its messages cannot be settled any more (the
@@ -10,11 +110,8 @@ import type { AMQPMessage } from "./message.js";
  */
 export class ChannelSession {
   alive = true;
-  /**
-   * Unsettled delivery tags in delivery order (tags grow monotonically on a channel, and a Set
-   * iterates in insertion order), so the oldest outstanding tag is always first.
-   */
-  private readonly outstanding = new Set<number>();
+  /** Unsettled delivery tags of this channel. */
+  private readonly outstanding = new OutstandingTags();
 
   constructor(
     readonly channel: Channel,
@@ -33,7 +130,11 @@ export class ChannelSession {
   rejectNow(delivery: ConsumeMessage, requeue: boolean): void {
     if (!this.alive) return;
     this.outstanding.delete(delivery.fields.deliveryTag);
-    this.channel.reject(delivery, requeue);
+    try {
+      this.channel.reject(delivery, requeue);
+    } catch (error) {
+      this.closedUnderUs(error);
+    }
   }
 
   /**
@@ -44,14 +145,27 @@ export class ChannelSession {
    * in another handler or waiting for its own settlement.
    */
   settle(bulk: readonly AMQPMessage[], fallback: Action): void {
+    if (bulk.length === 1) {
+      // The per-message path (bulkSize 1): nothing to batch, so no scan.
+      const message = bulk[0]!;
+      const action = message.settle(fallback);
+      if (this.alive) message.session.send(message, action);
+      return;
+    }
     let allAck = true;
     let newest: AMQPMessage | undefined;
+    let oldest = Number.POSITIVE_INFINITY;
     let foreign = false;
     for (const message of bulk) {
       const action = message.settle(fallback);
       if (action !== Actions.ACK) allAck = false;
-      if (message.session !== this) foreign = true;
-      else if (newest === undefined || message.deliveryTag > newest.deliveryTag) newest = message;
+      if (message.session !== this) {
+        foreign = true;
+        continue;
+      }
+      const tag = message.deliveryTag;
+      if (newest === undefined || tag > newest.deliveryTag) newest = message;
+      if (tag < oldest) oldest = tag;
     }
     // A dead channel's messages were counted as lost when it died; the broker redelivers them.
     if (!this.alive) return;
@@ -59,11 +173,14 @@ export class ChannelSession {
       allAck &&
       !foreign &&
       newest !== undefined &&
-      bulk.length > 1 &&
-      this.oldestAre(bulk.length, newest)
+      this.outstanding.oldestAre(bulk.length, oldest, newest.deliveryTag)
     ) {
       for (const message of bulk) this.outstanding.delete(message.deliveryTag);
-      this.channel.ack(newest.delivery, true);
+      try {
+        this.channel.ack(newest.delivery, true);
+      } catch (error) {
+        this.closedUnderUs(error);
+      }
       return;
     }
     for (const message of bulk) message.session.send(message, message.decision ?? fallback);
@@ -74,20 +191,22 @@ export class ChannelSession {
     if (!this.alive) return;
     const delivery = message.delivery;
     if (!this.outstanding.delete(delivery.fields.deliveryTag)) return;
-    if (action === Actions.ACK) this.channel.ack(delivery);
-    else this.channel.reject(delivery, action === Actions.REQUEUE);
+    try {
+      if (action === Actions.ACK) this.channel.ack(delivery);
+      else this.channel.reject(delivery, action === Actions.REQUEUE);
+    } catch (error) {
+      this.closedUnderUs(error);
+    }
   }
 
-  /** True when the `count` oldest outstanding tags are all at or below `newest`'s tag. */
-  private oldestAre(count: number, newest: AMQPMessage): boolean {
-    const limit = newest.deliveryTag;
-    let seen = 0;
-    for (const tag of this.outstanding) {
-      if (tag > limit) break;
-      seen++;
-      if (seen > count) return false;
-    }
-    return seen === count;
+  /**
+   * amqplib throws when the channel is already closed but its close event has not reached us yet.
+   * Every delivery of this channel is then unsettleable: retire the session rather than let the
+   * error abort the settling of the rest of the bulk (the broker redelivers them all).
+   */
+  private closedUnderUs(error: unknown): void {
+    this.logger.debug({ err: error }, "channel closed while settling");
+    this.kill();
   }
 
   /** Marks the session dead; returns how many of its deliveries were left unsettled. */

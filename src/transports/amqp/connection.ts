@@ -110,7 +110,8 @@ export class VhostConnection {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw this.closedError();
       try {
-        const model = await amqp.connect(this.connectUrl, {
+        const connect = this.options.connect ?? amqp.connect;
+        const model = await connect(this.connectUrl, {
           clientProperties: { connection_name: `weir:${this.options.appName}:${this.vhost}` },
         });
         if (this.closed) {

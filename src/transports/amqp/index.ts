@@ -1,6 +1,34 @@
 export type { VhostConnection } from "./connection.js";
-export { AMQPMessage, type RejectOptions } from "./message.js";
+export { AMQPMessage, type RejectOptions, type RetryMessageOptions } from "./message.js";
+export { MemoryOnceStore, type MemoryOnceStoreOptions } from "./once/memory-store.js";
+export { RedisOnceStore, type RedisOnceStoreOptions } from "./once/redis-store.js";
+export type { OnceClaim, OnceOptions, OnceState, OnceStore } from "./once/store.js";
 export type { AMQPOptions } from "./options.js";
 export type { PublishOptions } from "./publisher.js";
-export type { AMQPHandler, AMQPRouteOptions, AMQPRouteSpec, QueueDeclareOptions } from "./route-spec.js";
+export type {
+  DeadLetter,
+  ListDeadLettersOptions,
+  PurgeDeadLettersOptions,
+  ReplayOptions,
+  ReplayResult,
+} from "./retry/dead-letters.js";
+export {
+  DeadLetterDeclareError,
+  DeadLetteredError,
+  DeadLetterQueueNotFoundError,
+  InvalidBodyError,
+  OnceStoreError,
+  RetryNotConfiguredError,
+  RetryRequestedError,
+  SchemaValidationError,
+} from "./retry/errors.js";
+export { type DeadLetterReason, WeirHeaders } from "./retry/headers.js";
+export type { DeadLetterOptions, RetryOptions } from "./retry/options.js";
+export type {
+  AMQPHandler,
+  AMQPRouteOptions,
+  AMQPRouteSpec,
+  AMQPSchemaRouteSpec,
+  QueueDeclareOptions,
+} from "./route-spec.js";
 export { type AMQPClient, AMQPTransport, DEFAULT_AMQP_URL } from "./transport.js";

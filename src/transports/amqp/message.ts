@@ -1,6 +1,9 @@
 import type { ConsumeMessage, MessageProperties } from "amqplib";
 import { type Action, Actions } from "../../core/constants.js";
+import { InvalidOptionError } from "../../core/errors.js";
 import type { ChannelSession } from "./channel-session.js";
+import { DeadLetteredError, RetryNotConfiguredError, RetryRequestedError } from "./retry/errors.js";
+import { attemptsOf } from "./retry/headers.js";
 
 export interface RejectOptions {
   /**
@@ -9,6 +12,35 @@ export interface RejectOptions {
    * @defaultValue true
    */
   requeue?: boolean;
+}
+
+/** Options of `m.retry()`. */
+export interface RetryMessageOptions {
+  /**
+   * Wait this long (ms) before the message comes back, instead of the route's backoff. Rounded
+   * like the backoff's delays (two significant digits).
+   * @defaultValue the route's `retry.backoff` for this attempt
+   */
+  delay?: number;
+  /**
+   * Why, recorded in the `x-weir-error` header (and on the dead letter if this was the last attempt).
+   * @defaultValue "retried by the handler"
+   */
+  reason?: string;
+}
+
+/** @internal A settlement that needs a confirmed publish before the delivery is acked. */
+export interface Redirect {
+  readonly kind: "retry" | "dead-letter";
+  /** An explicit retry delay (ms). */
+  readonly delay?: number | undefined;
+  /** Why, for the dead-letter headers. */
+  readonly error?: unknown;
+}
+
+/** @internal What a message knows about its route's retry/dead-letter policy. */
+export interface MessagePolicy {
+  readonly retries: boolean;
 }
 
 const OPEN = 0;
@@ -33,6 +65,13 @@ export class AMQPMessage<T = unknown> {
   state: number = OPEN;
   /** @internal */
   decision: Action | undefined = undefined;
+  /**
+   * @internal Set by `retry()` / `deadLetter()`. Declared, not initialized: a message of a route
+   * without retries or dead letters never carries the field (the hot path allocates nothing more).
+   */
+  declare redirect: Redirect | undefined;
+  /** @internal Set before the handler runs, on routes with retry, dead-letter, once or schema. */
+  declare policy: MessagePolicy | undefined;
 
   constructor(delivery: ConsumeMessage, queue: string, body: T, session: ChannelSession) {
     this.delivery = delivery;
@@ -71,6 +110,15 @@ export class AMQPMessage<T = unknown> {
     return this.delivery.properties.headers ?? {};
   }
 
+  /**
+   * Which delivery of this message the handler sees: 1 the first time, 2 after one retry, ...
+   * Read from the `x-weir-attempts` header, so it survives worker restarts and is shared by every
+   * consumer. A requeue (`reject()`) or a redelivery after a lost channel does not count.
+   */
+  get attempt(): number {
+    return attemptsOf(this.delivery.properties.headers) + 1;
+  }
+
   /** Acknowledge this message when the bulk ends, whatever the handler's outcome. */
   accept(): void {
     this.decide(Actions.ACK);
@@ -79,6 +127,36 @@ export class AMQPMessage<T = unknown> {
   /** Reject this message when the bulk ends; requeued unless `{ requeue: false }`. */
   reject(options?: RejectOptions): void {
     this.decide(options?.requeue === false ? Actions.REJECT : Actions.REQUEUE);
+  }
+
+  /**
+   * Retry this message later, through the route's delay queue: it comes back after `delay` ms (or
+   * the route's backoff), counted as a failed attempt; past `retry.maxAttempts` it is dead-lettered.
+   * Throws `WEIR_ERR_RETRY_NOT_CONFIGURED` on a route without a `retry` option.
+   */
+  retry(options?: RetryMessageOptions): void {
+    if (this.policy?.retries !== true) throw new RetryNotConfiguredError();
+    const delay = options?.delay;
+    if (delay !== undefined && (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0)) {
+      throw new InvalidOptionError("delay", `must be a number of milliseconds >= 0, got ${String(delay)}`);
+    }
+    if (this.decide(Actions.REQUEUE)) {
+      this.redirect = {
+        kind: "retry",
+        delay,
+        error: new RetryRequestedError(options?.reason ?? "retried by the handler"),
+      };
+    }
+  }
+
+  /**
+   * Send this message to the route's dead-letter queue when the bulk ends, with `reason` in its
+   * `x-weir-error` header; no retry. On a route without a dead-letter queue it is rejected without
+   * requeue (the queue's own dead-letter exchange, if any, gets it).
+   */
+  deadLetter(reason = "dead-lettered by the handler"): void {
+    if (this.decide(Actions.REJECT))
+      this.redirect = { kind: "dead-letter", error: new DeadLetteredError(reason) };
   }
 
   /** @internal */
@@ -92,16 +170,18 @@ export class AMQPMessage<T = unknown> {
     return this.decision ?? fallback;
   }
 
-  private decide(action: Action): void {
+  /** Records `action`; false (with a warning) when the message was decided already. */
+  private decide(action: Action): boolean {
     if (this.state !== OPEN) {
       // Acting twice is a programming slip, not a reason to crash a worker: keep the first decision.
       this.session.logger.warn(
         { queue: this.queue, deliveryTag: this.deliveryTag, first: this.decision, ignored: action },
         "message already settled; ignoring the second action",
       );
-      return;
+      return false;
     }
     this.state = DECIDED;
     this.decision = action;
+    return true;
   }
 }

@@ -1,3 +1,4 @@
+import type { ChannelModel } from "amqplib";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 
@@ -53,4 +54,17 @@ export interface ResolvedAMQPOptions {
   readonly logger: Logger;
   readonly appName: string;
   readonly instrumentation: Instrumentation;
+  /**
+   * @internal How connections are opened: amqplib's `connect` unless weir/testing swapped in its
+   * in-memory broker (before `start()`). Mutable on purpose: every VhostConnection shares this
+   * object and reads the field at each attempt, so one assignment reaches all of them.
+   * @defaultValue amqplib's `connect`
+   */
+  connect?: ConnectFunction;
 }
+
+/** amqplib's `connect` as weir calls it; weir/testing provides an in-memory one. */
+export type ConnectFunction = (
+  url: string,
+  socketOptions: { clientProperties: Record<string, string> },
+) => Promise<ChannelModel>;

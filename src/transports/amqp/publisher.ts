@@ -60,22 +60,54 @@ function isChannelGone(error: unknown): boolean {
   return error instanceof Error && /closed/i.test(error.message);
 }
 
+function confirmError(error: unknown): PublishError {
+  if (/nack/i.test(String((error as Error).message ?? error))) {
+    return new PublishError("WEIR_ERR_PUBLISH_NACK", "the broker refused the message (nack)", {
+      cause: error,
+    });
+  }
+  return new PublishError(
+    "WEIR_ERR_PUBLISH_UNCONFIRMED",
+    "the channel closed before the broker confirmed the message; it may or may not have been stored",
+    { cause: error },
+  );
+}
+
+/** A publish written to the channel, waiting for the broker's confirm or its deadline. */
+interface PendingConfirm {
+  resolve(): void;
+  reject(error: Error): void;
+  deadline: number;
+  done: boolean;
+}
+
 /**
  * Publishes on one vhost through a confirm channel: a publish resolves only once the broker has
  * taken responsibility for the message (publisher confirm), and rejects with a coded error on a
  * nack, a timeout, or a channel that closed before the confirm. It never drops silently: during an
  * outage it waits for the connection, up to the timeout.
+ *
+ * Publishing is a hot path (a window of thousands of unconfirmed messages), so a publish on a live
+ * channel runs without the retry loop's async frame, and confirm deadlines share one timer instead
+ * of arming one per message.
  */
 export class Publisher {
   private channel: ConfirmChannel | undefined;
   private opening: Promise<ConfirmChannel> | undefined;
+  /** Unconfirmed publishes in publish order; confirms mostly arrive in that order too. */
+  private pending: PendingConfirm[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the timer fires (ms epoch); Infinity when it is not armed. */
+  private timerAt = Number.POSITIVE_INFINITY;
+  private readonly onTimer = (): void => this.expire();
 
   constructor(
     private readonly connection: VhostConnection,
     private readonly logger: Logger,
   ) {}
 
-  async publish(
+  publish(
     exchange: string,
     routingKey: string,
     content: Buffer,
@@ -83,26 +115,10 @@ export class Publisher {
     timeoutMs: number,
   ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      let channel: ConfirmChannel | undefined;
-      try {
-        channel = this.channel ?? (await this.openChannel(deadline));
-        return await this.publishOn(
-          channel,
-          exchange,
-          routingKey,
-          content,
-          properties,
-          deadline - Date.now(),
-        );
-      } catch (error) {
-        // The channel died before the message was written: it was never sent, so it is safe to
-        // send it on the next channel. A channel that died after the write rejects (unconfirmed).
-        if (!(error instanceof NotSent) || Date.now() >= deadline) throw unwrap(error);
-        if (channel !== undefined && this.channel === channel) this.channel = undefined;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    const channel = this.channel;
+    if (channel !== undefined)
+      return this.publishOn(channel, exchange, routingKey, content, properties, deadline);
+    return this.publishWhenOpen(exchange, routingKey, content, properties, deadline);
   }
 
   /** Waits for outstanding confirms (bounded), then closes the channel. */
@@ -121,45 +137,129 @@ export class Publisher {
     await channel.close().catch(() => {});
   }
 
+  /** Opens a channel first (waiting for the connection, up to the deadline), then publishes. */
+  private async publishWhenOpen(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    properties: Options.Publish,
+    deadline: number,
+  ): Promise<void> {
+    for (;;) {
+      let channel: ConfirmChannel;
+      try {
+        channel = this.channel ?? (await this.openChannel(deadline));
+      } catch (error) {
+        if (!(error instanceof NotSent) || Date.now() >= deadline) throw unwrap(error);
+        await sleep(50);
+        continue;
+      }
+      return this.publishOn(channel, exchange, routingKey, content, properties, deadline);
+    }
+  }
+
   private publishOn(
     channel: ConfirmChannel,
     exchange: string,
     routingKey: string,
     content: Buffer,
     properties: Options.Publish,
-    timeoutMs: number,
+    deadline: number,
   ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new PublishError("WEIR_ERR_PUBLISH_TIMEOUT", `no confirm from the broker within ${timeoutMs} ms`),
-        );
-      }, timeoutMs);
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingConfirm = { resolve, reject, deadline, done: false };
       try {
-        channel.publish(exchange, routingKey, content, properties, (error) => {
-          clearTimeout(timer);
-          if (!error) resolve();
-          else if (/nack/i.test(String((error as Error).message ?? error))) {
-            reject(
-              new PublishError("WEIR_ERR_PUBLISH_NACK", "the broker refused the message (nack)", {
-                cause: error,
-              }),
-            );
-          } else {
-            reject(
-              new PublishError(
-                "WEIR_ERR_PUBLISH_UNCONFIRMED",
-                "the channel closed before the broker confirmed the message; it may or may not have been stored",
-                { cause: error },
-              ),
-            );
-          }
-        });
+        channel.publish(exchange, routingKey, content, properties, (error) => this.confirmed(pending, error));
       } catch (error) {
-        clearTimeout(timer);
-        reject(isChannelGone(error) ? new NotSent(error) : error);
+        if (!isChannelGone(error)) {
+          reject(error);
+          return;
+        }
+        // The channel died before the message was written: it was never sent, so it is safe to
+        // send it on the next channel. A channel that dies after the write rejects (unconfirmed).
+        if (this.channel === channel) this.channel = undefined;
+        resolve(this.resend(error, exchange, routingKey, content, properties, deadline));
+        return;
       }
+      this.pending.push(pending);
+      if (deadline < this.timerAt) this.arm(deadline);
     });
+  }
+
+  private async resend(
+    cause: unknown,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    properties: Options.Publish,
+    deadline: number,
+  ): Promise<void> {
+    if (Date.now() >= deadline) throw unwrap(new NotSent(cause));
+    await sleep(50);
+    return this.publishWhenOpen(exchange, routingKey, content, properties, deadline);
+  }
+
+  private confirmed(pending: PendingConfirm, error: unknown): void {
+    // Already rejected by its deadline: a late confirm changes nothing for the caller.
+    if (pending.done) return;
+    pending.done = true;
+    this.compact();
+    if (error) pending.reject(confirmError(error));
+    else pending.resolve();
+  }
+
+  /** Drops settled entries from the front of `pending`, and the timer once nothing is left. */
+  private compact(): void {
+    const pending = this.pending;
+    let head = this.head;
+    while (head < pending.length && pending[head]!.done) head++;
+    if (head === pending.length) {
+      this.pending = [];
+      this.head = 0;
+      if (this.timer !== undefined) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        this.timerAt = Number.POSITIVE_INFINITY;
+      }
+      return;
+    }
+    // Copy the live tail only once the dead prefix outweighs it: amortised O(1) per confirm.
+    if (head > 1024 && head * 2 > pending.length) {
+      this.pending = pending.slice(head);
+      head = 0;
+    }
+    this.head = head;
+  }
+
+  /** Rejects every publish whose deadline passed, then re-arms for the earliest one left. */
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (let i = this.head; i < this.pending.length; i++) {
+      const pending = this.pending[i]!;
+      if (pending.done) continue;
+      if (pending.deadline <= now) {
+        pending.done = true;
+        pending.reject(
+          new PublishError(
+            "WEIR_ERR_PUBLISH_TIMEOUT",
+            "no confirm from the broker within the publish timeout",
+          ),
+        );
+      } else if (pending.deadline < next) {
+        next = pending.deadline;
+      }
+    }
+    this.compact();
+    if (next !== Number.POSITIVE_INFINITY) this.arm(next);
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()));
   }
 
   private async openChannel(deadline: number): Promise<ConfirmChannel> {
@@ -204,6 +304,10 @@ export class Publisher {
       clearTimeout(timer);
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Internal marker: the publish failed before anything reached the socket. */

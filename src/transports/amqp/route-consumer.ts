@@ -2,7 +2,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { BulkPipeline } from "../../core/bulk-pipeline.js";
 import { type Action, Actions } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
-import { StartError } from "../../core/errors.js";
+import { StartError, UnrecoverableError } from "../../core/errors.js";
 import { type HandlerCall, noInstrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
@@ -12,6 +12,7 @@ import type { VhostConnection } from "./connection.js";
 import { decodeBody, INVALID_BODY, invalidReason } from "./decode.js";
 import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
+import type { HandlerOutcome, RoutePolicy } from "./route-policy.js";
 import type { AMQPRoute } from "./route-spec.js";
 
 async function closeQuietly(channel: Channel): Promise<void> {
@@ -24,6 +25,7 @@ async function closeQuietly(channel: Channel): Promise<void> {
 
 /** Turns a broker refusal while attaching into an error that says what to do about it. */
 function attachError(error: unknown, queue: string, vhost: string): StartError {
+  if (error instanceof StartError) return error;
   const code = (error as { code?: unknown }).code;
   if (code === 404) {
     return new StartError(
@@ -78,13 +80,18 @@ export class RouteConsumer {
     readonly route: AMQPRoute,
     private readonly connection: VhostConnection,
     private readonly options: ResolvedAMQPOptions,
+    /**
+     * Retries, dead letters, once and schema, when the route has any (built by the transport). The
+     * processing path is chosen here, once: a route without a policy never pays for one.
+     */
+    private readonly policy?: RoutePolicy,
   ) {
     this.logger = options.logger.child({ transport: "amqp", route: route.name });
     this.pipeline = new BulkPipeline<AMQPMessage>({
       bulkSize: route.bulkSize,
       flushInterval: route.flushInterval,
       concurrency: route.concurrency,
-      process: this.process,
+      process: policy === undefined ? this.process : this.processWithPolicy,
       // Bulks that never started before the shutdown deadline go back to the queue untouched.
       abandon: (bulk) => {
         for (const message of bulk) {
@@ -117,6 +124,7 @@ export class RouteConsumer {
   async stop(deadline: Deadline): Promise<void> {
     this.stopping = true;
     this.sleeper.cancel();
+    this.policy?.stop();
     for (const unsubscribe of this.unsubscribe) unsubscribe();
     if (this.attaching) await deadline.race(this.attaching);
     const session = this.session;
@@ -132,6 +140,8 @@ export class RouteConsumer {
         "shutdown deadline passed with messages still in a handler; the broker will redeliver them",
       );
     }
+    // Dead letters of undecodable bodies are acked on this channel once confirmed: before it closes.
+    if (this.policy) await this.policy.drain(deadline);
     if (session?.alive) await closeQuietly(session.channel);
   }
 
@@ -149,6 +159,7 @@ export class RouteConsumer {
       lostOnReconnect: this.lostOnReconnect,
       inFlight: this.pipeline.size,
       unsettled: this.session?.unsettled ?? 0,
+      ...this.policy?.stats(),
     };
   }
 
@@ -173,6 +184,8 @@ export class RouteConsumer {
       // several, `global` makes the prefetch a bound across all the route's queues.
       await channel.prefetch(this.route.prefetch, this.route.queues.length > 1);
       for (queue of this.route.queues) await this.checkQueue(channel, queue);
+      // Where failures go must exist before the first delivery can fail (and again after a reconnect).
+      if (this.policy) await this.policy.attach();
       if (this.stopping) {
         session.kill();
         await closeQuietly(channel);
@@ -215,37 +228,84 @@ export class RouteConsumer {
     this.lastDeliveryAt = Date.now();
     const body = decodeBody(delivery);
     if (body === INVALID_BODY) {
-      // Requeueing a body that can never parse would loop forever: reject it (the queue's DLX, if
-      // any, keeps it) and keep consuming.
-      session.rejectNow(delivery, false);
-      this.options.instrumentation.settled("amqp", this.route.name, "reject", 1);
-      this.logger.warn(
-        { queue, deliveryTag: delivery.fields.deliveryTag, reason: invalidReason(delivery) },
-        "rejected a message whose body is not valid JSON",
-      );
+      this.refuseInvalidBody(queue, session, delivery);
       return;
     }
     this.pipeline.push(new AMQPMessage(delivery, queue, body, session));
   }
 
   private readonly process = async (bulk: AMQPMessage[]): Promise<void> => {
-    let failed = false;
+    let failure: Action | undefined;
     const instrumentation = this.options.instrumentation;
     try {
       if (instrumentation === noInstrumentation) await this.route.handler(bulk);
       else await instrumentation.runHandler(this.handlerCall(bulk), async () => this.route.handler(bulk));
     } catch (error) {
-      failed = true;
+      // An UnrecoverableError must never come back; with no dead-letter queue it is rejected.
+      failure = error instanceof UnrecoverableError ? Actions.REJECT : this.route.onException;
       const queues = [...new Set(bulk.map((message) => message.queue))];
-      this.logger.error(
-        { err: error, queues, count: bulk.length, action: this.route.onException },
-        "handler failed",
-      );
+      this.logger.error({ err: error, queues, count: bulk.length, action: failure }, "handler failed");
     }
-    const fallback = failed ? this.route.onException : this.route.onSuccess;
+    const fallback = failure ?? this.route.onSuccess;
     const first = bulk[0];
     if (first) first.session.settle(bulk, fallback);
     if (instrumentation !== noInstrumentation) this.countOutcomes(bulk, fallback);
+  };
+
+  /**
+   * A body that can never parse: requeueing it would loop forever. It goes to the route's
+   * dead-letter queue when it has one, else it is rejected without requeue (the queue's DLX, if any,
+   * keeps it); either way it is logged and the route keeps consuming.
+   */
+  private refuseInvalidBody(queue: string, session: ChannelSession, delivery: ConsumeMessage): void {
+    if (this.policy) {
+      this.policy.refuseInvalidBody(
+        new AMQPMessage(delivery, queue, undefined, session),
+        invalidReason(delivery),
+      );
+      return;
+    }
+    session.rejectNow(delivery, false);
+    this.options.instrumentation.settled("amqp", this.route.name, "reject", 1);
+    this.logger.warn(
+      { queue, deliveryTag: delivery.fields.deliveryTag, reason: invalidReason(delivery) },
+      "rejected a message whose body is not valid JSON",
+    );
+  }
+
+  /** `process` for a route with a policy: schema and once first, retries and dead letters after. */
+  private readonly processWithPolicy = async (bulk: AMQPMessage[]): Promise<void> => {
+    try {
+      await this.policy!.process(bulk, this.runHandler);
+    } catch (error) {
+      // The pipeline's process must never reject. A bug in the policy must not lose messages
+      // either: whatever is not settled yet goes back to the queue.
+      this.logger.error({ err: error, count: bulk.length }, "settling a bulk failed; requeueing it");
+      for (const message of bulk) {
+        if (message.isSettled()) continue;
+        message.settle(Actions.REQUEUE);
+        message.session.send(message, Actions.REQUEUE);
+      }
+    }
+  };
+
+  private readonly runHandler = async (bulk: AMQPMessage[]): Promise<HandlerOutcome> => {
+    const instrumentation = this.options.instrumentation;
+    try {
+      if (instrumentation === noInstrumentation) await this.route.handler(bulk);
+      else await instrumentation.runHandler(this.handlerCall(bulk), async () => this.route.handler(bulk));
+      return { failed: false, error: undefined };
+    } catch (error) {
+      const queues = [...new Set(bulk.map((message) => message.queue))];
+      const action =
+        error instanceof UnrecoverableError
+          ? "dead-letter"
+          : this.route.retry
+            ? "retry"
+            : this.route.onException;
+      this.logger.error({ err: error, queues, count: bulk.length, action }, "handler failed");
+      return { failed: true, error };
+    }
   };
 
   private handlerCall(bulk: readonly AMQPMessage[]): HandlerCall {

@@ -2,9 +2,21 @@ import { BULK_DEFAULTS, type BulkOptions } from "../../core/bulk-pipeline.js";
 import { type Action, Actions, isAction, type RouteTypes } from "../../core/constants.js";
 import { InvalidOptionError } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
+import { type SchemaOutput, type StandardSchemaV1, schemaOption } from "../../core/schema.js";
 import type { RouteRecord } from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
 import type { AMQPMessage } from "./message.js";
+import { defaultOnceKey } from "./once/key.js";
+import { MemoryOnceStore } from "./once/memory-store.js";
+import type { OnceOptions, OnceStore } from "./once/store.js";
+import {
+  type DeadLetterOptions,
+  normalizeDeadLetter,
+  normalizeRetry,
+  type ResolvedDeadLetter,
+  type ResolvedRetry,
+  type RetryOptions,
+} from "./retry/options.js";
 
 /** Per-route behaviour of an AMQP route (`options` in the route definition). */
 export interface AMQPRouteOptions extends BulkOptions {
@@ -15,6 +27,7 @@ export interface AMQPRouteOptions extends BulkOptions {
   onSuccess?: Action;
   /**
    * What happens to each message the handler did not settle itself, when the handler throws.
+   * Not allowed beside `retry`, which decides what a thrown error does.
    * @defaultValue "requeue"
    */
   onException?: Action;
@@ -33,7 +46,7 @@ export interface QueueDeclareOptions {
 }
 
 /** An AMQP route: its handler consumes every queue in the route's list. */
-export interface AMQPRouteSpec {
+export interface AMQPRouteSpec<T = unknown> {
   type: typeof RouteTypes.AMQP;
   /**
    * The vhost of the route's queues.
@@ -52,10 +65,56 @@ export interface AMQPRouteSpec {
    */
   declare?: boolean | QueueDeclareOptions;
   options?: AMQPRouteOptions;
+  /**
+   * Retry failed messages after a backoff, on the broker: a message whose handler throws (or that
+   * calls `m.retry()`) waits in a delay queue and comes back; after `maxAttempts` it goes to the
+   * dead-letter queue. Takes the place of `onException`. See docs/retries.md.
+   * @defaultValue no retries: a thrown error applies `onException`
+   */
+  retry?: RetryOptions;
+  /**
+   * The route's dead-letter queue (`<queue>.dlq` unless `queue` is given, durable, declared by
+   * weir): where exhausted retries, `UnrecoverableError`s, `m.deadLetter()`, invalid JSON and schema
+   * failures go, with headers that say why. `false` turns it off on a route with `retry`.
+   * @defaultValue on when `retry` is set, else off
+   */
+  deadLetter?: boolean | DeadLetterOptions;
+  /**
+   * Once-only processing: a message whose key was processed successfully within `ttl` ms is acked
+   * without calling the handler.
+   * @defaultValue off
+   */
+  once?: OnceOptions<T>;
+  /**
+   * A Standard Schema v1 validator (zod, valibot, arktype, ...) for the body. The handler's body
+   * type is inferred from it and it receives the schema's output; a body that fails never reaches
+   * the handler and is dead-lettered (or rejected without requeue), its issues in a header.
+   * @defaultValue no validation
+   */
+  schema?: StandardSchemaV1;
 }
+
+/**
+ * An AMQP route with a `schema`: the handler's body type is the schema's output, and so is the
+ * message `once.key` sees.
+ */
+export type AMQPSchemaRouteSpec<S extends StandardSchemaV1> = Omit<
+  AMQPRouteSpec<SchemaOutput<S>>,
+  "schema"
+> & {
+  schema: S;
+};
 
 /** A handler of an AMQP route: always receives an array, of at most `min(bulkSize, prefetch)`. */
 export type AMQPHandler<T = unknown> = (messages: AMQPMessage<T>[]) => unknown;
+
+/** `once` with its defaults applied. */
+export interface ResolvedOnce {
+  readonly ttl: number;
+  readonly lease: number;
+  readonly key: (message: AMQPMessage) => string | undefined;
+  readonly store: OnceStore;
+}
 
 /** An AMQP route with every default applied and every option checked. */
 export interface AMQPRoute {
@@ -70,9 +129,23 @@ export interface AMQPRoute {
   readonly onException: Action;
   readonly declare: Required<QueueDeclareOptions> | undefined;
   readonly handler: AMQPHandler;
+  readonly retry: ResolvedRetry | undefined;
+  readonly deadLetter: ResolvedDeadLetter | undefined;
+  readonly once: ResolvedOnce | undefined;
+  readonly schema: StandardSchemaV1 | undefined;
 }
 
-const SPEC_KEYS = ["type", "vhost", "prefetch", "declare", "options"] as const;
+const SPEC_KEYS = [
+  "type",
+  "vhost",
+  "prefetch",
+  "declare",
+  "options",
+  "retry",
+  "deadLetter",
+  "once",
+  "schema",
+] as const;
 const OPTION_KEYS = ["bulkSize", "bulkFlushInterval", "concurrency", "onSuccess", "onException"] as const;
 
 function action(option: string, value: unknown, fallback: Action): Action {
@@ -98,6 +171,33 @@ function declareOptions(value: AMQPRouteSpec["declare"]): Required<QueueDeclareO
   };
 }
 
+const STORE_METHODS = ["claim", "complete", "release", "peek"] as const;
+
+function onceOptions(value: unknown): ResolvedOnce | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null) {
+    throw new InvalidOptionError("once", `must be an object like { ttl }, got ${String(value)}`);
+  }
+  knownKeys("once", value, ["ttl", "key", "store", "lease"]);
+  const given = value as OnceOptions;
+  if (given.ttl === undefined) throw new InvalidOptionError("once.ttl", "is required (ms)");
+  const key = given.key ?? defaultOnceKey;
+  if (typeof key !== "function")
+    throw new InvalidOptionError("once.key", "must be a function of the message");
+  const store = given.store ?? new MemoryOnceStore();
+  for (const method of STORE_METHODS) {
+    if (typeof (store as unknown as Record<string, unknown>)[method] !== "function") {
+      throw new InvalidOptionError("once.store", `must implement OnceStore (no ${method} method)`);
+    }
+  }
+  return {
+    ttl: duration("once.ttl", given.ttl, 0),
+    lease: duration("once.lease", given.lease, 60_000),
+    key: key as (message: AMQPMessage) => string | undefined,
+    store,
+  };
+}
+
 /** Checks an AMQP route once, at registration, and applies its defaults. */
 export function normalizeAMQPRoute(
   record: RouteRecord,
@@ -119,6 +219,14 @@ export function normalizeAMQPRoute(
   if (typeof vhost !== "string" || vhost.length === 0) {
     throw new InvalidOptionError("vhost", "must be a non-empty string");
   }
+  const retry = normalizeRetry(spec.retry);
+  if (retry !== undefined && options.onException !== undefined) {
+    // Two answers to "what does a thrown error do" would make one of them silently dead.
+    throw new InvalidOptionError(
+      "options.onException",
+      "a route with `retry` retries thrown errors; remove onException (or retry)",
+    );
+  }
   return {
     name,
     queues: record.routes,
@@ -131,5 +239,9 @@ export function normalizeAMQPRoute(
     onException: action("onException", options.onException, Actions.REQUEUE),
     declare: declareOptions(spec.declare),
     handler: record.handler as AMQPHandler,
+    retry,
+    deadLetter: normalizeDeadLetter(spec.deadLetter, retry !== undefined),
+    once: onceOptions(spec.once),
+    schema: schemaOption("schema", spec.schema),
   };
 }

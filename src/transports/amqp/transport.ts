@@ -1,3 +1,4 @@
+import type { Channel } from "amqplib";
 import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { InvalidOptionError, PublishError } from "../../core/errors.js";
@@ -6,20 +7,61 @@ import { redactUrl } from "../../core/logger.js";
 import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
 import { duration, positiveInteger } from "../../core/validate.js";
 import { urlVhost, VhostConnection, vhostUrl } from "./connection.js";
-import type { AMQPOptions, ResolvedAMQPOptions } from "./options.js";
+import type { OnceStore } from "./once/store.js";
+import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import { encodeBody, Publisher, type PublishOptions } from "./publisher.js";
+import {
+  type DeadLetter,
+  DeadLetterQueue,
+  type ListDeadLettersOptions,
+  type PurgeDeadLettersOptions,
+  type ReplayOptions,
+  type ReplayResult,
+} from "./retry/dead-letters.js";
+import type { RawPublish } from "./retry/forwarder.js";
+import { deadLetterQueueOf, type ResolvedDeadLetter } from "./retry/options.js";
+import { Declarer } from "./retry/topology.js";
 import { RouteConsumer } from "./route-consumer.js";
+import { RoutePolicy } from "./route-policy.js";
 import { normalizeAMQPRoute } from "./route-spec.js";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 
-/** What `app.amqp` offers: publishing (and, in later versions, dead-letter management). */
+/** @internal The key of `AMQPTransport`'s internal seam (see `AMQPInternals`). */
+export const amqpInternals: unique symbol = Symbol("weir.amqpInternals");
+
+/** @internal What weir/testing and `app.task` need from the transport beyond `AMQPClient`. */
+export interface AMQPInternals {
+  /** The broker URL, password redacted. */
+  readonly url: string;
+  /** The vhost of routes and publishes that name none. */
+  readonly defaultVhost: string;
+  /** Replaces amqplib's `connect` (weir/testing's in-memory broker). Only before `start()`. */
+  useConnect(connect: ConnectFunction): void;
+  /** Runs `fn` on a new channel of the vhost's shared connection, then closes that channel. */
+  withChannel<T>(vhost: string, fn: (channel: Channel) => Promise<T>): Promise<T>;
+}
+
+/** What `app.amqp` offers: publishing, and the dead-letter queues of routes. */
 export interface AMQPClient {
   /**
    * Publishes `body` (objects as JSON, Buffers as they are) and resolves once the broker confirms
    * it. Rejects with a `PublishError` (`WEIR_ERR_PUBLISH_*`) on a nack, a timeout or a closed app.
    */
   publish(body: unknown, options?: PublishOptions): Promise<void>;
+  /**
+   * The oldest dead letters of `queue` (from its route's dead-letter queue, default `<queue>.dlq`),
+   * without consuming them. Rejects with `WEIR_ERR_DLQ_NOT_FOUND` when that queue does not exist.
+   */
+  listDeadLetters(queue: string, options?: ListDeadLettersOptions): Promise<DeadLetter[]>;
+  /**
+   * Moves dead letters of `queue` back to `queue` (oldest first, up to `limit`, those `filter`
+   * accepts) with their attempt count reset. Each is acked on the dead-letter queue only once the
+   * broker confirmed its copy: a replay never loses a message.
+   */
+  replay(queue: string, options?: ReplayOptions): Promise<ReplayResult>;
+  /** Deletes the dead letters of `queue`'s dead-letter queue; resolves with how many. */
+  purgeDeadLetters(queue: string, options?: PurgeDeadLettersOptions): Promise<number>;
 }
 
 function resolveOptions(options: AMQPOptions, context: TransportContext): ResolvedAMQPOptions {
@@ -71,6 +113,10 @@ export class AMQPTransport implements Transport, AMQPClient {
   private readonly consumers: RouteConsumer[] = [];
   private readonly connections = new Map<string, VhostConnection>();
   private readonly publishers = new Map<string, Publisher>();
+  private readonly declarers = new Map<string, Declarer>();
+  /** Where each consumed queue's dead letters go, for the dead-letter API. */
+  private readonly deadLetterRoutes = new Map<string, { vhost: string; deadLetter: ResolvedDeadLetter }>();
+  private readonly onceStores = new Set<OnceStore>();
   private stopped = false;
 
   constructor(context: TransportContext, options: AMQPOptions = {}) {
@@ -84,7 +130,24 @@ export class AMQPTransport implements Transport, AMQPClient {
       { prefetch: this.options.prefetch, vhost: this.defaultVhost },
       this.options.logger,
     );
-    this.consumers.push(new RouteConsumer(route, this.connection(route.vhost), this.options));
+    let policy: RoutePolicy | undefined;
+    if (RoutePolicy.needed(route)) {
+      const logger = this.options.logger.child({ transport: "amqp", route: route.name });
+      policy = new RoutePolicy(
+        route,
+        this.rawPublish(route.vhost),
+        this.declarer(route.vhost),
+        this.options,
+        logger,
+      );
+      if (route.deadLetter !== undefined) {
+        for (const queue of route.queues) {
+          this.deadLetterRoutes.set(queue, { vhost: route.vhost, deadLetter: route.deadLetter });
+        }
+      }
+      if (route.once !== undefined) this.onceStores.add(route.once.store);
+    }
+    this.consumers.push(new RouteConsumer(route, this.connection(route.vhost), this.options, policy));
   }
 
   needed(): boolean {
@@ -103,10 +166,20 @@ export class AMQPTransport implements Transport, AMQPClient {
     this.stopped = true;
     // Channels first: amqplib interleaves frames of different channels, so closing the connection
     // before a channel's close-ok could lose that channel's last acks.
-    await Promise.all(
-      [...this.publishers.values()].map((publisher) => publisher.close(deadline.remaining())),
-    );
+    await Promise.all([
+      ...[...this.publishers.values()].map((publisher) => publisher.close(deadline.remaining())),
+      ...[...this.declarers.values()].map((declarer) => declarer.close()),
+    ]);
     await Promise.all([...this.connections.values()].map((connection) => connection.close()));
+    await Promise.all(
+      [...this.onceStores].map(async (store) => {
+        try {
+          await store.close?.();
+        } catch (error) {
+          this.options.logger.warn({ err: error, transport: "amqp" }, "once store failed to close");
+        }
+      }),
+    );
   }
 
   health(): TransportHealth {
@@ -120,15 +193,7 @@ export class AMQPTransport implements Transport, AMQPClient {
         new PublishError("WEIR_ERR_PUBLISH_CLOSED", "cannot publish: the app is stopped"),
       );
     }
-    const vhost = options.vhost ?? this.defaultVhost;
-    let publisher = this.publishers.get(vhost);
-    if (publisher === undefined) {
-      publisher = new Publisher(
-        this.connection(vhost),
-        this.options.logger.child({ transport: "amqp", vhost }),
-      );
-      this.publishers.set(vhost, publisher);
-    }
+    const publisher = this.publisher(options.vhost ?? this.defaultVhost);
     const { content, contentType } = encodeBody(body, options.contentType);
     const exchange = options.exchange ?? "";
     const routingKey = options.routingKey ?? "";
@@ -170,6 +235,110 @@ export class AMQPTransport implements Transport, AMQPClient {
       },
       options.timeout ?? this.options.publishTimeout,
     );
+  }
+
+  /**
+   * @internal The seam weir/testing and `app.task` use; not public API (a symbol key keeps it out of
+   * `app.amqp`'s type and autocompletion).
+   */
+  [amqpInternals](): AMQPInternals {
+    return {
+      url: redactUrl(this.options.url),
+      defaultVhost: this.defaultVhost,
+      useConnect: (connect) => {
+        this.options.connect = connect;
+      },
+      withChannel: (vhost, fn) => this.withChannel(vhost, fn),
+    };
+  }
+
+  private async withChannel<T>(vhost: string, fn: (channel: Channel) => Promise<T>): Promise<T> {
+    if (this.stopped) throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped");
+    let timer: NodeJS.Timeout | undefined;
+    // Bounded like a publish: the callers are producers, which must not hang through an outage.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new PublishError(
+              "WEIR_ERR_PUBLISH_TIMEOUT",
+              "no connection to the broker within the publish timeout",
+            ),
+          ),
+        this.options.publishTimeout,
+      );
+    });
+    try {
+      const model = await Promise.race([this.connection(vhost).connect(), timeout]);
+      const channel = await model.createChannel();
+      // A refused declare closes the channel with an 'error' event, which must not crash the process.
+      channel.on("error", () => {});
+      try {
+        return await fn(channel);
+      } finally {
+        await channel.close().catch(() => {});
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  listDeadLetters(queue: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
+    return this.deadLetterQueue(queue, options.vhost).then((dlq) => dlq.list(options));
+  }
+
+  replay(queue: string, options: ReplayOptions = {}): Promise<ReplayResult> {
+    return this.deadLetterQueue(queue, options.vhost).then((dlq) => dlq.replay(options));
+  }
+
+  purgeDeadLetters(queue: string, options: PurgeDeadLettersOptions = {}): Promise<number> {
+    return this.deadLetterQueue(queue, options.vhost).then((dlq) => dlq.purge());
+  }
+
+  private async deadLetterQueue(queue: string, vhost: string | undefined): Promise<DeadLetterQueue> {
+    if (typeof queue !== "string" || queue.length === 0) {
+      throw new InvalidOptionError("queue", "must be the name of a queue");
+    }
+    if (this.stopped) throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped");
+    const route = this.deadLetterRoutes.get(queue);
+    const where = vhost ?? route?.vhost ?? this.defaultVhost;
+    return new DeadLetterQueue(
+      this.connection(where),
+      this.rawPublish(where),
+      deadLetterQueueOf(queue, route?.deadLetter),
+      queue,
+    );
+  }
+
+  private publisher(vhost: string): Publisher {
+    let publisher = this.publishers.get(vhost);
+    if (publisher === undefined) {
+      publisher = new Publisher(
+        this.connection(vhost),
+        this.options.logger.child({ transport: "amqp", vhost }),
+      );
+      this.publishers.set(vhost, publisher);
+    }
+    return publisher;
+  }
+
+  /** Confirmed publishes on `vhost` through its shared Publisher: retries, dead letters, replays. */
+  private rawPublish(vhost: string): RawPublish {
+    return (exchange, routingKey, content, properties) =>
+      this.publisher(vhost).publish(exchange, routingKey, content, properties, this.options.publishTimeout);
+  }
+
+  private declarer(vhost: string): Declarer {
+    let declarer = this.declarers.get(vhost);
+    if (declarer === undefined) {
+      declarer = new Declarer(
+        this.connection(vhost),
+        this.options.logger.child({ transport: "amqp", vhost }),
+        this.options.publishTimeout,
+      );
+      this.declarers.set(vhost, declarer);
+    }
+    return declarer;
   }
 
   private connection(vhost: string): VhostConnection {

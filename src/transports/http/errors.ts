@@ -56,3 +56,19 @@ export class AuthUnavailableError extends WeirError {
     super("WEIR_ERR_AUTH_UNAVAILABLE", message, options);
   }
 }
+
+/**
+ * A user route claims a path that one of weir's own endpoints (health, readiness, metrics) serves.
+ * Thrown at registration; move the endpoint with the option the message names, or turn it off.
+ */
+export class ReservedPathError extends ConfigurationError {
+  readonly path: string;
+
+  constructor(path: string, owner: string, option: string) {
+    super(
+      "WEIR_ERR_RESERVED_PATH",
+      `${path} is served by ${owner}; move it with ${option} or set that option to false`,
+    );
+    this.path = path;
+  }
+}

@@ -5,6 +5,7 @@ export {
   HTTPRouteError,
   HTTPStartError,
   PortInUseError,
+  ReservedPathError,
 } from "./errors.js";
 export type { HTTPFacade, HTTPPlugin, HTTPShorthand, HTTPShorthandOptions } from "./facade.js";
 export {

@@ -2,6 +2,7 @@ import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import type { Logger } from "../../core/logger.js";
 import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
+import { ReservedPathError } from "./errors.js";
 import { createFacade, type HTTPFacade, type RouteFunction } from "./facade.js";
 import { type HTTPOptions, resolveHTTPOptions } from "./options.js";
 import { type HTTPRoute, normalizeHTTPRoute } from "./route-spec.js";
@@ -19,6 +20,8 @@ export class HTTPTransport implements Transport {
   private readonly routes: HTTPRoute[] = [];
   /** Why the server must listen: "routes", "plugins", and whatever later features add. */
   private readonly needs = new Set<string>();
+  /** Paths of weir's own endpoints, and who serves them (for the error a clashing route gets). */
+  private readonly reserved = new Map<string, { owner: string; option: string }>();
 
   constructor(context: TransportContext, options: HTTPOptions = {}) {
     this.logger = context.logger.child({ transport: "http" });
@@ -35,6 +38,16 @@ export class HTTPTransport implements Transport {
     this.needs.add(reason);
   }
 
+  /**
+   * Claims `path` for one of weir's own endpoints (health, metrics): the server starts for it, and a
+   * user route on that path, whatever its method, fails at registration with a `ReservedPathError`
+   * naming `option`, rather than fastify's duplicate-route error or a route that silently wins.
+   */
+  reserve(path: string, owner: string, option: string): void {
+    this.reserved.set(withoutTrailingSlash(path), { owner, option });
+    this.markNeeded(owner);
+  }
+
   /** `app.http`, whose shorthands register through `route` (the App's), not around it. */
   facade(route: RouteFunction): HTTPFacade {
     return createFacade(this.server, route, (reason) => this.markNeeded(reason));
@@ -42,6 +55,10 @@ export class HTTPTransport implements Transport {
 
   register(record: RouteRecord): void {
     const route = normalizeHTTPRoute(record);
+    for (const path of route.paths) {
+      const claim = this.reserved.get(withoutTrailingSlash(path));
+      if (claim !== undefined) throw new ReservedPathError(path, claim.owner, claim.option);
+    }
     mountRoute(this.server.instance, route);
     this.routes.push(route);
   }
@@ -72,4 +89,9 @@ export class HTTPTransport implements Transport {
       })),
     };
   }
+}
+
+/** `/metrics/` and `/metrics` reach the same handler when fastify ignores trailing slashes. */
+function withoutTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
 }

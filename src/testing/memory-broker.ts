@@ -1,0 +1,566 @@
+import { randomUUID } from "node:crypto";
+import type { MessageProperties } from "amqplib";
+import { BrokerError } from "./errors.js";
+
+/**
+ * The state of weir/testing's in-memory broker: vhosts, queues, exchanges, bindings, ready
+ * messages, dead-lettering and TTLs, with RabbitMQ's semantics where weir depends on them. The
+ * amqplib-shaped connection and channels that weir talks to live in memory-amqp.ts; this file knows
+ * nothing of delivery tags. Timers are the global `setTimeout`, so fake timers drive TTLs too.
+ */
+
+/** A message in a queue. */
+export interface StoredMessage {
+  /** Kept through requeues and dead-lettering: the identity the test client follows. */
+  readonly trace: number;
+  readonly content: Buffer;
+  properties: MessageProperties;
+  exchange: string;
+  routingKey: string;
+  redelivered: boolean;
+  expiresAt?: number;
+  ttlTimer?: NodeJS.Timeout;
+}
+
+/** A queue's declaration, with amqplib's defaults applied. */
+export interface QueueSettings {
+  readonly durable: boolean;
+  readonly exclusive: boolean;
+  readonly autoDelete: boolean;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** What a queue needs from a consumer; the fake channel implements it. */
+export interface ConsumerSlot {
+  readonly tag: string;
+  /** Whether its prefetch (per consumer, and its channel's global one) allows one more delivery. */
+  hasRoom(): boolean;
+  deliver(message: StoredMessage, queue: MemoryQueue): void;
+  /** The broker cancelled it (its queue was deleted): amqplib calls the consume callback with null. */
+  cancelledByBroker(): void;
+}
+
+export class MemoryQueue {
+  readonly ready: StoredMessage[] = [];
+  readonly consumers: ConsumerSlot[] = [];
+  /** Round-robin position among the consumers, as RabbitMQ spreads deliveries. */
+  next = 0;
+  scheduled = false;
+  deleted = false;
+
+  constructor(
+    readonly vhost: string,
+    readonly name: string,
+    readonly settings: QueueSettings,
+  ) {}
+}
+
+type ExchangeType = "direct" | "fanout" | "topic" | "headers";
+
+interface Binding {
+  readonly queue: string;
+  readonly pattern: string;
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
+interface Exchange {
+  readonly name: string;
+  readonly type: ExchangeType;
+  readonly durable: boolean;
+  bindings: Binding[];
+}
+
+class Vhost {
+  readonly queues = new Map<string, MemoryQueue>();
+  readonly exchanges = new Map<string, Exchange>();
+
+  constructor() {
+    for (const [name, type] of [
+      ["amq.direct", "direct"],
+      ["amq.fanout", "fanout"],
+      ["amq.topic", "topic"],
+      ["amq.headers", "headers"],
+      ["amq.match", "headers"],
+    ] as const) {
+      this.exchanges.set(name, { name, type, durable: true, bindings: [] });
+    }
+  }
+}
+
+/** Why the broker dead-lettered a message (RabbitMQ's `x-death` reasons weir can meet). */
+export type DeathReason = "rejected" | "expired";
+
+/** What the test client hears from the broker. */
+export interface BrokerObserver {
+  published(record: PublishRecord): void;
+  deadLettered(message: StoredMessage, from: MemoryQueue, reason: DeathReason, to: readonly string[]): void;
+  changed(): void;
+}
+
+/** One publish, as the broker routed it. */
+export interface PublishRecord {
+  /** Position in the broker's event order (publishes, deliveries, settlements share one counter). */
+  readonly seq: number;
+  readonly trace: number;
+  readonly vhost: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly content: Buffer;
+  readonly properties: MessageProperties;
+  /** The queues it reached (empty: unroutable, dropped as RabbitMQ drops it). */
+  readonly queues: readonly string[];
+}
+
+/** Where the broker dead-lettered a message, and the headers (`x-death`, ...) it went with. */
+export interface DeadLetterResult {
+  readonly queues: readonly string[];
+  readonly headers: Readonly<Record<string, unknown>>;
+}
+
+/** What a requeued message does in the test broker. */
+export type RequeuePolicy = "hold" | "redeliver";
+
+const QUEUE_ARGUMENT_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ["expires", "x-expires"],
+  ["messageTtl", "x-message-ttl"],
+  ["deadLetterExchange", "x-dead-letter-exchange"],
+  ["deadLetterRoutingKey", "x-dead-letter-routing-key"],
+  ["maxLength", "x-max-length"],
+  ["maxPriority", "x-max-priority"],
+  ["overflow", "x-overflow"],
+  ["queueMode", "x-queue-mode"],
+];
+
+/** amqplib's `assertQueue` options → the queue's settings (amqplib's defaults: durable). */
+export function queueSettings(options: Record<string, unknown> | undefined): QueueSettings {
+  const given = options ?? {};
+  const args: Record<string, unknown> = {};
+  // amqplib builds the table with Object.create(options.arguments): inherited keys count too.
+  const table = given.arguments;
+  if (typeof table === "object" && table !== null) {
+    for (const key in table) args[key] = (table as Record<string, unknown>)[key];
+  }
+  for (const [option, argument] of QUEUE_ARGUMENT_OPTIONS) {
+    if (given[option] !== undefined) args[argument] = given[option];
+  }
+  return {
+    durable: given.durable === undefined ? true : Boolean(given.durable),
+    exclusive: Boolean(given.exclusive),
+    autoDelete: Boolean(given.autoDelete),
+    arguments: args,
+  };
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function topicMatches(pattern: string, key: string): boolean {
+  const words = key === "" ? [] : key.split(".");
+  const parts = pattern === "" ? [] : pattern.split(".");
+  const match = (p: number, w: number): boolean => {
+    if (p === parts.length) return w === words.length;
+    const part = parts[p];
+    if (part === "#") {
+      for (let skip = w; skip <= words.length; skip++) if (match(p + 1, skip)) return true;
+      return false;
+    }
+    if (w === words.length) return false;
+    return (part === "*" || part === words[w]) && match(p + 1, w + 1);
+  };
+  return match(0, 0);
+}
+
+function headersMatch(args: Readonly<Record<string, unknown>>, headers: Record<string, unknown>): boolean {
+  const any = args["x-match"] === "any";
+  const keys = Object.keys(args).filter((key) => !key.startsWith("x-"));
+  const hits = keys.filter(
+    (key) => key in headers && (args[key] === undefined || sameValue(args[key], headers[key])),
+  );
+  return any ? hits.length > 0 : hits.length === keys.length;
+}
+
+function ttlOf(queue: MemoryQueue, message: StoredMessage): number | undefined {
+  const queueTtl = queue.settings.arguments["x-message-ttl"];
+  const expiration = message.properties.expiration;
+  const messageTtl = expiration === undefined || expiration === null ? undefined : Number(expiration);
+  const candidates = [typeof queueTtl === "number" ? queueTtl : undefined, messageTtl].filter(
+    (value): value is number => value !== undefined && Number.isFinite(value) && value >= 0,
+  );
+  return candidates.length === 0 ? undefined : Math.min(...candidates);
+}
+
+export class MemoryBroker {
+  /** One counter for publishes, deliveries and settlements, so the test client can order them. */
+  seq = 0;
+  /** Requeued messages held back (policy "hold"), oldest first. */
+  readonly held: Array<{ queue: MemoryQueue; message: StoredMessage }> = [];
+  private nextTrace = 1;
+  private readonly vhosts = new Map<string, Vhost>();
+  private closed = false;
+
+  constructor(
+    private readonly observer: BrokerObserver,
+    private readonly requeuePolicy: RequeuePolicy,
+  ) {}
+
+  tick(): number {
+    return ++this.seq;
+  }
+
+  newTrace(): number {
+    return this.nextTrace++;
+  }
+
+  changed(): void {
+    this.observer.changed();
+  }
+
+  private vhost(name: string): Vhost {
+    let vhost = this.vhosts.get(name);
+    if (vhost === undefined) {
+      vhost = new Vhost();
+      this.vhosts.set(name, vhost);
+    }
+    return vhost;
+  }
+
+  /** Every queue, for the test client's idle check and listings. */
+  *allQueues(): Iterable<MemoryQueue> {
+    for (const vhost of this.vhosts.values()) yield* vhost.queues.values();
+  }
+
+  findQueue(vhost: string, name: string): MemoryQueue | undefined {
+    return this.vhosts.get(vhost)?.queues.get(name);
+  }
+
+  queue(vhost: string, name: string): MemoryQueue {
+    const queue = this.findQueue(vhost, name);
+    if (queue === undefined) throw new BrokerError(404, `NOT_FOUND - no queue '${name}' in vhost '${vhost}'`);
+    return queue;
+  }
+
+  assertQueue(vhost: string, name: string, settings: QueueSettings): MemoryQueue {
+    const queueName = name === "" ? `amq.gen-${randomUUID()}` : name;
+    const queues = this.vhost(vhost).queues;
+    const existing = queues.get(queueName);
+    if (existing !== undefined) {
+      this.checkEquivalent(existing, settings);
+      return existing;
+    }
+    const queue = new MemoryQueue(vhost, queueName, settings);
+    queues.set(queueName, queue);
+    this.changed();
+    return queue;
+  }
+
+  private checkEquivalent(queue: MemoryQueue, settings: QueueSettings): void {
+    const where = `for queue '${queue.name}' in vhost '${queue.vhost}'`;
+    for (const field of ["durable", "exclusive", "autoDelete"] as const) {
+      if (queue.settings[field] !== settings[field]) {
+        throw new BrokerError(406, `PRECONDITION_FAILED - inequivalent arg '${field}' ${where}`);
+      }
+    }
+    const keys = new Set([...Object.keys(queue.settings.arguments), ...Object.keys(settings.arguments)]);
+    for (const key of keys) {
+      if (!sameValue(queue.settings.arguments[key], settings.arguments[key])) {
+        throw new BrokerError(
+          406,
+          `PRECONDITION_FAILED - inequivalent arg '${key}' ${where}: received ${JSON.stringify(
+            settings.arguments[key] ?? "none",
+          )} but current is ${JSON.stringify(queue.settings.arguments[key] ?? "none")}`,
+        );
+      }
+    }
+  }
+
+  deleteQueue(vhost: string, name: string): number {
+    const queue = this.findQueue(vhost, name);
+    if (queue === undefined) return 0;
+    this.vhosts.get(vhost)?.queues.delete(name);
+    queue.deleted = true;
+    const count = queue.ready.length;
+    for (const message of queue.ready.splice(0)) clearTimeout(message.ttlTimer);
+    for (const consumer of queue.consumers.splice(0)) consumer.cancelledByBroker();
+    for (const exchange of this.vhost(vhost).exchanges.values()) {
+      exchange.bindings = exchange.bindings.filter((binding) => binding.queue !== name);
+    }
+    this.changed();
+    return count;
+  }
+
+  purgeQueue(vhost: string, name: string): number {
+    const queue = this.queue(vhost, name);
+    const count = queue.ready.length;
+    for (const message of queue.ready.splice(0)) clearTimeout(message.ttlTimer);
+    this.changed();
+    return count;
+  }
+
+  assertExchange(vhost: string, name: string, type: string, durable: boolean): void {
+    if (name === "") return;
+    const exchanges = this.vhost(vhost).exchanges;
+    const existing = exchanges.get(name);
+    if (existing !== undefined) {
+      if (existing.type !== type) {
+        throw new BrokerError(
+          406,
+          `PRECONDITION_FAILED - inequivalent arg 'type' for exchange '${name}' in vhost '${vhost}'`,
+        );
+      }
+      return;
+    }
+    if (!["direct", "fanout", "topic", "headers"].includes(type)) {
+      throw new BrokerError(503, `COMMAND_INVALID - unknown exchange type '${type}'`);
+    }
+    exchanges.set(name, { name, type: type as ExchangeType, durable, bindings: [] });
+  }
+
+  checkExchange(vhost: string, name: string): void {
+    if (name !== "" && !this.vhost(vhost).exchanges.has(name)) {
+      throw new BrokerError(404, `NOT_FOUND - no exchange '${name}' in vhost '${vhost}'`);
+    }
+  }
+
+  deleteExchange(vhost: string, name: string): void {
+    this.vhost(vhost).exchanges.delete(name);
+  }
+
+  bindQueue(
+    vhost: string,
+    queue: string,
+    exchange: string,
+    pattern: string,
+    args: Record<string, unknown>,
+  ): void {
+    this.queue(vhost, queue);
+    this.checkExchange(vhost, exchange);
+    if (exchange === "")
+      throw new BrokerError(403, "ACCESS_REFUSED - operation not permitted on the default exchange");
+    const target = this.vhost(vhost).exchanges.get(exchange)!;
+    if (!target.bindings.some((binding) => binding.queue === queue && binding.pattern === pattern)) {
+      target.bindings.push({ queue, pattern, args: { ...args } });
+    }
+  }
+
+  unbindQueue(vhost: string, queue: string, exchange: string, pattern: string): void {
+    const target = this.vhost(vhost).exchanges.get(exchange);
+    if (target === undefined) return;
+    target.bindings = target.bindings.filter(
+      (binding) => !(binding.queue === queue && binding.pattern === pattern),
+    );
+  }
+
+  /** The queues a message published to `exchange` with `routingKey` reaches; throws 404 for an unknown exchange. */
+  route(vhost: string, exchange: string, routingKey: string, headers: Record<string, unknown>): string[] {
+    const state = this.vhost(vhost);
+    if (exchange === "") return state.queues.has(routingKey) ? [routingKey] : [];
+    const target = state.exchanges.get(exchange);
+    if (target === undefined)
+      throw new BrokerError(404, `NOT_FOUND - no exchange '${exchange}' in vhost '${vhost}'`);
+    const queues = new Set<string>();
+    for (const binding of target.bindings) {
+      const hit =
+        target.type === "fanout" ||
+        (target.type === "direct" && binding.pattern === routingKey) ||
+        (target.type === "topic" && topicMatches(binding.pattern, routingKey)) ||
+        (target.type === "headers" && headersMatch(binding.args, headers));
+      if (hit && state.queues.has(binding.queue)) queues.add(binding.queue);
+    }
+    return [...queues];
+  }
+
+  /** Routes and stores a published message; throws a 404 `BrokerError` for an unknown exchange. */
+  publish(
+    vhost: string,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    properties: MessageProperties,
+  ): PublishRecord {
+    const queues = this.route(vhost, exchange, routingKey, properties.headers ?? {});
+    const trace = this.newTrace();
+    const record: PublishRecord = {
+      seq: this.tick(),
+      trace,
+      vhost,
+      exchange,
+      routingKey,
+      content,
+      properties,
+      queues,
+    };
+    for (const name of queues) {
+      this.enqueue(this.queue(vhost, name), {
+        trace,
+        content,
+        properties: { ...properties, headers: { ...properties.headers } },
+        exchange,
+        routingKey,
+        redelivered: false,
+      });
+    }
+    this.observer.published(record);
+    this.changed();
+    return record;
+  }
+
+  /** Puts a message on a queue (at its head for a requeue, as RabbitMQ keeps its position) and delivers. */
+  enqueue(queue: MemoryQueue, message: StoredMessage, atHead = false): void {
+    if (queue.deleted || this.closed) return;
+    const ttl = ttlOf(queue, message);
+    if (ttl !== undefined) {
+      message.expiresAt ??= Date.now() + ttl;
+      const timer = setTimeout(
+        () => this.expire(queue, message),
+        Math.max(0, message.expiresAt - Date.now()),
+      );
+      // A pending TTL must not keep a test process alive on its own.
+      timer.unref?.();
+      message.ttlTimer = timer;
+    }
+    if (atHead) queue.ready.unshift(message);
+    else queue.ready.push(message);
+    this.schedule(queue);
+  }
+
+  /** Takes the next ready message (basic.get). */
+  take(queue: MemoryQueue): StoredMessage | undefined {
+    const message = queue.ready.shift();
+    if (message !== undefined) clearTimeout(message.ttlTimer);
+    return message;
+  }
+
+  private expire(queue: MemoryQueue, message: StoredMessage): void {
+    const at = queue.ready.indexOf(message);
+    if (at === -1) return;
+    queue.ready.splice(at, 1);
+    this.deadLetter(queue, message, "expired");
+    this.changed();
+  }
+
+  /**
+   * Dead-letters `message` out of `queue` through its `x-dead-letter-exchange`, with RabbitMQ's
+   * `x-death` bookkeeping; returns the queues it reached (none: dropped, as RabbitMQ drops it).
+   */
+  deadLetter(queue: MemoryQueue, message: StoredMessage, reason: DeathReason): DeadLetterResult {
+    const args = queue.settings.arguments;
+    const exchange = args["x-dead-letter-exchange"];
+    if (typeof exchange !== "string") {
+      this.observer.deadLettered(message, queue, reason, []);
+      return { queues: [], headers: message.properties.headers ?? {} };
+    }
+    const dlKey = args["x-dead-letter-routing-key"];
+    const routingKey = typeof dlKey === "string" ? dlKey : message.routingKey;
+    const headers: Record<string, unknown> = { ...message.properties.headers };
+    const deaths = Array.isArray(headers["x-death"])
+      ? [...(headers["x-death"] as Record<string, unknown>[])]
+      : [];
+    const at = deaths.findIndex((death) => death.queue === queue.name && death.reason === reason);
+    const previous = at === -1 ? undefined : deaths.splice(at, 1)[0];
+    deaths.unshift({
+      count: (typeof previous?.count === "number" ? previous.count : 0) + 1,
+      reason,
+      queue: queue.name,
+      time: new Date(),
+      exchange: message.exchange,
+      "routing-keys": [message.routingKey],
+    });
+    headers["x-death"] = deaths;
+    headers["x-first-death-reason"] ??= reason;
+    headers["x-first-death-queue"] ??= queue.name;
+    headers["x-first-death-exchange"] ??= message.exchange;
+    headers["x-last-death-reason"] = reason;
+    headers["x-last-death-queue"] = queue.name;
+    headers["x-last-death-exchange"] = message.exchange;
+    // RabbitMQ drops the per-message TTL of a dead letter, so it does not expire again at once.
+    const properties: MessageProperties = { ...message.properties, headers, expiration: undefined };
+    let targets: string[];
+    try {
+      targets = this.route(queue.vhost, exchange, routingKey, headers);
+    } catch {
+      targets = [];
+    }
+    for (const name of targets) {
+      this.enqueue(this.queue(queue.vhost, name), {
+        trace: message.trace,
+        content: message.content,
+        properties: { ...properties, headers: { ...headers } },
+        exchange,
+        routingKey,
+        redelivered: false,
+      });
+    }
+    this.observer.deadLettered(message, queue, reason, targets);
+    return { queues: targets, headers };
+  }
+
+  /**
+   * A delivery was requeued (reject, nack, or its channel closed). `mayHold`: it went to a
+   * consumer, so under the "hold" policy it waits for `releaseHeld()` instead of looping.
+   */
+  requeue(queue: MemoryQueue, message: StoredMessage, mayHold: boolean): void {
+    message.redelivered = true;
+    if (mayHold && this.requeuePolicy === "hold") this.held.push({ queue, message });
+    else this.enqueue(queue, message, true);
+  }
+
+  /** Puts every held message back on its queue, flagged `redelivered`; returns their traces. */
+  releaseHeld(): number[] {
+    // Oldest message first, whatever order they were requeued in (a closing channel goes newest first).
+    const held = this.held.splice(0).sort((a, b) => a.message.trace - b.message.trace);
+    for (const { queue, message } of held) this.enqueue(queue, message);
+    this.changed();
+    return held.map(({ message }) => message.trace);
+  }
+
+  addConsumer(queue: MemoryQueue, consumer: ConsumerSlot): void {
+    queue.consumers.push(consumer);
+    this.schedule(queue);
+  }
+
+  removeConsumer(queue: MemoryQueue, consumer: ConsumerSlot): void {
+    const at = queue.consumers.indexOf(consumer);
+    if (at !== -1) queue.consumers.splice(at, 1);
+    this.changed();
+  }
+
+  /**
+   * Delivers on a microtask, never a timer: fake timers must not stop the broker, and a promise job
+   * is what a socket read looks like to weir (a delivery never runs inside the call that caused it).
+   */
+  schedule(queue: MemoryQueue): void {
+    if (queue.scheduled) return;
+    queue.scheduled = true;
+    void Promise.resolve().then(() => {
+      queue.scheduled = false;
+      this.dispatch(queue);
+    });
+  }
+
+  private dispatch(queue: MemoryQueue): void {
+    while (queue.ready.length > 0 && queue.consumers.length > 0 && !queue.deleted) {
+      const count = queue.consumers.length;
+      let consumer: ConsumerSlot | undefined;
+      for (let i = 0; i < count; i++) {
+        const candidate = queue.consumers[(queue.next + i) % count]!;
+        if (candidate.hasRoom()) {
+          consumer = candidate;
+          queue.next = (queue.next + i + 1) % count;
+          break;
+        }
+      }
+      if (consumer === undefined) break;
+      const message = this.take(queue)!;
+      consumer.deliver(message, queue);
+    }
+    this.changed();
+  }
+
+  /** Stops every TTL timer; the broker accepts nothing afterwards. */
+  close(): void {
+    this.closed = true;
+    for (const queue of this.allQueues()) for (const message of queue.ready) clearTimeout(message.ttlTimer);
+    for (const { message } of this.held) clearTimeout(message.ttlTimer);
+  }
+}

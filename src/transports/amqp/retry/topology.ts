@@ -1,0 +1,167 @@
+import type { Channel, Options } from "amqplib";
+import { PublishError } from "../../../core/errors.js";
+import type { Logger } from "../../../core/logger.js";
+import type { VhostConnection } from "../connection.js";
+
+/**
+ * The queues weir declares for retries and dead letters.
+ *
+ * A retry waits in a delay queue `<queue>.retry.<ms>`: no consumer, `x-message-ttl` = the delay, and
+ * a dead-letter route back to `<queue>` through the default exchange. Every message of one delay
+ * queue has the same TTL, so they expire in FIFO order (per-message TTLs in one queue would not:
+ * RabbitMQ only expires messages at the head). Unused delay queues delete themselves (`x-expires`).
+ */
+
+/** The longest retry delay: 7 days keeps `x-expires` (about twice the delay) a 32-bit integer. */
+export const MAX_DELAY_MS = 7 * 24 * 3600 * 1000;
+/** Added to twice the TTL for a delay queue's `x-expires`. */
+const EXPIRES_MARGIN_MS = 60_000;
+/** A delay queue is declared again when its last declare is older than its TTL plus this. */
+const RENEW_MARGIN_MS = 30_000;
+/** The dead-letter queue is re-declared at most this often (it may have been deleted by hand). */
+export const DLQ_REDECLARE_MS = 60_000;
+
+/**
+ * Rounds a delay to two significant digits (123 → 120, 45,678 → 46,000; exact below 100 ms) and
+ * caps it at {@link MAX_DELAY_MS}. Each distinct delay is a queue, and jittered backoffs would
+ * otherwise create one per message; the rounding moves a delay by at most 5%.
+ */
+export function quantizeDelay(ms: number): number {
+  const delay = Math.min(MAX_DELAY_MS, Math.max(0, Number.isFinite(ms) ? ms : MAX_DELAY_MS));
+  if (delay < 100) return Math.round(delay);
+  const step = 10 ** (Math.floor(Math.log10(delay)) - 1);
+  return Math.min(MAX_DELAY_MS, Math.round(delay / step) * step);
+}
+
+export function delayQueueName(queue: string, delayMs: number): string {
+  return `${queue}.retry.${delayMs}`;
+}
+
+/**
+ * `x-expires` of a delay queue. The broker deletes a queue that has gone unused (no consumer, no
+ * get, no re-declare) for this long, *even with messages in it*, and a publish does not count as a
+ * use. So it is well above the TTL, and weir re-declares the queue (renewing the lease) before a
+ * publish whenever the last declare is older than `delay + 30 s` (see {@link renewAfter}): every
+ * message then has at least 30 s of lease left when it expires back to its queue.
+ */
+export function delayQueueExpires(delayMs: number): number {
+  return delayMs * 2 + EXPIRES_MARGIN_MS;
+}
+
+/** How old a delay queue's last declare may be for a publish to skip declaring it again. */
+export function renewAfter(delayMs: number): number {
+  return delayMs + RENEW_MARGIN_MS;
+}
+
+export function delayQueueOptions(queue: string, delayMs: number): Options.AssertQueue {
+  return {
+    durable: true,
+    arguments: {
+      "x-message-ttl": delayMs,
+      "x-dead-letter-exchange": "",
+      "x-dead-letter-routing-key": queue,
+      "x-expires": delayQueueExpires(delayMs),
+    },
+  };
+}
+
+export const DEAD_LETTER_QUEUE_OPTIONS: Options.AssertQueue = { durable: true };
+
+function brokerCode(error: unknown): unknown {
+  return (error as { code?: unknown }).code;
+}
+
+/**
+ * Declares weir's queues on one vhost, on a channel of its own: a refused declare closes the
+ * channel it runs on, and that must never be a route's consuming channel (its unacked messages
+ * would all be redelivered). Declares are cached per channel incarnation; a new channel (after a
+ * reconnect, or a refused declare) starts with an empty cache, so topology is declared again.
+ */
+export class Declarer {
+  private channel: Channel | undefined;
+  private opening: Promise<Channel> | undefined;
+  /** Queue → when its last successful declare was sent (ms epoch), on the current channel. */
+  private readonly declared = new Map<string, number>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly connection: VhostConnection,
+    private readonly logger: Logger,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * Declares `queue` unless this channel declared it less than `maxAgeMs` ago. With `existingOk`, a
+   * queue that already exists with other arguments (406) is accepted as it is (a dead-letter queue
+   * the user made a quorum queue, say).
+   */
+  ensure(queue: string, options: Options.AssertQueue, maxAgeMs: number, existingOk = false): Promise<void> {
+    const at = this.declared.get(queue);
+    if (at !== undefined && Date.now() - at < maxAgeMs) return Promise.resolve();
+    let pending = this.inFlight.get(queue);
+    if (pending === undefined) {
+      pending = this.declare(queue, options, existingOk).finally(() => this.inFlight.delete(queue));
+      this.inFlight.set(queue, pending);
+    }
+    return pending;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const channel = this.channel;
+    this.channel = undefined;
+    if (channel) await channel.close().catch(() => {});
+  }
+
+  private async declare(queue: string, options: Options.AssertQueue, existingOk: boolean): Promise<void> {
+    const sentAt = Date.now();
+    const channel = await this.open();
+    try {
+      await channel.assertQueue(queue, options);
+    } catch (error) {
+      if (!(existingOk && brokerCode(error) === 406)) throw error;
+      this.logger.debug({ queue }, "queue exists with other arguments; using it as it is");
+      return;
+    }
+    if (this.channel === channel) this.declared.set(queue, sentAt);
+  }
+
+  private open(): Promise<Channel> {
+    if (this.channel) return Promise.resolve(this.channel);
+    if (this.closed) return Promise.reject(new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped"));
+    this.opening ??= this.openChannel().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  private async openChannel(): Promise<Channel> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new PublishError("WEIR_ERR_PUBLISH_TIMEOUT", "no connection to the broker within the timeout"),
+          ),
+        this.timeoutMs,
+      );
+    });
+    try {
+      const model = await Promise.race([this.connection.connect(), timeout]);
+      const channel = await model.createChannel();
+      channel.on("error", (error: Error) =>
+        this.logger.debug({ err: error.message }, "topology channel error"),
+      );
+      channel.on("close", () => {
+        if (this.channel !== channel) return;
+        this.channel = undefined;
+        this.declared.clear();
+      });
+      this.channel = channel;
+      return channel;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

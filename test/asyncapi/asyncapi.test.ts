@@ -1,0 +1,143 @@
+import { Parser } from "@asyncapi/parser";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { App, ConstantBackoff, RouteTypes, toAsyncAPI } from "../../src/index.js";
+import { silentLogger } from "../helpers/amqp.js";
+
+const Order = z.object({
+  id: z.number().int(),
+  items: z.array(z.object({ sku: z.string(), quantity: z.number().int().positive() })),
+  note: z.string().default(""),
+});
+
+interface Category {
+  name: string;
+  children: Category[];
+}
+const CategorySchema: z.ZodType<Category> = z.lazy(() =>
+  z.object({ name: z.string(), children: z.array(CategorySchema) }),
+);
+
+function exampleApp(): App {
+  const app = new App({
+    name: "shop",
+    logger: silentLogger,
+    amqp: { url: "amqp://alice:s3cret@rabbit.example.com:5672/shop" },
+    sse: { url: "https://bob:hunter2@events.example.com/api" },
+  });
+  app.route(
+    ["orders", "orders.priority"],
+    { type: RouteTypes.AMQP, schema: Order, options: { bulkSize: 10 } },
+    async () => {},
+  );
+  app.route(
+    ["catalog/updates"],
+    { type: RouteTypes.AMQP, vhost: "catalog", schema: CategorySchema },
+    async () => {},
+  );
+  app.route(["raw"], { type: RouteTypes.AMQP, declare: { durable: false } }, async () => {});
+  app.task("emails.send", async () => {}, {
+    schema: z.object({ to: z.string().email() }),
+    retry: { maxAttempts: 3, backoff: new ConstantBackoff({ constant: 1000 }) },
+  });
+  app.route(["/v2/events"], { type: RouteTypes.SSE, options: { bulkSize: 2 } }, async () => {});
+  app.http.get("/hello", async () => "hi");
+  return app;
+}
+
+async function validate(document: unknown) {
+  const { document: parsed, diagnostics } = await new Parser().parse(JSON.stringify(document));
+  const problems = diagnostics.filter((diagnostic) => diagnostic.severity <= 1);
+  return { parsed, problems };
+}
+
+describe("toAsyncAPI", () => {
+  it("produces an AsyncAPI 3 document that the official parser accepts without errors or warnings", async () => {
+    const document = toAsyncAPI(exampleApp(), { version: "2.1.0" });
+    const { parsed, problems } = await validate(document);
+    expect(
+      problems.map((problem) => `${problem.code}: ${problem.message} at ${problem.path.join(".")}`),
+    ).toEqual([]);
+    expect(parsed).toBeDefined();
+    expect(parsed!.version()).toBe("3.0.0");
+    expect(parsed!.info().title()).toBe("shop");
+    expect(parsed!.info().version()).toBe("2.1.0");
+    expect(
+      parsed!
+        .channels()
+        .all()
+        .map((channel) => channel.address()),
+    ).toEqual(
+      expect.arrayContaining([
+        "orders",
+        "orders.priority",
+        "catalog/updates",
+        "raw",
+        "emails.send",
+        "/v2/events",
+      ]),
+    );
+  });
+
+  it("describes queues with AMQP bindings, and tasks with receive and send operations", () => {
+    const document = toAsyncAPI(exampleApp());
+    expect(document.servers.amqp).toEqual(
+      expect.objectContaining({ host: "rabbit.example.com:5672", protocol: "amqp" }),
+    );
+    expect(document.channels.raw).toMatchObject({
+      address: "raw",
+      bindings: { amqp: { is: "queue", queue: { name: "raw", durable: false, vhost: "shop" } } },
+    });
+    expect(document.channels["catalog.catalog_updates"]).toMatchObject({
+      address: "catalog/updates",
+      bindings: { amqp: { queue: { vhost: "catalog" } } },
+    });
+    const actions = Object.values(document.operations).map((operation) => {
+      const { action, channel } = operation as { action: string; channel: { $ref: string } };
+      return `${action} ${channel.$ref}`;
+    });
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        "receive #/channels/emails.send",
+        "send #/channels/emails.send",
+        "receive #/channels/orders",
+      ]),
+    );
+    expect(actions.filter((action) => action.startsWith("send"))).toHaveLength(1);
+  });
+
+  it("turns zod schemas into message payloads, recursive ones through component schemas", () => {
+    const document = toAsyncAPI(exampleApp());
+    const orderMessage = document.components.messages["orders.message"] as { payload: { $ref: string } };
+    expect(orderMessage.payload).toEqual({ $ref: "#/components/schemas/orders.message" });
+    const order = document.components.schemas["orders.message"] as Record<string, unknown>;
+    expect(order).toMatchObject({ type: "object", required: ["id", "items"] });
+    expect(order).not.toHaveProperty("$schema");
+    const serialized = JSON.stringify(document.components.schemas);
+    expect(serialized).not.toMatch(/"\$ref":"#(\/definitions\/|\/\$defs\/|")/);
+    expect(document.components.schemas["catalog.catalog_updates.message"]).toMatchObject({
+      properties: { children: { items: { $ref: "#/components/schemas/catalog.catalog_updates.message" } } },
+    });
+    expect((document.components.messages["raw.message"] as { payload?: unknown }).payload).toBeUndefined();
+  });
+
+  it("notes HTTP paths and never includes credentials", () => {
+    const document = toAsyncAPI(exampleApp());
+    expect(document.info.description).toContain("GET /hello");
+    expect(document.info["x-weir-http"]).toEqual([{ path: "/hello", methods: ["GET"] }]);
+    expect(document.servers.sse).toMatchObject({
+      host: "events.example.com",
+      protocol: "https",
+      pathname: "/api",
+    });
+    const text = JSON.stringify(document);
+    for (const secret of ["s3cret", "alice", "hunter2", "bob"]) expect(text).not.toContain(secret);
+  });
+
+  it("is valid for an app with nothing but HTTP routes too", async () => {
+    const app = new App({ logger: silentLogger, name: "tiny" });
+    app.http.get("/", async () => "ok");
+    const { problems } = await validate(toAsyncAPI(app));
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,256 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Parser } from "@asyncapi/parser";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Broker, uniqueName, waitFor } from "../helpers/amqp.js";
+import { alive, CliProcess, runCli } from "./helpers.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "weir-cli-"));
+
+describe("weir: arguments", () => {
+  it("prints the usage and exits 2 without a command, or with an unknown one", async () => {
+    for (const args of [[], ["frobnicate"]]) {
+      const result = await runCli(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("Usage: weir <command>");
+    }
+    const help = await runCli(["help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("weir run <module>".replace("weir ", ""));
+  });
+
+  it("exits 2 on a bad flag, a missing argument, invalid JSON or a bad worker count", async () => {
+    const cases = [
+      ["routes", "test/cli/fixtures/sample-app.ts", "--colour"],
+      ["publish", "only-a-queue"],
+      ["publish", "q", "{not json"],
+      ["run", "test/cli/fixtures/sample-app.ts", "--workers", "0"],
+      ["dlq", "inspect", "q"],
+    ];
+    for (const args of cases) {
+      const result = await runCli(args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr).toContain("Usage: weir");
+    }
+  });
+
+  it("exits 2 when the module is missing or exports no App", async () => {
+    const missing = await runCli(["routes", "test/cli/fixtures/nope.ts"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("module not found");
+    const noApp = await runCli(["routes", "test/cli/fixtures/no-app.ts"]);
+    expect(noApp.code).toBe(2);
+    expect(noApp.stderr).toContain("WEIR_ERR_CLI_MODULE");
+  });
+});
+
+describe("weir routes / asyncapi", () => {
+  it("prints the route table, tasks marked, and as JSON", async () => {
+    const table = await runCli(["routes", "test/cli/fixtures/sample-app.ts"]);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^TYPE\s+ROUTES\s+DETAILS$/);
+    expect(table.stdout).toMatch(
+      /amqp\s+sample\.orders\s+bulkSize=5 bulkFlushInterval=200 declare schema=zod/,
+    );
+    expect(table.stdout).toMatch(/amqp task\s+sample\.emails/);
+    expect(table.stdout).toMatch(/sse\s+\/v2\/events/);
+    expect(table.stdout).toMatch(/http\s+\/health\/live\s+methods=GET/);
+    const json = await runCli(["routes", "test/cli/fixtures/sample-app.ts", "--json"]);
+    const rows = JSON.parse(json.stdout) as Array<{ type: string; routes: string[]; task?: string }>;
+    expect(rows.map((row) => row.type)).toEqual(["amqp", "amqp", "sse", "http"]);
+    expect(rows[1]).toMatchObject({ task: "sample.emails", routes: ["sample.emails"] });
+  });
+
+  it("writes an AsyncAPI 3 document that the official parser validates", async () => {
+    const out = join(tmp, "asyncapi.json");
+    const result = await runCli([
+      "asyncapi",
+      "test/cli/fixtures/sample-app.ts",
+      "--out",
+      out,
+      "--version",
+      "3.2.1",
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`wrote ${out}`);
+    const text = readFileSync(out, "utf8");
+    const { document, diagnostics } = await new Parser().parse(text);
+    expect(diagnostics.filter((diagnostic) => diagnostic.severity <= 1)).toEqual([]);
+    expect(document?.info().version()).toBe("3.2.1");
+    expect(
+      document
+        ?.channels()
+        .all()
+        .map((channel) => channel.address()),
+    ).toEqual(expect.arrayContaining(["sample.orders", "sample.emails", "/v2/events"]));
+    const stdout = await runCli(["asyncapi", "examples/10-tasks.ts"]);
+    expect(stdout.code).toBe(0);
+    expect(JSON.parse(stdout.stdout)).toMatchObject({ asyncapi: "3.0.0", info: { title: "tasks-example" } });
+  });
+});
+
+describe("weir publish", () => {
+  let broker: Broker;
+  beforeAll(async () => {
+    broker = await Broker.connect();
+  });
+  afterAll(async () => {
+    await broker.close();
+  });
+
+  it("publishes with confirms, headers included", async () => {
+    const queue = await broker.queue(uniqueName("cli-publish"));
+    const result = await runCli(["publish", queue, '{"id":1,"tags":["a"]}', "--header", "tenant=t1"]);
+    expect(result.stderr).toContain("confirmed");
+    expect(result.code).toBe(0);
+    expect(await broker.drain(queue)).toEqual([{ id: 1, tags: ["a"] }]);
+  });
+
+  it("refuses a queue that does not exist instead of letting the broker drop the message", async () => {
+    const result = await runCli(["publish", uniqueName("missing"), "{}"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("WEIR_ERR_CLI_NO_QUEUE");
+  });
+
+  it("exits 1 with the redacted URL when the broker cannot be reached", async () => {
+    const result = await runCli(["publish", "q", "{}", "--url", "amqp://admin:hunter2@127.0.0.1:1/prod"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("cannot connect to amqp://admin:***@127.0.0.1:1/prod");
+    expect(result.stderr).not.toContain("hunter2");
+  });
+});
+
+describe("weir dlq", () => {
+  it("lists, replays and purges dead letters", async () => {
+    const queue = uniqueName("cli-dlq");
+    const broker = await Broker.connect();
+    try {
+      await broker.queue(queue);
+      const dlq = await broker.queue(`${queue}.dlq`);
+      await broker.publish(dlq, [{ n: 1 }, { n: 2 }], {
+        headers: { "x-weir-original-queue": queue, "x-weir-reason": "max-attempts", "x-weir-attempts": 3 },
+      });
+      const list = await runCli(["dlq", "list", queue]);
+      expect(list.code).toBe(0);
+      expect(list.stdout).toContain('body={"n":1}');
+      expect(list.stdout).toContain("reason=max-attempts");
+      const json = await runCli(["dlq", "list", queue, "--json", "--limit", "1"]);
+      expect(JSON.parse(json.stdout)).toMatchObject([
+        { body: { n: 1 }, reason: "max-attempts", attempts: 3 },
+      ]);
+      const replay = await runCli(["dlq", "replay", queue, "--grep", '"n":2']);
+      expect(replay.code).toBe(0);
+      expect(replay.stderr).toContain("replayed 1");
+      expect(await broker.drain(queue)).toEqual([{ n: 2 }]);
+      const purge = await runCli(["dlq", "purge", queue]);
+      expect(purge.code).toBe(0);
+      expect(purge.stderr).toContain("purged 1 dead letter(s)");
+      expect(await broker.count(dlq)).toBe(0);
+      const missing = await runCli(["dlq", "list", uniqueName("no-dlq")]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("WEIR_ERR_DLQ_NOT_FOUND");
+      const unreachable = await runCli(["dlq", "list", queue, "--url", "amqp://u:pw123@127.0.0.1:1"]);
+      expect(unreachable.code).toBe(1);
+      expect(unreachable.stderr).toContain("cannot connect to amqp://u:***@127.0.0.1:1");
+      expect(unreachable.stderr).not.toContain("pw123");
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe("weir run", () => {
+  it("runs one process and stops it cleanly on SIGTERM", async () => {
+    const queue = uniqueName("cli-run-one");
+    const weir = new CliProcess(["run", "test/cli/fixtures/sample-app.ts"], {
+      SAMPLE_QUEUE: queue,
+      SAMPLE_NO_EXTRAS: "1",
+    });
+    const broker = await Broker.connect();
+    try {
+      await waitFor(() => weir.logs("app started").length === 1, 15_000, "the app to start");
+      await broker.publish(queue, [{ id: 1 }, { id: 2 }]);
+      await waitFor(() => weir.logs("order handled").length === 2, 5_000, "the orders");
+      weir.kill("SIGTERM");
+      expect(await weir.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await broker.deleteQueue(queue).catch(() => {});
+      await broker.deleteQueue("sample.emails").catch(() => {});
+      await broker.close();
+    }
+  });
+
+  it("runs 4 workers that share a queue, enqueued from another process; SIGTERM stops all with exit 0", async () => {
+    const queue = uniqueName("cli-workers");
+    const env = { TASK_QUEUE: queue, TASK_PREFETCH: "1", TASK_WORK_MS: "20" };
+    const weir = new CliProcess(["run", "examples/10-tasks.ts", "--workers", "4"], env);
+    const broker = await Broker.connect();
+    try {
+      await waitFor(() => (weir.stderr.match(/ready/g) ?? []).length === 4, 20_000, "4 workers to be ready");
+      const workerPids = [...weir.stderr.matchAll(/worker \d \(pid (\d+)\) ready/g)].map((match) =>
+        Number(match[1]),
+      );
+      expect(new Set(workerPids).size).toBe(4);
+
+      // The producer is another process: the example run as a script enqueues 40 tasks.
+      const producer = spawn(process.execPath, ["--import", "tsx", "examples/10-tasks.ts", "40"], {
+        env: { ...process.env, ...env },
+        stdio: "ignore",
+      });
+      const produced = await new Promise<number | null>((resolve) => producer.on("exit", resolve));
+      expect(produced).toBe(0);
+
+      await waitFor(() => weir.logs("thumbnail made").length === 40, 20_000, "40 tasks to run");
+      const handledBy = new Set(weir.logs("thumbnail made").map((line) => line.pid as number));
+      expect(handledBy.size).toBeGreaterThanOrEqual(2);
+      expect(handledBy).toEqual(new Set(workerPids));
+      const ids = weir.logs("thumbnail made").map((line) => line.imageId as number);
+      expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+
+      weir.kill("SIGTERM");
+      expect(await weir.exited).toEqual({ code: 0, signal: null });
+      expect(workerPids.filter(alive)).toEqual([]);
+      expect(weir.logs("stopped")).toHaveLength(4);
+    } finally {
+      for (const name of [queue, `${queue}.retry.2000`, `${queue}.dlq`])
+        await broker.deleteQueue(name).catch(() => {});
+      await broker.close();
+    }
+  });
+
+  it("restarts a worker that crashes, with backoff", async () => {
+    const queue = uniqueName("cli-crash");
+    const marker = join(tmp, `crash-${queue}`);
+    const weir = new CliProcess(["run", "test/cli/fixtures/crashy.ts", "--workers", "2"], {
+      CRASHY_QUEUE: queue,
+      CRASHY_MARKER: marker,
+    });
+    const broker = await Broker.connect();
+    try {
+      await waitFor(
+        () => /worker 1 \(pid \d+\) exited \(code 3\); restarting in 500 ms/.test(weir.stderr),
+        20_000,
+        "the crash",
+      );
+      await waitFor(
+        () => (weir.stderr.match(/worker 1 \(pid \d+\) ready/g) ?? []).length === 2,
+        10_000,
+        "the restart",
+      );
+      const crashed = Number(readFileSync(marker, "utf8"));
+      const pids = [...weir.stderr.matchAll(/worker 1 \(pid (\d+)\) ready/g)].map((match) =>
+        Number(match[1]),
+      );
+      expect(pids[0]).toBe(crashed);
+      expect(pids[1]).not.toBe(crashed);
+      weir.kill("SIGTERM");
+      expect((await weir.exited).code).toBe(0);
+    } finally {
+      await broker.deleteQueue(queue).catch(() => {});
+      await broker.close();
+    }
+  });
+});

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import * as weir from "../../src/index.js";
+
+describe("the package root", () => {
+  it.each([
+    "App",
+    "RouteTypes",
+    "Options",
+    "Events",
+    "Actions",
+    "WeirError",
+    "UnrecoverableError",
+    "AMQPMessage",
+    "Timeit",
+    "ActionQueue",
+    "ActionRetryError",
+    "DoublingBackoff",
+    "ConstantBackoff",
+    "LinearBackoff",
+    "ExponentialBackoff",
+    "basicAuth",
+    "cachedBasicAuth",
+    "jwtAuth",
+    "hashPassword",
+    "SSETransport",
+  ])("exports %s", (name) => {
+    expect(Object.hasOwn(weir, name)).toBe(true);
+  });
+});

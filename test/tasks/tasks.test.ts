@@ -1,0 +1,156 @@
+import { afterEach, describe, expect, expectTypeOf, it, vi } from "vitest";
+import { z } from "zod";
+import { type AMQPMessage, App, ConstantBackoff, TaskPayloadError } from "../../src/index.js";
+import { createTestClient, type TestClient } from "../../src/testing/index.js";
+import { Broker, createApp, silentLogger, uniqueName, waitFor } from "../helpers/amqp.js";
+
+const Email = z.object({ to: z.string().email(), subject: z.string().default("hello") });
+
+const clients: TestClient[] = [];
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+});
+
+function offlineApp(): App {
+  return new App({ logger: silentLogger, amqp: { url: "amqp://127.0.0.1:1" }, shutdownTimeout: 2_000 });
+}
+
+describe("app.task (in memory)", () => {
+  it("defines the consumer and a typed producer from one schema", async () => {
+    const app = offlineApp();
+    const sent: Array<{ to: string; subject: string }> = [];
+    const sendEmail = app.task(
+      "emails.send",
+      async (email, message) => {
+        expectTypeOf(email).toEqualTypeOf<{ to: string; subject: string }>();
+        expectTypeOf(message).toEqualTypeOf<AMQPMessage<{ to: string; subject: string }>>();
+        sent.push(email);
+      },
+      { schema: Email },
+    );
+    expectTypeOf(sendEmail.delay).parameter(0).toEqualTypeOf<{ to: string; subject?: string | undefined }>();
+    const client = createTestClient(app);
+    clients.push(client);
+    await client.start();
+    await sendEmail.delay({ to: "ada@example.com" }, { headers: { tenant: "t1" } });
+    await client.amqp.idle();
+    expect(sent).toEqual([{ to: "ada@example.com", subject: "hello" }]);
+    expect(client.amqp.published[0]).toMatchObject({ routingKey: "emails.send", headers: { tenant: "t1" } });
+    expect(client.amqp.settled.map((result) => result.outcome)).toEqual(["ack"]);
+    // @ts-expect-error: the payload type comes from the schema
+    await expect(sendEmail.delay({ recipient: "nobody" })).rejects.toBeInstanceOf(TaskPayloadError);
+  });
+
+  it("refuses an invalid payload before publishing, with WEIR_ERR_TASK_PAYLOAD and the issues", async () => {
+    const app = offlineApp();
+    const sendEmail = app.task("emails.strict", async () => {}, { schema: Email });
+    const client = createTestClient(app);
+    clients.push(client);
+    await client.start();
+    const error = await sendEmail.delay({ to: "not an address" }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "WEIR_ERR_TASK_PAYLOAD", issues: [{ path: "to" }] });
+    expect(client.amqp.published).toEqual([]);
+  });
+
+  it("takes its payload type from a type parameter when there is no schema", async () => {
+    const app = offlineApp();
+    const totals: number[] = [];
+    const add = app.task<{ a: number; b: number }>("math.add", async ({ a, b }) => {
+      totals.push(a + b);
+    });
+    const client = createTestClient(app);
+    clients.push(client);
+    const [result] = await client.amqp.deliver("math.add", [{ a: 2, b: 3 }]);
+    expect(result!.outcome).toBe("ack");
+    await add.delay({ a: 1, b: 1 });
+    await client.amqp.idle();
+    expect(totals).toEqual([5, 2]);
+    expect(add.name).toBe("math.add");
+  });
+
+  it("delays a task on the broker, in a TTL queue that dead-letters into the task queue", async () => {
+    vi.useFakeTimers();
+    const app = offlineApp();
+    const ran: number[] = [];
+    const remind = app.task<{ id: number }>("reminders", async ({ id }) => {
+      ran.push(id);
+    });
+    const client = createTestClient(app);
+    clients.push(client);
+    await client.start();
+    await remind.delay({ id: 1 }, { delay: 5_000 });
+    expect(client.amqp.messages("reminders.retry.5000")).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(ran).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await client.amqp.idle();
+    expect(ran).toEqual([1]);
+  });
+
+  it("passes retry through to its route", async () => {
+    const app = offlineApp();
+    app.task(
+      "flaky",
+      async () => {
+        throw new Error("not yet");
+      },
+      { retry: { maxAttempts: 3, backoff: new ConstantBackoff({ constant: 2_000, floor: 0 }) } },
+    );
+    const client = createTestClient(app);
+    clients.push(client);
+    const [result] = await client.amqp.deliver("flaky", [{}]);
+    expect(result).toMatchObject({ outcome: "retry", forwardedTo: { queue: "flaky.retry.2000" } });
+  });
+
+  it("refuses misuse where the task is defined", async () => {
+    const app = offlineApp();
+    app.task("once-only", async () => {});
+    expect(() => app.task("once-only", async () => {})).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_DUPLICATE_TASK" }),
+    );
+    expect(() => app.task("", async () => {})).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION" }),
+    );
+    // @ts-expect-error: not a function
+    expect(() => app.task("no-handler", 42)).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_HANDLER_NOT_FUNCTION" }),
+    );
+    expect(() =>
+      // @ts-expect-error: a misspelled option
+      app.task("typo", async () => {}, { concurency: 2 }),
+    ).toThrow(expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION" }));
+    const task = app.task("delays", async () => {});
+    await expect(task.delay({}, { delay: -1 })).rejects.toMatchObject({ code: "WEIR_ERR_INVALID_OPTION" });
+  });
+});
+
+describe("app.task (RabbitMQ)", () => {
+  it("enqueues from a producer app and runs on a worker app, with a delay on the broker", async () => {
+    const queue = uniqueName("task");
+    const broker = await Broker.connect();
+    const worker = createApp();
+    const producerApp = createApp();
+    const runs: Array<{ id: number; at: number }> = [];
+    worker.task<{ id: number }>(queue, async ({ id }) => {
+      runs.push({ id, at: Date.now() });
+    });
+    // The producer defines the same task (in real code: the same module) and never starts.
+    const producer = producerApp.task<{ id: number }>(queue, async () => {});
+    try {
+      await worker.start();
+      const sentAt = Date.now();
+      await producer.delay({ id: 1 });
+      await producer.delay({ id: 2 }, { delay: 400 });
+      await waitFor(() => runs.length === 2, 10_000, "both tasks to run");
+      expect(runs.map((run) => run.id)).toEqual([1, 2]);
+      expect(runs[1]!.at - sentAt).toBeGreaterThanOrEqual(380);
+    } finally {
+      await producerApp.stop();
+      await worker.stop();
+      await broker.deleteQueue(`${queue}.retry.400`).catch(() => {});
+      await broker.deleteQueue(queue).catch(() => {});
+      await broker.close();
+    }
+  });
+});
