@@ -14,7 +14,7 @@ const OUTCOMES: readonly SettleOutcome[] = ["ack", "reject", "requeue", "retry",
  * (SSE routes appear in the gauges read from `app.health()`; their handler calls do not reach the
  * seam yet.)
  */
-const SEAM_TRANSPORTS = new Set(["amqp"]);
+const SEAM_TRANSPORTS = new Set(["amqp", "sse"]);
 
 type RouteLabels = "transport" | "route";
 

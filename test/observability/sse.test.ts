@@ -49,6 +49,9 @@ describe("/ready and /metrics for SSE routes", () => {
     expect(sampleValue(before, "weir_messages_in_flight", sse)).toBe(0);
     expect(sampleValue(before, "weir_time_since_last_delivery_seconds", sse)).toBeLessThan(30);
     expect(sampleValue(before, "weir_reconnects_total", sse)).toBe(0);
+    expect(sampleValue(before, "weir_messages_received_total", sse)).toBe(1);
+    expect(sampleValue(before, "weir_messages_settled_total", { ...sse, outcome: "ack" })).toBe(1);
+    expect(sampleValue(before, "weir_bulk_size_count", sse)).toBe(1);
 
     refuse = true;
     server.dropAll("/events");

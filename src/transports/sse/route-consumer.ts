@@ -1,5 +1,6 @@
 import { BulkPipeline } from "../../core/bulk-pipeline.js";
 import type { Deadline } from "../../core/deadline.js";
+import { type HandlerCall, type Instrumentation, noInstrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import { Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
@@ -47,6 +48,7 @@ export class SSERouteConsumer {
   constructor(
     readonly route: SSERoute,
     logger: Logger,
+    private readonly instrumentation: Instrumentation = noInstrumentation,
   ) {
     this.logger = logger.child({ transport: "sse", route: route.name });
     this.pipeline = new BulkPipeline<SSEEvent>({
@@ -158,8 +160,14 @@ export class SSERouteConsumer {
   private async attempt(bulk: SSEEvent[], events: SSEEvent[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.route.handler(attempt === 1 ? bulk : [...events]);
+        const given = attempt === 1 ? bulk : [...events];
+        if (this.instrumentation === noInstrumentation) await this.route.handler(given);
+        else
+          await this.instrumentation.runHandler(this.handlerCall(given), async () =>
+            this.route.handler(given),
+          );
         this.handled += events.length;
+        this.instrumentation.settled("sse", this.route.name, "ack", events.length);
         return;
       } catch (error) {
         if (attempt >= this.route.maxAttempts || this.halted !== undefined) {
@@ -179,8 +187,14 @@ export class SSERouteConsumer {
     }
   }
 
+  private handlerCall(events: readonly SSEEvent[]): HandlerCall {
+    return { transport: "sse", route: this.route.name, size: events.length, carriers: () => [] };
+  }
+
+  /** An SSE event cannot be redelivered: after the last attempt it counts as rejected. */
   private giveUp(events: SSEEvent[], attempts: number, cause: unknown): void {
     this.failedBulks++;
+    this.instrumentation.settled("sse", this.route.name, "reject", events.length);
     const error = new SSEHandlerError(
       this.route.name,
       events.map((event) => event.id),

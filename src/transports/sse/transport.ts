@@ -1,5 +1,6 @@
 import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
+import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
 import type { SSEOptions } from "./options.js";
@@ -14,16 +15,22 @@ export class SSETransport implements Transport {
   readonly type = RouteTypes.SSE;
   private readonly options: ResolvedSSEOptions;
   private readonly logger: Logger;
+  private readonly instrumentation: Instrumentation;
   private readonly consumers: SSERouteConsumer[] = [];
 
   constructor(context: TransportContext, options: SSEOptions = {}) {
     this.options = resolveSSEOptions(options);
     this.logger = context.logger;
+    this.instrumentation = context.instrumentation;
   }
 
   register(record: RouteRecord): void {
     this.consumers.push(
-      new SSERouteConsumer(normalizeSSERoute(record, this.options, this.logger), this.logger),
+      new SSERouteConsumer(
+        normalizeSSERoute(record, this.options, this.logger),
+        this.logger,
+        this.instrumentation,
+      ),
     );
   }
 
