@@ -51,38 +51,7 @@ export {
 export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";
 export * from "./transports/sse/index.js";
-export {
-  type Action as RollbackAction,
-  ActionQueue,
-  type ActionQueueOptions,
-  ActionQueueStateError,
-  ActionRetryError,
-  type ActionRetryErrorOptions,
-  DoublingBackoff,
-  type DoublingBackoffOptions,
-  type RollbackFailure,
-  type RollbackReport,
-} from "./utils/action-queue.js";
-export {
-  type Backoff,
-  type BackoffJitter,
-  type BackoffOptions,
-  ClampedBackoff,
-  ConstantBackoff,
-  type ConstantBackoffOptions,
-  ExponentialBackoff,
-  type ExponentialBackoffOptions,
-  LinearBackoff,
-  type LinearBackoffOptions,
-} from "./utils/backoff.js";
-export {
-  DuplicateTransactionError,
-  MeasurementClosedError,
-  Timeit,
-  type TimeitCallback,
-  TimeitCallbackError,
-  type TimeitOptions,
-  type TimeitReport,
-  type Transaction,
-  type TransactionTimer,
-} from "./utils/timeit.js";
+// The utils' own `Action` (an ActionQueue step) would clash with the route `Action` above; an
+// explicit export always wins over `export *`, so it is offered under a name of its own.
+export type { Action as RollbackAction } from "./utils/action-queue.js";
+export * from "./utils/index.js";
