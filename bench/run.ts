@@ -1,7 +1,7 @@
 /**
  * weir vs raw amqplib, side by side, against the local RabbitMQ (`npm run bench`).
  *
- *   npm run bench                    the full comparison (~10 min): 3 pairs × 5 repetitions + memory run
+ *   npm run bench                    the full comparison (5–10 min): 3 pairs × 7 repetitions + memory run
  *   npm run bench:smoke              small n, 1 repetition, no memory run; exits non-zero on a bad count
  *   npm run bench -- --pairs 1 --reps 7 --n 50000 --profile
  *
@@ -10,13 +10,14 @@
  * repetition) consumes them, and this process checks the count, the id sum and that nothing is left,
  * then deletes the queue. Pairs alternate raw, weir, raw, weir... so drift hits both sides alike.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { arch, cpus, release, tmpdir, totalmem } from "node:os";
+import { arch, cpus, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BenchBroker } from "./lib/broker.js";
+import { Disturbed, killRunners, PROFILE_DIR, startChild } from "./lib/child.js";
 import { clockTicks, findBeamPid, waitForQuiet } from "./lib/proc.js";
+import { BROKER_MODE_LIMIT, disturbance, OTHER_LOAD_LIMIT, otherLoad, worse } from "./lib/repetition.js";
 import {
   type MemoryRun,
   markdownTable,
@@ -25,14 +26,7 @@ import {
   type PairSummary,
   summarize,
 } from "./lib/report.js";
-import {
-  DISTURBED_EXIT_CODE,
-  expectedSum,
-  RESULT_MARK,
-  type RunResult,
-  type RunSpec,
-  type Side,
-} from "./lib/spec.js";
+import { expectedSum, type RunResult, type RunSpec, type Side } from "./lib/spec.js";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -53,7 +47,7 @@ interface Args {
 function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     smoke: false,
-    reps: 5,
+    reps: 7,
     n: undefined,
     pairs: [1, 2, 3],
     memory: true,
@@ -149,8 +143,6 @@ const PAIRS: PairPlan[] = [
 ];
 
 const MEMORY_LIMIT_MB = 150;
-/** Other processes' CPU (cores) above which a repetition is repeated; see `otherLoad`. */
-const OTHER_LOAD_LIMIT = 0.15;
 const MAX_ATTEMPTS = 3;
 /**
  * Time each pair may spend on repeated repetitions; past it, the best attempt so far is kept.
@@ -158,96 +150,7 @@ const MAX_ATTEMPTS = 3;
  */
 const REPEAT_BUDGET_MS = 100_000;
 
-/**
- * Broker CPU per message of the two sides may differ by this factor at most for their ratio to
- * count. RabbitMQ 3.10 drains the same preloaded classic v2 queue in one of two modes, about 2×
- * apart in broker CPU per message and in msg/s, for raw amqplib and weir alike (see
- * docs/performance.md); a repetition whose sides drew different modes compares the modes, not the
- * clients.
- */
-const BROKER_MODE_LIMIT = 1.4;
-
-/** The larger of the two sides' `otherCores` (0 when /proc is not readable). */
-function otherLoad(run: PairRun): number {
-  return Math.max(run.raw.otherCores ?? 0, run.weir.otherCores ?? 0);
-}
-
-/** Broker CPU per message of the costlier side over the cheaper one (1 when not readable). */
-function brokerModeSpread(run: PairRun): number {
-  const raw = run.raw.brokerUsPerMsg;
-  const weir = run.weir.brokerUsPerMsg;
-  if (raw === null || weir === null || raw <= 0 || weir <= 0) return 1;
-  return Math.max(raw, weir) / Math.min(raw, weir);
-}
-
-/** Why a repetition does not count as a clean comparison, or undefined when it does. */
-function disturbance(run: PairRun): string | undefined {
-  if (otherLoad(run) > OTHER_LOAD_LIMIT) return "other processes loaded the machine";
-  if (brokerModeSpread(run) > BROKER_MODE_LIMIT) return "the two sides drew different broker modes";
-  return undefined;
-}
-
-/** Orders attempts of a repetition: clean first, then same broker mode, then least loaded. */
-function worse(a: PairRun, b: PairRun): boolean {
-  const mode = (run: PairRun): number => (brokerModeSpread(run) > BROKER_MODE_LIMIT ? 1 : 0);
-  if (mode(a) !== mode(b)) return mode(a) > mode(b);
-  return otherLoad(a) > otherLoad(b);
-}
-/** `--profile` writes one V8 CPU profile per runner here (open it in Chrome DevTools). */
-const PROFILE_DIR = join(tmpdir(), "weir-bench-profiles");
-
-/** Runners alive right now, ended if the harness itself is interrupted. */
-const running = new Set<ChildProcess>();
-
-interface Child {
-  /** Tells the runner (which has loaded its modules by then) to start its run. */
-  go(): void;
-  result: Promise<RunResult>;
-}
-
-/** Starts one side in a fresh process; it waits for `go()`, then prints its result. */
-function startChild(spec: RunSpec, profile: boolean): Child {
-  const runner = join(ROOT, "bench", "runners", `${spec.side}.ts`);
-  const execArgv = ["--import", "tsx"];
-  if (profile) execArgv.push("--cpu-prof", "--cpu-prof-dir", PROFILE_DIR);
-  // e.g. WEIR_BENCH_WRAP="strace -f -c -o /tmp/syscalls" to look at a runner from outside.
-  const wrap = process.env.WEIR_BENCH_WRAP?.split(" ").filter(Boolean) ?? [];
-  const command = [...wrap, process.execPath, ...execArgv, runner, JSON.stringify(spec)];
-  const child = spawn(command[0]!, command.slice(1), {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  running.add(child);
-  child.on("exit", () => running.delete(child));
-  const result = new Promise<RunResult>((resolve, reject) => {
-    let stdout = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const line = stdout.split("\n").find((candidate) => candidate.startsWith(RESULT_MARK));
-      if (code === DISTURBED_EXIT_CODE) {
-        reject(new Disturbed(`${spec.side} runner was disturbed`));
-        return;
-      }
-      if (code !== 0 || line === undefined) {
-        reject(new Error(`${spec.side} runner exited with code ${code}${line ? "" : " and no result"}`));
-        return;
-      }
-      resolve(JSON.parse(line.slice(RESULT_MARK.length)) as RunResult);
-    });
-  });
-  // A runner that dies early must not leave an unhandled rejection while the preload still runs.
-  result.catch(() => {});
-  return { go: () => child.stdin.end("go\n"), result };
-}
-
 class CheckFailed extends Error {}
-
-/** The run was voided from outside (its channel closed under it); it is repeated. */
-class Disturbed extends Error {}
 
 interface RunOptions {
   profile: boolean;
@@ -272,7 +175,7 @@ async function runSide(
       await broker.ensureOpen();
       return await runOnce(broker, plan, side, n, options);
     } catch (error) {
-      if (!(error instanceof Disturbed || broker.lost) || attempt === 3) throw error;
+      if (!(error instanceof Disturbed || broker.lost) || broker.closed || attempt === 3) throw error;
       console.error(`  pair ${plan.id} ${side}: ${(error as Error).message}; running it again`);
     }
   }
@@ -285,9 +188,15 @@ async function runOnce(broker: BenchBroker, plan: PairPlan, side: Side, n: numbe
     const spec = plan.spec(side, queue, n);
     // The runner loads its modules while the queue fills; it starts once the broker has settled.
     const child = startChild(spec, options.profile);
-    if (spec.mode === "consume") await broker.preload(queue, n);
-    if (options.settleMs > 0) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
-    if (options.quietMaxMs > 0) await waitForQuiet(beamPid, ticks, { maxMs: options.quietMaxMs });
+    try {
+      if (spec.mode === "consume") await broker.preload(queue, n);
+      if (options.settleMs > 0) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
+      if (options.quietMaxMs > 0) await waitForQuiet(beamPid, ticks, { maxMs: options.quietMaxMs });
+    } catch (error) {
+      // The preload failed (the broker went away): a runner left waiting would keep us alive.
+      child.kill();
+      throw error;
+    }
     child.go();
     const result = await child.result;
     const problems: string[] = [];
@@ -348,7 +257,7 @@ async function main(): Promise<number> {
   // Interrupted (Ctrl-C, a CI timeout): end the runner and delete this run's queues before leaving.
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
-      for (const child of running) child.kill("SIGKILL");
+      killRunners();
       void broker.close().finally(() => process.exit(130));
     });
   }

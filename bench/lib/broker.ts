@@ -10,6 +10,12 @@ export class BenchBroker {
   private readonly created = new Set<string>();
   /** Set when the connection or channel closed under us (e.g. someone restarted the broker). */
   lost = false;
+  /** Set by close(): from then on nothing reconnects or creates a queue. */
+  private closing = false;
+
+  get closed(): boolean {
+    return this.closing;
+  }
 
   private constructor(
     private model: amqp.ChannelModel,
@@ -43,6 +49,7 @@ export class BenchBroker {
 
   /** Reconnects after a loss, retrying for up to a minute (a broker restart takes a few seconds). */
   async ensureOpen(): Promise<void> {
+    if (this.closing) throw new Error("the harness is shutting down");
     if (!this.lost) return;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -131,6 +138,7 @@ export class BenchBroker {
   /** Deletes whatever queue of this run is still there (after a failure), then disconnects. */
   async close(): Promise<void> {
     await this.ensureOpen().catch(() => {});
+    this.closing = true;
     for (const queue of [...this.created]) await this.deleteQueue(queue).catch(() => {});
     await this.channel.close().catch(() => {});
     await this.model.close().catch(() => {});

@@ -180,9 +180,14 @@ let startRssMb = Number.NaN;
 export function waitForGo(): Promise<void> {
   startRssMb = process.memoryUsage().rss / 2 ** 20;
   return new Promise((resolve) => {
+    let go = false;
     process.stdin.once("data", () => {
-      process.stdin.pause();
+      go = true;
       resolve();
+    });
+    // The orchestrator is gone (its stdin pipe closed without a "go"): nothing to run for.
+    process.stdin.once("end", () => {
+      if (!go) process.exit(5);
     });
   });
 }
