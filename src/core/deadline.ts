@@ -34,3 +34,19 @@ export class Deadline {
     }
   }
 }
+
+/**
+ * `promise`, or a rejection with `onTimeout()` after `ms`, whichever comes first; the timer is
+ * cleared either way, so a settled race leaves nothing keeping the process alive.
+ */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,4 +1,5 @@
 import type { ConfirmChannel, Options } from "amqplib";
+import { withTimeout } from "../../core/deadline.js";
 import { PublishError } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
 import type { VhostConnection } from "./connection.js";
@@ -277,21 +278,8 @@ export class Publisher {
     })().finally(() => {
       this.opening = undefined;
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new PublishError(
-              "WEIR_ERR_PUBLISH_TIMEOUT",
-              "no connection to the broker within the publish timeout",
-            ),
-          ),
-        Math.max(0, deadline - Date.now()),
-      );
-    });
     try {
-      return await Promise.race([this.opening, timeout]);
+      return await withTimeout(this.opening, deadline - Date.now(), connectTimeout);
     } catch (error) {
       if (error instanceof PublishError) throw error;
       if (this.connection.isClosed) {
@@ -300,8 +288,6 @@ export class Publisher {
         });
       }
       throw new NotSent(error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
@@ -324,4 +310,12 @@ function unwrap(error: unknown): unknown {
     });
   }
   return error;
+}
+
+/** No connection (or no channel on it) before the publish deadline. */
+export function connectTimeout(): PublishError {
+  return new PublishError(
+    "WEIR_ERR_PUBLISH_TIMEOUT",
+    "no connection to the broker within the publish timeout",
+  );
 }

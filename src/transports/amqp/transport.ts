@@ -1,6 +1,6 @@
 import type { Channel } from "amqplib";
 import { RouteTypes } from "../../core/constants.js";
-import type { Deadline } from "../../core/deadline.js";
+import { type Deadline, withTimeout } from "../../core/deadline.js";
 import { InvalidOptionError, PublishError } from "../../core/errors.js";
 import { noInstrumentation } from "../../core/instrumentation.js";
 import { redactUrl } from "../../core/logger.js";
@@ -9,7 +9,7 @@ import { duration, positiveInteger } from "../../core/validate.js";
 import { urlVhost, VhostConnection, vhostUrl } from "./connection.js";
 import type { OnceStore } from "./once/store.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
-import { encodeBody, Publisher, type PublishOptions } from "./publisher.js";
+import { connectTimeout, encodeBody, Publisher, type PublishOptions } from "./publisher.js";
 import {
   type DeadLetter,
   DeadLetterQueue,
@@ -254,32 +254,19 @@ export class AMQPTransport implements Transport, AMQPClient {
 
   private async withChannel<T>(vhost: string, fn: (channel: Channel) => Promise<T>): Promise<T> {
     if (this.stopped) throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped");
-    let timer: NodeJS.Timeout | undefined;
     // Bounded like a publish: the callers are producers, which must not hang through an outage.
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new PublishError(
-              "WEIR_ERR_PUBLISH_TIMEOUT",
-              "no connection to the broker within the publish timeout",
-            ),
-          ),
-        this.options.publishTimeout,
-      );
-    });
+    const model = await withTimeout(
+      this.connection(vhost).connect(),
+      this.options.publishTimeout,
+      connectTimeout,
+    );
+    const channel = await model.createChannel();
+    // A refused declare closes the channel with an 'error' event, which must not crash the process.
+    channel.on("error", () => {});
     try {
-      const model = await Promise.race([this.connection(vhost).connect(), timeout]);
-      const channel = await model.createChannel();
-      // A refused declare closes the channel with an 'error' event, which must not crash the process.
-      channel.on("error", () => {});
-      try {
-        return await fn(channel);
-      } finally {
-        await channel.close().catch(() => {});
-      }
+      return await fn(channel);
     } finally {
-      clearTimeout(timer);
+      await channel.close().catch(() => {});
     }
   }
 
