@@ -1,27 +1,36 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type AMQPMessage, PublishError, RouteTypes } from "../../src/index.js";
 import { Broker, createApp, sleep, uniqueName, waitFor } from "../helpers/amqp.js";
-import { startApp, stopApp } from "../helpers/rabbitmqctl.js";
+import { type RabbitNode, startRabbitNode } from "../helpers/rabbit-node.js";
 import { report } from "./report.js";
 
 /**
- * Stops the whole broker application: every connection on the machine drops. This file runs in the
- * serial fault run (vitest.faults.config.ts), never beside other tests.
+ * Stops the whole broker application of an extra node started for this file (the node on 5672
+ * serves the rest of the suite and is never stopped): every connection to it drops.
  */
 describe("fault: broker restart (rabbitmqctl stop_app / start_app) while consuming and publishing", () => {
+  let node: RabbitNode;
   let broker: Broker | undefined;
+  beforeAll(async () => {
+    node = await startRabbitNode();
+  }, 120_000);
+  afterAll(async () => {
+    await node?.destroy();
+  });
   beforeEach(async () => {
-    broker = await Broker.connect();
+    broker = await Broker.connect("/", node.url);
   });
   afterEach(async () => {
-    await startApp(); // whatever happened, leave the broker running
-    broker = await Broker.connect().catch(() => undefined);
+    await node.startApp().catch(() => {}); // whatever happened, leave the node running
+    broker = await Broker.connect("/", node.url).catch(() => undefined);
     await broker?.close();
   });
 
   it("reconnects, and every confirmed publish is consumed; unconfirmed ones reject with a coded error", async () => {
     const queue = uniqueName("restart");
-    const app = createApp({ amqp: { reconnect: { floor: 100, ceiling: 1000 }, publishTimeout: 15_000 } });
+    const app = createApp({
+      amqp: { url: node.url, reconnect: { floor: 100, ceiling: 1000 }, publishTimeout: 15_000 },
+    });
     const consumed = new Set<number>();
     let lastConsumedAt = 0;
     app.route(
@@ -61,10 +70,10 @@ describe("fault: broker restart (rabbitmqctl stop_app / start_app) while consumi
     })();
 
     await sleep(1500);
-    await stopApp();
+    await node.stopApp();
     const downAt = Date.now();
     await sleep(3000);
-    await startApp();
+    await node.startApp();
     const upAt = Date.now();
     await waitFor(() => lastConsumedAt > upAt, 30_000, "consumption to resume");
     const resumeMs = lastConsumedAt - upAt;

@@ -27,8 +27,9 @@ export class Broker {
     private readonly queues: Set<string>,
   ) {}
 
-  static async connect(vhost = "/"): Promise<Broker> {
-    const url = new URL(AMQP_URL);
+  /** Connects to `vhost` of the shared node, or of another node (`base`, an extra node's URL). */
+  static async connect(vhost = "/", base = AMQP_URL): Promise<Broker> {
+    const url = new URL(base);
     url.pathname = `/${encodeURIComponent(vhost)}`;
     const connection = await amqp.connect(url.toString());
     const channel = await connection.createConfirmChannel();

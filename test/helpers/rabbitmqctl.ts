@@ -62,12 +62,3 @@ export async function connectionTimeouts(prefix: string): Promise<number[]> {
     )
     .map((row) => row.timeout);
 }
-
-export async function stopApp(): Promise<void> {
-  await rabbitmqctl("stop_app");
-}
-
-export async function startApp(): Promise<void> {
-  await rabbitmqctl("start_app");
-  await rabbitmqctl("await_startup");
-}
