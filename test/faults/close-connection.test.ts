@@ -25,11 +25,15 @@ describe("fault: the broker closes the worker's connection (rascal #175, amqp-co
     const seen = new Map<number, number>();
     const redeliveredIds = new Set<number>();
     let processed = 0;
+    // Held while a close is under way: rabbitmqctl takes seconds under load, and a worker left running
+    // meanwhile could finish the queue before the close lands, leaving nothing to recover.
+    let hold: Promise<void> | undefined;
     app.route(
       [queue],
       { type: RouteTypes.AMQP, prefetch: 200, options: { bulkSize: 50, bulkFlushInterval: 50 } },
       async (messages: AMQPMessage<{ id: number }>[]) => {
         await sleep(40); // ~1,250 msg/s: long enough to be interrupted 5 times with work left after each
+        if (hold) await hold;
         for (const m of messages) {
           seen.set(m.body.id, (seen.get(m.body.id) ?? 0) + 1);
           if (m.redelivered) redeliveredIds.add(m.body.id);
@@ -46,10 +50,16 @@ describe("fault: the broker closes the worker's connection (rascal #175, amqp-co
         60_000,
         `progress before close ${close}`,
       );
+      let release!: () => void;
+      hold = new Promise((resolve) => {
+        release = resolve;
+      });
       expect(await closeConnections(`weir:${name}:`)).toBe(1);
       const closedAt = Date.now();
       const reconnects = () => app.health().transports[0]?.routes[0]?.reconnects;
       await waitFor(() => reconnects() === close, 15_000, `the worker to see close ${close}`);
+      hold = undefined;
+      release();
       const before = processed;
       await waitFor(() => processed > before + 100, 15_000, `resume after close ${close}`);
       resumeMs.push(Date.now() - closedAt);
