@@ -1,7 +1,7 @@
 import { Deadline } from "./deadline.js";
 import { ConfigurationError, InvalidHandlerError, LifecycleError } from "./errors.js";
 import { type Hook, HookList } from "./hooks.js";
-import { createDefaultLogger, type Logger } from "./logger.js";
+import { appLogger, type Logger } from "./logger.js";
 import { type PeriodicTask, PeriodicTaskRunner, type RunEveryOptions } from "./periodic-task.js";
 import type { RouteRecord, Transport, TransportHealth } from "./transport.js";
 import { duration, nonEmptyString } from "./validate.js";
@@ -9,8 +9,12 @@ import { duration, nonEmptyString } from "./validate.js";
 /** Options every App has, whatever its transports. */
 export interface CoreOptions {
   /**
-   * The pino logger weir logs through; weir binds child loggers to `{ transport, route }`.
-   * @defaultValue pino on stdout at level `WEIR_LOG_LEVEL`, else `info`
+   * The pino logger weir logs through. weir logs through a child of it that binds the app's `name`
+   * (or `app`, when your logger already binds a `name` of its own), and binds children of that to
+   * `{ transport, route }`; your logger's own bindings and settings are kept.
+   * @defaultValue pino on stdout at level `WEIR_LOG_LEVEL` (else `info`): pretty lines (pino-pretty)
+   * when stdout is a terminal, one JSON object per line otherwise; `WEIR_LOG_FORMAT=pretty|json`
+   * overrides that choice
    */
   logger?: Logger;
   /**
@@ -41,6 +45,7 @@ type State = "created" | "starting" | "running" | "stopping" | "stopped";
 export class Application<S extends object = Record<string, unknown>> {
   /** Your singletons (database pools, clients): set them in a startup hook, use them in handlers. */
   readonly state: S = {} as S;
+  /** The logger weir logs through, the app's name bound on every line; use it in handlers and hooks. */
   readonly logger: Logger;
   readonly name: string;
   protected readonly shutdownTimeout: number;
@@ -58,9 +63,9 @@ export class Application<S extends object = Record<string, unknown>> {
   });
 
   constructor(options: CoreOptions = {}) {
-    this.logger = options.logger ?? createDefaultLogger();
-    this.shutdownTimeout = duration("shutdownTimeout", options.shutdownTimeout, 30_000, 0);
     this.name = nonEmptyString("name", options.name, "weir");
+    this.logger = appLogger(this.name, options.logger);
+    this.shutdownTimeout = duration("shutdownTimeout", options.shutdownTimeout, 30_000, 0);
   }
 
   /** Where the app is in its lifecycle. */

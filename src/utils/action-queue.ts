@@ -1,5 +1,5 @@
-import { type Logger, pino } from "pino";
 import { InvalidHandlerError, InvalidOptionError, LifecycleError, WeirError } from "../core/errors.js";
+import { type Logger, sharedDefaultLogger } from "../core/logger.js";
 import type { Backoff } from "./backoff.js";
 
 /**
@@ -145,18 +145,9 @@ export interface RollbackReport {
 export interface ActionQueueOptions {
   /**
    * Receives a `warn` for each retry and an `error` for each failed rollback.
-   * @defaultValue a pino logger at `WEIR_LOG_LEVEL` (or `"info"`), shared by all queues
+   * @defaultValue weir's default logger (`WEIR_LOG_LEVEL`, `WEIR_LOG_FORMAT`), one for the process
    */
   logger?: Logger;
-}
-
-let fallbackLogger: Logger | undefined;
-
-// Queues are often built per message, so they share one default logger instead of opening a
-// pino destination each.
-function defaultLogger(): Logger {
-  fallbackLogger ??= pino({ level: process.env.WEIR_LOG_LEVEL ?? "info" });
-  return fallbackLogger;
 }
 
 // Always a timer, even for 0 ms: an action that keeps asking for immediate retries must not
@@ -181,7 +172,7 @@ export class ActionQueue {
   #rollback: Promise<RollbackReport> | undefined;
 
   constructor(options: ActionQueueOptions = {}) {
-    this.#logger = options.logger ?? defaultLogger();
+    this.#logger = options.logger ?? sharedDefaultLogger();
   }
 
   /** How many actions had `execute` called, the one that threw included: those `rollback()` undoes. */

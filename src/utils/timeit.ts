@@ -1,5 +1,5 @@
-import { type Logger, pino } from "pino";
 import { InvalidHandlerError, InvalidOptionError, WeirError } from "../core/errors.js";
+import { type Logger, sharedDefaultLogger } from "../core/logger.js";
 
 /** What a {@link Timeit} callback receives once per measurement. */
 export interface TimeitReport {
@@ -24,7 +24,7 @@ export interface TimeitOptions {
   /**
    * Receives an `error` when the callback fails while the measured code itself failed (the code's
    * error is the one rethrown, so the callback's would otherwise be lost).
-   * @defaultValue a pino logger at `WEIR_LOG_LEVEL` (or `"info"`), shared by all Timeit instances
+   * @defaultValue weir's default logger (`WEIR_LOG_LEVEL`, `WEIR_LOG_FORMAT`), one for the process
    */
   logger?: Logger;
 }
@@ -87,13 +87,6 @@ export interface TransactionTimer {
   run<R>(fn: (transaction: Transaction) => R): Promise<Awaited<R>>;
   /** Starts the transaction now, for `await using t = timer.start()` or a manual `end()`. */
   start(): Transaction;
-}
-
-let fallbackLogger: Logger | undefined;
-
-function defaultLogger(): Logger {
-  fallbackLogger ??= pino({ level: process.env.WEIR_LOG_LEVEL ?? "info" });
-  return fallbackLogger;
 }
 
 function checkName(name: string): string {
@@ -228,7 +221,7 @@ export class Timeit implements TransactionTimer {
     this.name = checkName(options.name);
     if (typeof options.callback !== "function") throw new InvalidHandlerError("Timeit callback");
     this.#callback = options.callback;
-    this.#logger = options.logger ?? defaultLogger();
+    this.#logger = options.logger ?? sharedDefaultLogger();
   }
 
   /** Starts a new measurement; `await using t = timeit.start()` ends it with the block. */

@@ -43,6 +43,11 @@ export class Broker {
     return name;
   }
 
+  /** Deletes `name` on `close()` too: a queue weir declared during the test (a `.dlq`, say). */
+  track(name: string): void {
+    this.queues.add(name);
+  }
+
   async publish(
     queue: string,
     bodies: readonly unknown[],

@@ -111,8 +111,10 @@ describe("SSE reconnects", () => {
       expect(down).toMatchObject({ connected: false, ready: false });
       expect(down.streams[0]?.lastError).toMatchObject({ code });
       expect(down.streams[0]?.failures).toBeGreaterThanOrEqual(3);
-      const refused = logs.lines.filter((line) => (line.err as { code?: string } | undefined)?.code === code);
+      const refused = logs.lines.filter((line) => line.code === code);
       expect(refused.length).toBeGreaterThanOrEqual(3);
+      // A refusal is a fact about the server, not broken code: its code and message, no stack.
+      expect(refused.every((line) => typeof line.reason === "string" && line.err === undefined)).toBe(true);
       // Refusals that need a human are errors; a 503 is a transient warning.
       expect(refused.every((line) => line.level === (status === 503 ? 40 : 50))).toBe(true);
       expect(refused[0]).toMatchObject({ route: "/events", transport: "sse", path: "/events" });

@@ -1,6 +1,6 @@
 import type { Channel, ConsumeMessage } from "amqplib";
 import { type Action, Actions } from "../../core/constants.js";
-import type { Logger } from "../../core/logger.js";
+import { failureFields, type Logger } from "../../core/logger.js";
 import type { AMQPMessage } from "./message.js";
 
 const INITIAL_BITS = 1024;
@@ -205,7 +205,7 @@ export class ChannelSession {
    * error abort the settling of the rest of the bulk (the broker redelivers them all).
    */
   private closedUnderUs(error: unknown): void {
-    this.logger.debug({ err: error }, "channel closed while settling");
+    this.logger.debug(failureFields(error), "channel closed while settling");
     this.kill();
   }
 

@@ -1,7 +1,7 @@
 import type { ChannelModel } from "amqplib";
 import * as amqp from "amqplib";
 import { ConnectionError } from "../../core/errors.js";
-import { type Logger, redactUrl } from "../../core/logger.js";
+import { failureFields, type Logger, redactUrl } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 
@@ -97,7 +97,7 @@ export class VhostConnection {
       try {
         await model.close();
       } catch (error) {
-        this.logger.debug({ err: error }, "connection already closed");
+        this.logger.debug(failureFields(error), "connection already closed");
       }
     }
   }
@@ -124,7 +124,7 @@ export class VhostConnection {
         if (this.closed) throw this.closedError();
         const cause = error instanceof Error ? error : new Error(String(error));
         this.logger.warn(
-          { url: this.safeUrl, attempt, err: cause.message },
+          { url: this.safeUrl, attempt, ...failureFields(cause) },
           "AMQP connection attempt failed",
         );
         await this.notifyFailure(cause, attempt);
@@ -154,7 +154,7 @@ export class VhostConnection {
     this.model = model;
     this.logger.info({ url: this.safeUrl, attempts }, "AMQP connected");
     // Without an 'error' listener an emitted error would crash the process; 'close' follows it.
-    model.on("error", (error: Error) => this.logger.warn({ err: error.message }, "AMQP connection error"));
+    model.on("error", (error: Error) => this.logger.warn(failureFields(error), "AMQP connection error"));
     model.on("blocked", (reason: string) => this.logger.warn({ reason }, "broker blocked the connection"));
     model.on("unblocked", () => this.logger.info("broker unblocked the connection"));
     model.on("close", (error?: Error) => this.onClose(model, error));
@@ -166,10 +166,11 @@ export class VhostConnection {
     this.model = undefined;
     if (this.closed) return;
     this.reconnects++;
-    this.logger.warn({ url: this.safeUrl, err: error?.message }, "AMQP connection lost; reconnecting");
+    const why = error === undefined ? {} : failureFields(error);
+    this.logger.warn({ url: this.safeUrl, ...why }, "AMQP connection lost; reconnecting");
     for (const listener of this.down) listener(error);
     this.connect().catch((failure: unknown) => {
-      if (!this.closed) this.logger.error({ err: failure }, "AMQP reconnect gave up");
+      if (!this.closed) this.logger.error(failureFields(failure), "AMQP reconnect gave up");
     });
   }
 }

@@ -1,7 +1,7 @@
 import type { ConfirmChannel, Options } from "amqplib";
 import { withTimeout } from "../../core/deadline.js";
 import { PublishError } from "../../core/errors.js";
-import type { Logger } from "../../core/logger.js";
+import { failureFields, type Logger } from "../../core/logger.js";
 import type { VhostConnection } from "./connection.js";
 
 /** What to publish and where (`app.amqp.publish(body, options)`). */
@@ -267,9 +267,7 @@ export class Publisher {
     this.opening ??= (async () => {
       const model = await this.connection.connect();
       const channel = await model.createConfirmChannel();
-      channel.on("error", (error: Error) =>
-        this.logger.warn({ err: error.message }, "publish channel error"),
-      );
+      channel.on("error", (error: Error) => this.logger.warn(failureFields(error), "publish channel error"));
       channel.on("close", () => {
         if (this.channel === channel) this.channel = undefined;
       });

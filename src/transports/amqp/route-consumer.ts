@@ -4,7 +4,7 @@ import { type Action, Actions } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { StartError, UnrecoverableError } from "../../core/errors.js";
 import { type HandlerCall, noInstrumentation } from "../../core/instrumentation.js";
-import type { Logger } from "../../core/logger.js";
+import { failureFields, type Logger } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
 import { ChannelSession } from "./channel-session.js";
@@ -113,7 +113,7 @@ export class RouteConsumer {
       }),
       this.connection.onUp((next) => {
         this.ensureAttached(next).catch((error: unknown) => {
-          this.logger.warn({ err: error }, "re-attach after reconnect failed; retrying");
+          this.logger.warn(failureFields(error), "re-attach after reconnect failed; retrying");
           this.scheduleReattach();
         });
       }),
@@ -176,7 +176,7 @@ export class RouteConsumer {
     const channel = await model.createChannel();
     const session = new ChannelSession(channel, this.logger);
     // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
-    channel.on("error", (error: Error) => this.logger.warn({ err: error.message }, "AMQP channel error"));
+    channel.on("error", (error: Error) => this.logger.warn(failureFields(error), "AMQP channel error"));
     channel.on("close", () => this.onChannelClosed(session));
     let queue = this.route.queues[0] ?? "";
     try {
@@ -268,8 +268,13 @@ export class RouteConsumer {
     session.rejectNow(delivery, false);
     this.options.instrumentation.settled("amqp", this.route.name, "reject", 1);
     this.logger.warn(
-      { queue, deliveryTag: delivery.fields.deliveryTag, reason: invalidReason(delivery) },
-      "rejected a message whose body is not valid JSON",
+      {
+        queue,
+        deliveryTag: delivery.fields.deliveryTag,
+        reason: "invalid-json",
+        error: invalidReason(delivery),
+      },
+      "message rejected without requeue: its body is not valid JSON",
     );
   }
 
@@ -378,7 +383,7 @@ export class RouteConsumer {
         try {
           await this.ensureAttached(model);
         } catch (error) {
-          this.logger.warn({ err: error, attempt }, "re-attach failed; retrying");
+          this.logger.warn({ attempt, ...failureFields(error) }, "re-attach failed; retrying");
         }
       }
     })().finally(() => {
@@ -413,7 +418,7 @@ export class RouteConsumer {
             this.logger.info({ queue, attempt }, "consuming again after a broker-side cancel");
             return;
           } catch (error) {
-            this.logger.warn({ queue, attempt, err: (error as Error).message }, "queue still unavailable");
+            this.logger.warn({ queue, attempt, ...failureFields(error) }, "queue still unavailable");
           }
         }
       } finally {

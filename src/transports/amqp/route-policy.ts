@@ -81,10 +81,7 @@ export class RoutePolicy {
    */
   refuseInvalidBody(message: AMQPMessage, reason: string): void {
     const error = new InvalidBodyError(reason);
-    this.logger.warn(
-      { queue: message.queue, deliveryTag: message.deliveryTag, reason },
-      "refused a message whose body is not valid JSON",
-    );
+    // Logged once, by the forwarder, with where the message went (dead-lettered or rejected).
     const target = this.forwarder.target(message, { kind: "dead-letter", error });
     if (target === undefined) {
       message.settle(Actions.REJECT);
@@ -140,10 +137,7 @@ export class RoutePolicy {
         continue;
       }
       const summary = formatIssues(result.issues);
-      this.logger.warn(
-        { queue: message.queue, deliveryTag: message.deliveryTag, issues: result.issues },
-        "refused a message that fails the route's schema",
-      );
+      // Logged once, by the forwarder, with where the message went (dead-lettered or rejected).
       message.redirect = {
         kind: "dead-letter",
         error: new SchemaValidationError(`the body fails the schema: ${summary}`, result.issues),

@@ -14,6 +14,9 @@ export interface HTTPAddress {
   readonly url: string;
 }
 
+/** What fastify's own "listening" log line is replaced with, so that weir can drop it (see `listen`). */
+const FASTIFY_LISTENING_TEXT = "weir: fastify listening";
+
 /** How long connections may linger after being cut at the stop deadline before weir gives up on them. */
 const FORCED_CLOSE_GRACE_MS = 1_000;
 
@@ -68,8 +71,16 @@ export class HTTPServer {
 
   private async doListen(): Promise<void> {
     const { host, port } = this.options;
+    // fastify logs "Server listening at ..." itself, once per address (several for 0.0.0.0), and
+    // unconditionally. The transport logs the event once, with the URL and the routes, so fastify's
+    // lines are recognised by their text and dropped, only while listen() runs.
+    const log = this.instance.log;
+    const logInfo = log.info;
+    log.info = ((...args: Parameters<typeof logInfo>) => {
+      if (args[0] !== FASTIFY_LISTENING_TEXT) logInfo.apply(log, args);
+    }) as typeof logInfo;
     try {
-      await this.instance.listen({ host, port });
+      await this.instance.listen({ host, port, listenTextResolver: () => FASTIFY_LISTENING_TEXT });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
         throw new PortInUseError(host, port, { cause: error });
@@ -80,6 +91,8 @@ export class HTTPServer {
           cause: error,
         },
       );
+    } finally {
+      log.info = logInfo;
     }
     const info = this.instance.server.address() as AddressInfo;
     const shown = info.family === "IPv6" ? `[${info.address}]` : info.address;

@@ -1,5 +1,5 @@
 import type { Deadline } from "../../core/deadline.js";
-import type { Logger } from "../../core/logger.js";
+import { failureFields, type Logger } from "../../core/logger.js";
 import { Sleeper } from "../../core/sleeper.js";
 import { SSEConnection } from "./connection.js";
 import { SSEStreamError } from "./errors.js";
@@ -162,18 +162,22 @@ export class StreamConsumer {
   private fail(error: SSEStreamError): void {
     this.failures++;
     this.lastError = error;
-    const details = {
-      err: error,
-      url: this.config.safeUrl,
-      failures: this.failures,
-      lastEventId: this.lastEventId,
-    };
-    if (NEEDS_ATTENTION.has(error.code)) {
-      this.logger.error(details, "SSE stream refused; retrying with backoff");
+    const where = { url: this.config.safeUrl, failures: this.failures, lastEventId: this.lastEventId };
+    // A stack only where code is broken: a headers function that threw. A refused or lost stream is
+    // a fact about the server or the network, fully told by its code and message.
+    if (error.code === "WEIR_ERR_SSE_HEADERS") {
+      this.logger.error(
+        { ...where, code: error.code, err: error },
+        "SSE headers function failed; retrying with backoff",
+      );
+    } else if (NEEDS_ATTENTION.has(error.code)) {
+      this.logger.error({ ...where, ...failureFields(error) }, "SSE stream refused; retrying with backoff");
     } else if (error.code === "WEIR_ERR_SSE_DISCONNECTED" && this.failures === 1) {
-      this.logger.warn(details, "SSE stream lost; reconnecting");
+      // The SSE way: servers end streams (deploys, proxies' timeouts) and clients resume from
+      // Last-Event-ID. Only a reconnect that keeps failing deserves a warning.
+      this.logger.info({ ...where, ...failureFields(error) }, "SSE stream ended; reconnecting");
     } else {
-      this.logger.warn(details, "SSE connection failed; retrying with backoff");
+      this.logger.warn({ ...where, ...failureFields(error) }, "SSE connection failed; retrying with backoff");
     }
   }
 }

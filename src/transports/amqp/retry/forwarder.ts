@@ -1,6 +1,7 @@
 import type { Options } from "amqplib";
 import { Actions } from "../../../core/constants.js";
-import type { Logger } from "../../../core/logger.js";
+import { failureFields, type Logger } from "../../../core/logger.js";
+import type { SchemaIssue } from "../../../core/schema.js";
 import type { AMQPMessage, Redirect } from "../message.js";
 import type { AMQPRoute } from "../route-spec.js";
 import {
@@ -45,6 +46,8 @@ export interface Forward {
   readonly properties: Options.Publish;
   readonly reason: DeadLetterReason | undefined;
   readonly attempts: number;
+  /** The schema's issues, for the log line of a body the route's schema refused. */
+  readonly issues?: readonly SchemaIssue[] | undefined;
 }
 
 /** Errors found before the handler ran: they do not count as a handler attempt. */
@@ -136,8 +139,9 @@ export class Forwarder {
       }
       await this.publish("", target.queue, message.raw, target.properties);
     } catch (error) {
+      // A broker failure (timeout, nack, closed channel), not broken code: no stack.
       this.logger.error(
-        { err: error, queue: message.queue, target: target.queue, kind: target.kind },
+        { queue: message.queue, target: target.queue, kind: target.kind, ...failureFields(error) },
         "could not forward a failed message; requeued it instead",
       );
       message.session.send(message, Actions.REQUEUE);
@@ -162,10 +166,12 @@ export class Forwarder {
       this.logger.warn(
         {
           queue: message.queue,
+          deliveryTag: message.deliveryTag,
           deadLetterQueue: target.queue,
           reason: target.reason,
           attempts: target.attempts,
           error: target.properties.headers?.["x-weir-error"],
+          issues: target.issues,
         },
         "message dead-lettered",
       );
@@ -180,14 +186,21 @@ export class Forwarder {
     now: Date,
   ): Forward | undefined {
     const deadLetter = this.route.deadLetter;
+    const issues = error instanceof SchemaValidationError ? error.issues : undefined;
     if (deadLetter === undefined) {
       this.logger.warn(
-        { queue: message.queue, reason, attempts, error: describeError(error).message },
+        {
+          queue: message.queue,
+          deliveryTag: message.deliveryTag,
+          reason,
+          attempts,
+          error: describeError(error).message,
+          issues,
+        },
         "message rejected without requeue (the route has no dead-letter queue)",
       );
       return undefined;
     }
-    const issues = error instanceof SchemaValidationError ? error.issues : undefined;
     const headers = deadLetterHeaders(message.properties.headers, {
       attempts,
       error,
@@ -203,6 +216,7 @@ export class Forwarder {
       properties: republishProperties(message.properties, headers),
       reason,
       attempts,
+      issues,
     };
   }
 

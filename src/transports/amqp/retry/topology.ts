@@ -1,6 +1,6 @@
 import type { Channel, Options } from "amqplib";
 import { PublishError } from "../../../core/errors.js";
-import type { Logger } from "../../../core/logger.js";
+import { failureFields, type Logger } from "../../../core/logger.js";
 import type { VhostConnection } from "../connection.js";
 
 /**
@@ -151,7 +151,7 @@ export class Declarer {
       const model = await Promise.race([this.connection.connect(), timeout]);
       const channel = await model.createChannel();
       channel.on("error", (error: Error) =>
-        this.logger.debug({ err: error.message }, "topology channel error"),
+        this.logger.debug(failureFields(error), "topology channel error"),
       );
       channel.on("close", () => {
         if (this.channel !== channel) return;
