@@ -1,7 +1,7 @@
 import { Deadline } from "./deadline.js";
-import { ConfigurationError, InvalidHandlerError, LifecycleError } from "./errors.js";
+import { ConfigurationError, InvalidHandlerError, LifecycleError, WeirError } from "./errors.js";
 import { type Hook, HookList } from "./hooks.js";
-import { appLogger, type Logger } from "./logger.js";
+import { appLogger, failureFields, type Logger } from "./logger.js";
 import { type PeriodicTask, PeriodicTaskRunner, type RunEveryOptions } from "./periodic-task.js";
 import type { RouteRecord, Transport, TransportHealth } from "./transport.js";
 import { duration, nonEmptyString } from "./validate.js";
@@ -162,7 +162,12 @@ export class Application<S extends object = Record<string, unknown>> {
       this.assertNotStopping();
     } catch (error) {
       const stoppedMeanwhile = this.stopping !== undefined;
-      if (!stoppedMeanwhile) this.logger.error({ err: error }, "start failed; stopping what was started");
+      if (!stoppedMeanwhile) {
+        // A coded error (a missing queue, a refused login, a broker out of reach) is fully told by
+        // its code and message; anything else (a startup hook that threw) is a bug: its stack too.
+        const fields = error instanceof WeirError ? failureFields(error) : { err: error };
+        this.logger.error(fields, "start failed; stopping what was started");
+      }
       await this.stop();
       // A start that failed because stop() tore it down is a stop, not a start failure.
       if (stoppedMeanwhile && !(error instanceof LifecycleError)) {
@@ -241,6 +246,11 @@ export class Application<S extends object = Record<string, unknown>> {
   /**
    * Starts the app and keeps it running until SIGINT or SIGTERM (or `stop()`), then stops it
    * gracefully. A second signal during the stop exits the process at once (exit code 130).
+   *
+   * `run()` owns the process: if `start()` fails (a missing queue, a refused login, a broker out of
+   * reach after `amqp.reconnect.maxAttempts`), the failure is logged as one error line with its
+   * code and message, what was started is stopped, and the process exits with code 1. To handle a
+   * start failure in code instead, call `start()` and `stop()` yourself.
    */
   async run(): Promise<void> {
     let signalled = false;
@@ -261,7 +271,10 @@ export class Application<S extends object = Record<string, unknown>> {
       } catch (error) {
         // A signal during a slow start (broker down at boot) is a normal stop, not a failure.
         if (error instanceof LifecycleError && error.code === "WEIR_ERR_STOPPED_DURING_START") return;
-        throw error;
+        // start() has logged the failure (one line, with its code) and stopped what it started.
+        // Rethrowing would make Node print the same error again as an uncaught exception, with its
+        // stack, after the log line; run() owns the process, so it ends it, as a failed start must.
+        process.exit(1);
       }
       await this.stopRequested;
       await this.stop();

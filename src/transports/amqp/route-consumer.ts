@@ -176,7 +176,11 @@ export class RouteConsumer {
     const channel = await model.createChannel();
     const session = new ChannelSession(channel, this.logger);
     // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
-    channel.on("error", (error: Error) => this.logger.warn(failureFields(error), "AMQP channel error"));
+    // An error while attaching (a missing queue: 404) is told by attach's rejection, as the start
+    // failure or a failed re-attach; logging it here as well would make two lines of one event.
+    channel.on("error", (error: Error) => {
+      if (this.session === session) this.logger.warn(failureFields(error), "AMQP channel error");
+    });
     channel.on("close", () => this.onChannelClosed(session));
     let queue = this.route.queues[0] ?? "";
     try {
