@@ -40,7 +40,10 @@ export class LifecycleError extends WeirError {}
 /** A transport could not attach a route at start (a missing queue, a port in use, ...). */
 export class StartError extends WeirError {}
 
-/** The broker or server could not be reached, or the connection was lost for good. */
+/**
+ * The broker or server could not be reached, refused the credentials (`WEIR_ERR_AUTH`), or the
+ * connection was lost for good.
+ */
 export class ConnectionError extends WeirError {}
 
 /** A publish was not confirmed by the broker: nacked, timed out, or the connection was stopped. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { uniqueName } from "../helpers/amqp.js";
+import { AMQP_URL, uniqueName } from "../helpers/amqp.js";
 import { jsonLines, runFixture } from "../helpers/run-fixture.js";
 
 const RUN_APP = "test/core/fixtures/run-app.ts";
@@ -33,5 +33,13 @@ describe("app.run() when start fails: one line with the code, exit 1, no uncaugh
       FIXTURE_URL: "amqp://guest:guest@127.0.0.1:1",
     });
     expectOneCleanFailure(result, "WEIR_ERR_CONNECTION", /after 2 attempts/);
+  });
+
+  it("a login the broker refuses (403), at once", async () => {
+    const url = new URL(AMQP_URL);
+    url.password = "not-the-password";
+    const result = await runFixture(RUN_APP, { FIXTURE_CASE: "missing-queue", FIXTURE_URL: url.toString() });
+    expectOneCleanFailure(result, "WEIR_ERR_AUTH", /refused the login of user "guest" on vhost "\/"/);
+    expect(result.stdout).not.toContain("not-the-password");
   });
 });

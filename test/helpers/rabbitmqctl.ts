@@ -62,3 +62,40 @@ export async function connectionTimeouts(prefix: string): Promise<number[]> {
     )
     .map((row) => row.timeout);
 }
+
+/**
+ * A user and a vhost of the test's own on the shared node (unique names, removed by `remove()`), for
+ * the access-refusal tests. The user starts with no permission anywhere.
+ */
+export class TestAccess {
+  private constructor(
+    readonly user: string,
+    readonly password: string,
+    readonly vhost: string,
+  ) {}
+
+  static async create(suffix: string): Promise<TestAccess> {
+    const access = new TestAccess(`weir-test-user-${suffix}`, `pw-${suffix}`, `weir-test-vhost-${suffix}`);
+    await rabbitmqctl("add_vhost", access.vhost);
+    await rabbitmqctl("add_user", access.user, access.password);
+    return access;
+  }
+
+  /** Full configure/write/read permissions on the test's vhost. */
+  async allow(): Promise<void> {
+    await rabbitmqctl("set_permissions", "-p", this.vhost, this.user, ".*", ".*", ".*");
+  }
+
+  async deny(): Promise<void> {
+    await rabbitmqctl("clear_permissions", "-p", this.vhost, this.user);
+  }
+
+  async changePassword(password: string): Promise<void> {
+    await rabbitmqctl("change_password", this.user, password);
+  }
+
+  async remove(): Promise<void> {
+    await rabbitmqctl("delete_user", this.user).catch(() => {});
+    await rabbitmqctl("delete_vhost", this.vhost).catch(() => {});
+  }
+}

@@ -4,6 +4,7 @@ import { ConnectionError } from "../../core/errors.js";
 import { failureFields, type Logger, redactUrl } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { ResolvedAMQPOptions } from "./options.js";
+import { accessRefusal, urlUser } from "./refusal.js";
 
 type UpListener = (model: ChannelModel) => void;
 type DownListener = (error: Error | undefined) => void;
@@ -34,6 +35,13 @@ export class VhostConnection {
   private model: ChannelModel | undefined;
   private connecting: Promise<ChannelModel> | undefined;
   private closed = false;
+  /** Whether a connection was ever made: a refusal before that is a mistake, after it an incident. */
+  private established = false;
+  /** The last attempt's refusal (WEIR_ERR_AUTH), while the reconnect loop keeps trying. */
+  private refusal: ConnectionError | undefined;
+  /** Callers of `connect()` waiting through a reconnect: told at once when an attempt is refused. */
+  private readonly refusalWaiters = new Set<(error: ConnectionError) => void>();
+  private readonly user: string;
   private readonly sleeper = new Sleeper();
   private readonly up = new Set<UpListener>();
   private readonly down = new Set<DownListener>();
@@ -50,6 +58,7 @@ export class VhostConnection {
     const withHeartbeat = new URL(url);
     withHeartbeat.searchParams.set("heartbeat", String(options.heartbeat));
     this.connectUrl = withHeartbeat.toString();
+    this.user = urlUser(url);
     this.logger = options.logger.child({ transport: "amqp", vhost });
   }
 
@@ -76,13 +85,29 @@ export class VhostConnection {
 
   /**
    * Resolves with a live connection, connecting (with backoff, as long as it takes) if there is
-   * none. Rejects once the connection is closed, or after `reconnect.maxAttempts` failures.
+   * none. Rejects once the connection is closed, after `reconnect.maxAttempts` failures, or, with
+   * a `ConnectionError` `WEIR_ERR_AUTH`, as soon as the broker refuses the credentials or the vhost:
+   * a refusal is not an outage that waiting would end. Before any connection was made, a refusal
+   * ends the attempts (each call tries once more); after one, the reconnect loop keeps trying with
+   * backoff, and callers meanwhile get the refusal at once.
    */
   connect(): Promise<ChannelModel> {
     if (this.model) return Promise.resolve(this.model);
     if (this.closed) return Promise.reject(this.closedError());
+    if (this.refusal !== undefined) return Promise.reject(this.refusal);
+    const connecting = this.reconnect();
+    return new Promise<ChannelModel>((resolve, reject) => {
+      this.refusalWaiters.add(reject);
+      connecting.then(resolve, reject).finally(() => this.refusalWaiters.delete(reject));
+    });
+  }
+
+  /** The one reconnect loop, started if none runs. */
+  private reconnect(): Promise<ChannelModel> {
     this.connecting ??= this.loop().finally(() => {
       this.connecting = undefined;
+      // A loop that gave up leaves no refusal behind: the next connect() tries again.
+      this.refusal = undefined;
     });
     return this.connecting;
   }
@@ -122,11 +147,29 @@ export class VhostConnection {
         return model;
       } catch (error) {
         if (this.closed) throw this.closedError();
-        const cause = error instanceof Error ? error : new Error(String(error));
-        this.logger.warn(
-          { url: this.safeUrl, attempt, ...failureFields(cause) },
-          "AMQP connection attempt failed",
-        );
+        const refusal = accessRefusal(error, this.user, this.vhost);
+        const cause = refusal ?? (error instanceof Error ? error : new Error(String(error)));
+        if (refusal !== undefined && !this.established) {
+          // A first connection refused is a mistake in the configuration, not an outage: retrying
+          // would only hide it. Whoever asked (start(), a publish) gets it and reports it.
+          await this.notifyFailure(refusal, attempt);
+          throw refusal;
+        }
+        if (refusal !== undefined) {
+          // It worked before (a password rotated, a permission removed): an incident for a human,
+          // so an error, but one the broker's operator may fix, so the loop keeps trying.
+          this.refusal = refusal;
+          for (const waiter of this.refusalWaiters) waiter(refusal);
+          this.logger.error(
+            { url: this.safeUrl, attempt, ...failureFields(refusal) },
+            "AMQP connection refused; retrying with backoff",
+          );
+        } else {
+          this.logger.warn(
+            { url: this.safeUrl, attempt, ...failureFields(cause) },
+            "AMQP connection attempt failed",
+          );
+        }
         await this.notifyFailure(cause, attempt);
         if (attempt >= this.options.maxAttempts) {
           throw new ConnectionError(
@@ -152,6 +195,8 @@ export class VhostConnection {
 
   private attach(model: ChannelModel, attempts: number): void {
     this.model = model;
+    this.established = true;
+    this.refusal = undefined;
     this.logger.info({ url: this.safeUrl, attempts }, "AMQP connected");
     // Without an 'error' listener an emitted error would crash the process; 'close' follows it.
     model.on("error", (error: Error) => this.logger.warn(failureFields(error), "AMQP connection error"));
@@ -169,7 +214,7 @@ export class VhostConnection {
     const why = error === undefined ? {} : failureFields(error);
     this.logger.warn({ url: this.safeUrl, ...why }, "AMQP connection lost; reconnecting");
     for (const listener of this.down) listener(error);
-    this.connect().catch((failure: unknown) => {
+    this.reconnect().catch((failure: unknown) => {
       if (!this.closed) this.logger.error(failureFields(failure), "AMQP reconnect gave up");
     });
   }

@@ -3,6 +3,7 @@ import { withTimeout } from "../../core/deadline.js";
 import { PublishError } from "../../core/errors.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import type { VhostConnection } from "./connection.js";
+import { isAccessRefusal } from "./refusal.js";
 
 /** What to publish and where (`app.amqp.publish(body, options)`). */
 export interface PublishOptions {
@@ -279,7 +280,8 @@ export class Publisher {
     try {
       return await withTimeout(this.opening, deadline - Date.now(), connectTimeout);
     } catch (error) {
-      if (error instanceof PublishError) throw error;
+      // The broker refuses the credentials or the vhost: waiting out the timeout would change nothing.
+      if (error instanceof PublishError || isAccessRefusal(error)) throw error;
       if (this.connection.isClosed) {
         throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "cannot publish: the connection is closed", {
           cause: error,

@@ -46,7 +46,9 @@ export interface AMQPInternals {
 export interface AMQPClient {
   /**
    * Publishes `body` (objects as JSON, Buffers as they are) and resolves once the broker confirms
-   * it. Rejects with a `PublishError` (`WEIR_ERR_PUBLISH_*`) on a nack, a timeout or a closed app.
+   * it. Rejects with a `PublishError` (`WEIR_ERR_PUBLISH_*`) on a nack, a timeout or a closed app,
+   * and at once with a `ConnectionError` `WEIR_ERR_AUTH` when the broker refuses the credentials
+   * or the vhost (403 / 530).
    */
   publish(body: unknown, options?: PublishOptions): Promise<void>;
   /**
