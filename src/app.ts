@@ -2,6 +2,7 @@ import type { Registry } from "prom-client";
 import { Application, type CoreOptions } from "./core/application.js";
 import type { SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
 import type { TransportContext } from "./core/transport.js";
+import { knownKeys } from "./core/validate.js";
 import { Observability } from "./observability/observability.js";
 import type { ObservabilityOptions } from "./observability/options.js";
 import { createTask, type Task, type TaskHandler, type TaskOptions } from "./tasks.js";
@@ -41,6 +42,22 @@ export interface AppOptions extends CoreOptions {
   observability?: boolean | ObservabilityOptions;
 }
 
+const APP_OPTION_KEYS = [
+  "logger",
+  "shutdownTimeout",
+  "name",
+  "amqp",
+  "http",
+  "sse",
+  "observability",
+] as const;
+
+/** Refuses unknown keys before anything is built: `{ ampq: {...} }` must not quietly use the default broker. */
+function checked(options: AppOptions): AppOptions {
+  knownKeys("", options, APP_OPTION_KEYS);
+  return options;
+}
+
 /** @internal The key under which an App keeps its transports, for weir/testing and the CLI. */
 export const appTransports: unique symbol = Symbol("weir.appTransports");
 
@@ -73,8 +90,13 @@ export class App<S extends object = Record<string, unknown>> extends Application
   /** @internal */
   readonly [appTransports]: AppTransports;
 
+  /**
+   * Checks every option here, once: a bad value or an unknown key (a misspelling such as `ampq` or
+   * `shutdowntimeout`) throws an `InvalidOptionError` (`WEIR_ERR_INVALID_OPTION`) naming it and
+   * listing the known keys.
+   */
   constructor(options: AppOptions = {}) {
-    super(options);
+    super(checked(options));
     const observability = new Observability(options.observability, this);
     this.metrics = observability.registry;
     const context: TransportContext = {

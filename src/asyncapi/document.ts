@@ -1,6 +1,7 @@
 import { type App, type AppTransports, appTransports } from "../app.js";
 import { redactUrl } from "../core/logger.js";
 import type { RouteRecord } from "../core/transport.js";
+import { knownKeys } from "../core/validate.js";
 import { taskNameOf } from "../tasks.js";
 import type { AMQPRouteSpec } from "../transports/amqp/route-spec.js";
 import { amqpInternals, DEFAULT_AMQP_URL } from "../transports/amqp/transport.js";
@@ -264,6 +265,7 @@ function httpNote(records: readonly RouteRecord[]): { text: string; paths: Async
  * credentials. `weir asyncapi <module>` writes it from the command line.
  */
 export function toAsyncAPI(app: AsyncAPISource, options: AsyncAPIOptions = {}): AsyncAPIDocument {
+  knownKeys("toAsyncAPI", options, ["title", "version", "description"]);
   const records = app.routes;
   const byType = (type: string) => records.filter((record) => record.spec.type === type);
   const http = httpNote(byType("http"));

@@ -1,4 +1,5 @@
 import type { Histogram, LabelValues } from "prom-client";
+import { knownKeys } from "../core/validate.js";
 import type { TimeitCallback } from "../utils/timeit.js";
 
 /** Options of {@link timeitToHistogram}. */
@@ -37,6 +38,7 @@ export function timeitToHistogram<T extends string>(
   histogram: Histogram<T>,
   options: TimeitHistogramOptions<T> = {},
 ): TimeitCallback {
+  knownKeys("timeitToHistogram", options, ["transactionLabel", "resultLabel", "labels"]);
   const transactionLabel = options.transactionLabel ?? ("transaction" as T);
   const { resultLabel } = options;
   const fixed = options.labels ?? {};

@@ -1,5 +1,6 @@
 import { clearTimeout as clearRealTimeout, setTimeout as realTimeout } from "node:timers";
 import type { MessageProperties } from "amqplib";
+import { knownKeys } from "../core/validate.js";
 import { encodeBody } from "../transports/amqp/publisher.js";
 import type { BrokerError } from "./errors.js";
 import { TestClientError } from "./errors.js";
@@ -99,6 +100,17 @@ export interface DeliverOptions {
    */
   timeout?: number;
 }
+
+const DELIVER_KEYS = [
+  "vhost",
+  "headers",
+  "contentType",
+  "messageId",
+  "correlationId",
+  "priority",
+  "redelivered",
+  "timeout",
+];
 
 /** How long a client call may wait. */
 export interface WaitOptions {
@@ -443,6 +455,7 @@ export function createTestAMQP(
 
   return {
     async deliver(queueName, bodies, options = {}) {
+      knownKeys("deliver", options, DELIVER_KEYS);
       if (!Array.isArray(bodies)) {
         throw new TestClientError(
           "WEIR_ERR_TEST_BAD_ARGUMENT",
@@ -494,6 +507,7 @@ export function createTestAMQP(
     },
 
     async redeliver(options = {}) {
+      knownKeys("redeliver", options, ["timeout"]);
       await start();
       const traces = broker.held.map(({ message }) => message.trace);
       const waits = traces.map((trace) => tracker.expect(trace));
@@ -518,6 +532,7 @@ export function createTestAMQP(
     },
 
     messages(queueName, options = {}) {
+      knownKeys("messages", options, ["vhost"]);
       const vhost = options.vhost ?? defaultVhost;
       const queue = broker.findQueue(vhost, queueName);
       if (queue === undefined) return [];
@@ -525,6 +540,7 @@ export function createTestAMQP(
     },
 
     async idle(options = {}) {
+      knownKeys("idle", options, ["timeout"]);
       await start();
       await waitUntil(
         tracker,

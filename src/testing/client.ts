@@ -2,6 +2,7 @@ import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { type App, appTransports } from "../app.js";
 import type { AppHealth } from "../core/application.js";
 import type { RouteHealth, RouteRecord } from "../core/transport.js";
+import { knownKeys } from "../core/validate.js";
 import type { AMQPRouteSpec, QueueDeclareOptions } from "../transports/amqp/route-spec.js";
 import { amqpInternals } from "../transports/amqp/transport.js";
 import type { SSERouteSpec } from "../transports/sse/route-spec.js";
@@ -101,6 +102,10 @@ export function createTestClient<S extends object>(
       "WEIR_ERR_TEST_APP_STARTED",
       "createTestClient needs an app that has not started",
     );
+  }
+  knownKeys("createTestClient", options, ["queues", "requeue"]);
+  for (const [name, declared] of Object.entries(options.queues ?? {})) {
+    knownKeys(`queues.${name}`, declared, ["durable", "exclusive", "autoDelete", "arguments", "vhost"]);
   }
   const transports = app[appTransports];
   const internals = transports.amqp[amqpInternals]();

@@ -1,6 +1,7 @@
 import { clearTimeout as clearRealTimeout, setTimeout as realTimeout } from "node:timers";
 import { setTimeout as realSleep } from "node:timers/promises";
 import type { RouteHealth } from "../core/transport.js";
+import { knownKeys } from "../core/validate.js";
 import type { WaitOptions } from "./amqp-client.js";
 import { TestClientError } from "./errors.js";
 
@@ -324,6 +325,7 @@ export class SSEFeeds implements TestSSE {
     if (!Array.isArray(events)) {
       throw new TestClientError("WEIR_ERR_TEST_BAD_ARGUMENT", "emit(path, events): events must be an array");
     }
+    knownKeys("emit", options, ["timeout"]);
     const frames = events.map(frame);
     await this.start();
     const feed = this.feed(path);

@@ -1,5 +1,6 @@
 import { InvalidHandlerError, InvalidOptionError, LifecycleError, WeirError } from "../core/errors.js";
 import { type Logger, sharedDefaultLogger } from "../core/logger.js";
+import { knownKeys } from "../core/validate.js";
 import type { Backoff } from "./backoff.js";
 
 /**
@@ -38,6 +39,7 @@ export class ActionRetryError extends WeirError {
   readonly backoffMs: number;
 
   constructor(options: ActionRetryErrorOptions = {}) {
+    knownKeys("ActionRetryError", options, ["backoffMs", "cause"]);
     const backoffMs = options.backoffMs ?? 0;
     if (!Number.isFinite(backoffMs) || backoffMs < 0) {
       throw new InvalidOptionError("backoffMs", `must be a finite number >= 0, got ${String(backoffMs)}`);
@@ -77,6 +79,7 @@ export class DoublingBackoff implements Backoff {
   #used = 0;
 
   constructor(options: DoublingBackoffOptions = {}) {
+    knownKeys("DoublingBackoff", options, ["retries", "initialBackoffMs"]);
     this.retries = options.retries ?? 5;
     if (!Number.isSafeInteger(this.retries) || this.retries < 0) {
       throw new InvalidOptionError("retries", `must be an integer >= 0, got ${String(this.retries)}`);
@@ -172,6 +175,7 @@ export class ActionQueue {
   #rollback: Promise<RollbackReport> | undefined;
 
   constructor(options: ActionQueueOptions = {}) {
+    knownKeys("ActionQueue", options, ["logger"]);
     this.#logger = options.logger ?? sharedDefaultLogger();
   }
 

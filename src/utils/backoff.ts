@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "../core/errors.js";
+import { knownKeys } from "../core/validate.js";
 
 /**
  * Anything that turns an attempt number into a delay in milliseconds. weir's own algorithms
@@ -89,6 +90,9 @@ export interface ExponentialBackoffOptions extends BackoffOptions {
   factor?: number;
 }
 
+/** The keys of BackoffOptions; each built-in backoff checks them with its own. */
+const BACKOFF_KEYS = ["floor", "ceiling", "zeroOverride", "jitter", "random"];
+
 function nonNegative(option: string, value: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new InvalidOptionError(option, `must be a finite number >= 0, got ${String(value)}`);
@@ -169,6 +173,8 @@ export class ConstantBackoff extends ClampedBackoff {
 
   constructor(options: ConstantBackoffOptions = {}) {
     super(options);
+    // Only for itself: a subclass of yours may take options of its own.
+    if (new.target === ConstantBackoff) knownKeys("ConstantBackoff", options, [...BACKOFF_KEYS, "constant"]);
     this.constant = nonNegative("constant", options.constant ?? 60_000);
   }
 
@@ -184,6 +190,8 @@ export class LinearBackoff extends ClampedBackoff {
 
   constructor(options: LinearBackoffOptions = {}) {
     super(options);
+    // Only for itself: a subclass of yours may take options of its own.
+    if (new.target === LinearBackoff) knownKeys("LinearBackoff", options, [...BACKOFF_KEYS, "factor"]);
     this.factor = nonNegative("factor", options.factor ?? 30_000);
   }
 
@@ -201,6 +209,9 @@ export class ExponentialBackoff extends ClampedBackoff {
 
   constructor(options: ExponentialBackoffOptions = {}) {
     super(options);
+    // Only for itself: a subclass of yours may take options of its own.
+    if (new.target === ExponentialBackoff)
+      knownKeys("ExponentialBackoff", options, [...BACKOFF_KEYS, "base", "factor"]);
     this.base = nonNegative("base", options.base ?? 4);
     if (this.base < 1) throw new InvalidOptionError("base", `must be >= 1, got ${this.base}`);
     this.factor = nonNegative("factor", options.factor ?? 10_000);

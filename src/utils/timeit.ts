@@ -1,5 +1,6 @@
 import { InvalidHandlerError, InvalidOptionError, WeirError } from "../core/errors.js";
 import { type Logger, sharedDefaultLogger } from "../core/logger.js";
+import { knownKeys } from "../core/validate.js";
 
 /** What a {@link Timeit} callback receives once per measurement. */
 export interface TimeitReport {
@@ -218,6 +219,7 @@ export class Timeit implements TransactionTimer {
   readonly #logger: Logger;
 
   constructor(options: TimeitOptions) {
+    knownKeys("Timeit", options, ["name", "callback", "logger"]);
     this.name = checkName(options.name);
     if (typeof options.callback !== "function") throw new InvalidHandlerError("Timeit callback");
     this.#callback = options.callback;

@@ -1,6 +1,7 @@
 import type { ConsumeMessage, MessageProperties } from "amqplib";
 import { type Action, Actions } from "../../core/constants.js";
 import { InvalidOptionError } from "../../core/errors.js";
+import { knownKeys } from "../../core/validate.js";
 import type { ChannelSession } from "./channel-session.js";
 import { DeadLetteredError, RetryNotConfiguredError, RetryRequestedError } from "./retry/errors.js";
 import { attemptsOf } from "./retry/headers.js";
@@ -28,6 +29,9 @@ export interface RetryMessageOptions {
    */
   reason?: string;
 }
+
+const REJECT_KEYS = ["requeue"];
+const RETRY_KEYS = ["delay", "reason"];
 
 /** @internal A settlement that needs a confirmed publish before the delivery is acked. */
 export interface Redirect {
@@ -126,6 +130,8 @@ export class AMQPMessage<T = unknown> {
 
   /** Reject this message when the bulk ends; requeued unless `{ requeue: false }`. */
   reject(options?: RejectOptions): void {
+    // A misspelled `requeue` would silently requeue a message meant to be dropped: a loop.
+    if (options !== undefined) knownKeys("reject", options, REJECT_KEYS);
     this.decide(options?.requeue === false ? Actions.REJECT : Actions.REQUEUE);
   }
 
@@ -136,6 +142,7 @@ export class AMQPMessage<T = unknown> {
    */
   retry(options?: RetryMessageOptions): void {
     if (this.policy?.retries !== true) throw new RetryNotConfiguredError();
+    if (options !== undefined) knownKeys("retry", options, RETRY_KEYS);
     const delay = options?.delay;
     if (delay !== undefined && (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0)) {
       throw new InvalidOptionError("delay", `must be a number of milliseconds >= 0, got ${String(delay)}`);

@@ -5,7 +5,7 @@ import { InvalidOptionError, PublishError } from "../../core/errors.js";
 import { noInstrumentation } from "../../core/instrumentation.js";
 import { redactUrl } from "../../core/logger.js";
 import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
-import { duration, positiveInteger } from "../../core/validate.js";
+import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
 import { urlVhost, VhostConnection, vhostUrl } from "./connection.js";
 import type { OnceStore } from "./once/store.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
@@ -66,7 +66,11 @@ export interface AMQPClient {
   purgeDeadLetters(queue: string, options?: PurgeDeadLettersOptions): Promise<number>;
 }
 
+const AMQP_OPTION_KEYS = ["url", "prefetch", "heartbeat", "reconnect", "onConnectionError", "publishTimeout"];
+
 function resolveOptions(options: AMQPOptions, context: TransportContext): ResolvedAMQPOptions {
+  knownKeys("amqp", options, AMQP_OPTION_KEYS);
+  knownKeys("amqp.reconnect", options.reconnect, ["floor", "ceiling", "maxAttempts"]);
   const url = options.url ?? process.env.WEIR_AMQP_URL ?? DEFAULT_AMQP_URL;
   let protocol: string;
   try {
@@ -273,21 +277,32 @@ export class AMQPTransport implements Transport, AMQPClient {
   }
 
   listDeadLetters(queue: string, options: ListDeadLettersOptions = {}): Promise<DeadLetter[]> {
-    return this.deadLetterQueue(queue, options.vhost).then((dlq) => dlq.list(options));
+    return this.deadLetterQueue(queue, options, "listDeadLetters", ["limit", "vhost"]).then((dlq) =>
+      dlq.list(options),
+    );
   }
 
   replay(queue: string, options: ReplayOptions = {}): Promise<ReplayResult> {
-    return this.deadLetterQueue(queue, options.vhost).then((dlq) => dlq.replay(options));
+    return this.deadLetterQueue(queue, options, "replay", ["limit", "filter", "vhost"]).then((dlq) =>
+      dlq.replay(options),
+    );
   }
 
   purgeDeadLetters(queue: string, options: PurgeDeadLettersOptions = {}): Promise<number> {
-    return this.deadLetterQueue(queue, options.vhost).then((dlq) => dlq.purge());
+    return this.deadLetterQueue(queue, options, "purgeDeadLetters", ["vhost"]).then((dlq) => dlq.purge());
   }
 
-  private async deadLetterQueue(queue: string, vhost: string | undefined): Promise<DeadLetterQueue> {
+  private async deadLetterQueue(
+    queue: string,
+    options: { vhost?: string },
+    method: string,
+    keys: readonly string[],
+  ): Promise<DeadLetterQueue> {
     if (typeof queue !== "string" || queue.length === 0) {
       throw new InvalidOptionError("queue", "must be the name of a queue");
     }
+    knownKeys(method, options, keys);
+    const vhost = options.vhost;
     if (this.stopped) throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped");
     const route = this.deadLetterRoutes.get(queue);
     const where = vhost ?? route?.vhost ?? this.defaultVhost;

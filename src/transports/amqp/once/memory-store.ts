@@ -1,4 +1,4 @@
-import { positiveInteger } from "../../../core/validate.js";
+import { knownKeys, positiveInteger } from "../../../core/validate.js";
 import type { OnceClaim, OnceState, OnceStore } from "./store.js";
 
 /** Options of {@link MemoryOnceStore}. */
@@ -26,6 +26,7 @@ export class MemoryOnceStore implements OnceStore {
   private readonly maxEntries: number;
 
   constructor(options: MemoryOnceStoreOptions = {}) {
+    knownKeys("MemoryOnceStore", options, ["maxEntries"]);
     this.maxEntries = positiveInteger("maxEntries", options.maxEntries, 100_000);
   }
 

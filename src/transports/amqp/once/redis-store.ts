@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { InvalidOptionError } from "../../../core/errors.js";
-import { nonEmptyString } from "../../../core/validate.js";
+import { knownKeys, nonEmptyString } from "../../../core/validate.js";
 import type { OnceClaim, OnceState, OnceStore } from "./store.js";
 
 /** Options of {@link RedisOnceStore}. */
@@ -52,6 +52,7 @@ export class RedisOnceStore implements OnceStore {
   private closing: Promise<void> | undefined;
 
   constructor(options: RedisOnceStoreOptions = {}) {
+    knownKeys("RedisOnceStore", options, ["redis", "prefix"]);
     this.prefix = nonEmptyString("prefix", options.prefix, "weir:once:");
     const redis = options.redis ?? process.env.WEIR_REDIS_URL ?? "redis://127.0.0.1:6379";
     if (typeof redis === "string") {

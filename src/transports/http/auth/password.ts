@@ -1,5 +1,6 @@
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
 import { InvalidOptionError } from "../../../core/errors.js";
+import { knownKeys } from "../../../core/validate.js";
 
 /**
  * Salted scrypt password hashes, alfred's PasswordSaltType: each hash carries its own random salt and
@@ -79,6 +80,7 @@ export function parsePasswordHash(stored: string, option = "hash"): ParsedHash {
 /** Hashes a password for `basicAuth({ users })`: store the result, never the password. */
 export async function hashPassword(password: string, options: HashPasswordOptions = {}): Promise<string> {
   if (typeof password !== "string") throw new InvalidOptionError("password", "must be a string");
+  knownKeys("hashPassword", options, ["cost"]);
   const cost = options.cost ?? DEFAULT_COST;
   if (!Number.isInteger(cost) || cost < MIN_COST || cost > MAX_COST) {
     throw new InvalidOptionError("cost", `must be an integer between ${MIN_COST} and ${MAX_COST}`);
