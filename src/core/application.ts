@@ -38,6 +38,25 @@ export interface AppHealth {
 
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
 
+/** How close a second signal must follow the first to be the same request (ms). */
+const SIGNAL_ECHO_MS = 1000;
+
+/**
+ * A stop with nothing to drain can end before the forwarded copy of its signal arrives, which, with
+ * no listener left, would kill the process with that signal (exit 130 instead of 0). Until the
+ * window closes, the copy is ignored; the timer does not keep the process alive.
+ */
+function ignoreEcho(remainingMs: number): void {
+  if (remainingMs <= 0) return;
+  const ignore = (): void => {};
+  process.on("SIGINT", ignore);
+  process.on("SIGTERM", ignore);
+  setTimeout(() => {
+    process.off("SIGINT", ignore);
+    process.off("SIGTERM", ignore);
+  }, remainingMs).unref();
+}
+
 /**
  * The transport-independent engine behind `App`: the route table, shared state, lifecycle hooks and
  * the start/stop sequence. Transports are plugged in by the composition root (`src/app.ts`).
@@ -245,7 +264,9 @@ export class Application<S extends object = Record<string, unknown>> {
 
   /**
    * Starts the app and keeps it running until SIGINT or SIGTERM (or `stop()`), then stops it
-   * gracefully. A second signal during the stop exits the process at once (exit code 130).
+   * gracefully. Two signals within 1 s count as one (Ctrl-C under npm delivers two: the terminal's
+   * and npm's forward); a third, or a second one more than 1 s after the first, exits the process at
+   * once with code 130, without waiting for the drain.
    *
    * `run()` owns the process: if `start()` fails (a missing queue, a refused login, a broker out of
    * reach after `amqp.reconnect.maxAttempts`), the failure is logged as one error line with its
@@ -253,15 +274,27 @@ export class Application<S extends object = Record<string, unknown>> {
    * start failure in code instead, call `start()` and `stop()` yourself.
    */
   async run(): Promise<void> {
-    let signalled = false;
+    // Ctrl-C in a terminal reaches every process of the foreground group, and a parent that
+    // forwards signals (npm, a shell wrapper, a supervisor) sends the same one again: one press, two
+    // signals within milliseconds. They count as one; a third, or a second one later than that, is
+    // a person asking again, and forces the exit.
+    let firstAt: number | undefined;
+    let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (signalled) {
-        this.logger.warn({ signal }, "second signal: exiting without waiting");
-        process.exit(130);
+      signals++;
+      const now = performance.now();
+      if (firstAt === undefined) {
+        firstAt = now;
+        this.logger.info({ signal }, "signal received, stopping");
+        void this.stop();
+        return;
       }
-      signalled = true;
-      this.logger.info({ signal }, "signal received, stopping");
-      void this.stop();
+      if (signals === 2 && now - firstAt <= SIGNAL_ECHO_MS) {
+        this.logger.debug({ signal }, "second signal within 1 s: the same stop request");
+        return;
+      }
+      this.logger.warn({ signal }, "signal received again: exiting without waiting");
+      process.exit(130);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
@@ -281,6 +314,7 @@ export class Application<S extends object = Record<string, unknown>> {
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+      if (firstAt !== undefined) ignoreEcho(SIGNAL_ECHO_MS - (performance.now() - firstAt));
     }
   }
 

@@ -99,3 +99,13 @@ export class TestAccess {
     await rabbitmqctl("delete_vhost", this.vhost).catch(() => {});
   }
 }
+
+/** A vhost of the test's own (unique name) on which the broker URL's user may do everything. */
+export async function createVhost(name: string, user = "guest"): Promise<void> {
+  await rabbitmqctl("add_vhost", name);
+  await rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*");
+}
+
+export async function deleteVhost(name: string): Promise<void> {
+  await rabbitmqctl("delete_vhost", name).catch(() => {});
+}
