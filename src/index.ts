@@ -30,7 +30,9 @@ export {
   WeirError,
 } from "./core/errors.js";
 export type { Hook } from "./core/hooks.js";
+export { InspectOnlyError } from "./core/inspect.js";
 export { redactUrl } from "./core/logger.js";
+export { isMainModule } from "./core/main-module.js";
 export type { PeriodicTask, RunEveryOptions } from "./core/periodic-task.js";
 export type { SchemaIssue, SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
 export type {

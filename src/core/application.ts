@@ -1,6 +1,7 @@
 import { Deadline } from "./deadline.js";
 import { ConfigurationError, InvalidHandlerError, LifecycleError, WeirError } from "./errors.js";
 import { type Hook, HookList } from "./hooks.js";
+import { recordWhenInspecting, refuseWhenInspecting } from "./inspect.js";
 import { appLogger, failureFields, type Logger } from "./logger.js";
 import { type PeriodicTask, PeriodicTaskRunner, type RunEveryOptions } from "./periodic-task.js";
 import type { RouteRecord, Transport, TransportHealth } from "./transport.js";
@@ -85,6 +86,7 @@ export class Application<S extends object = Record<string, unknown>> {
     this.name = nonEmptyString("name", options.name, "weir");
     this.logger = appLogger(this.name, options.logger);
     this.shutdownTimeout = duration("shutdownTimeout", options.shutdownTimeout, 30_000, 0);
+    recordWhenInspecting(this);
   }
 
   /** Where the app is in its lifecycle. */
@@ -161,9 +163,15 @@ export class Application<S extends object = Record<string, unknown>> {
   /**
    * Runs the startup hooks in order, then starts every transport that has work; resolves once every
    * route is attached. Calling it again returns the same promise. If anything fails, what was started
-   * is stopped (shutdown hooks included) and the error is rethrown.
+   * is stopped (shutdown hooks included) and the error is rethrown. In a process that only reads
+   * routes (`weir routes`, `weir asyncapi`) it rejects with `WEIR_ERR_INSPECT_ONLY` and does nothing.
    */
   start(): Promise<void> {
+    try {
+      refuseWhenInspecting("app.start()");
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.starting && this.stopping === undefined) return this.starting;
     if (this.lifecycle !== "created") {
       return Promise.reject(new LifecycleError("WEIR_ERR_APP_STOPPED", "a stopped app cannot start again"));
@@ -271,9 +279,12 @@ export class Application<S extends object = Record<string, unknown>> {
    * `run()` owns the process: if `start()` fails (a missing queue, a refused login, a broker out of
    * reach after `amqp.reconnect.maxAttempts`), the failure is logged as one error line with its
    * code and message, what was started is stopped, and the process exits with code 1. To handle a
-   * start failure in code instead, call `start()` and `stop()` yourself.
+   * start failure in code instead, call `start()` and `stop()` yourself. In a process that only
+   * reads routes (`weir routes`, `weir asyncapi`) it rejects with `WEIR_ERR_INSPECT_ONLY` at once:
+   * no hook runs, no signal handler is installed, the process does not exit.
    */
   async run(): Promise<void> {
+    refuseWhenInspecting("app.run()");
     // Ctrl-C in a terminal reaches every process of the foreground group, and a parent that
     // forwards signals (npm, a shell wrapper, a supervisor) sends the same one again: one press, two
     // signals within milliseconds. They count as one; a third, or a second one later than that, is

@@ -23,6 +23,8 @@ describe("the package root", () => {
     "jwtAuth",
     "hashPassword",
     "SSETransport",
+    "isMainModule",
+    "InspectOnlyError",
   ])("exports %s", (name) => {
     expect(Object.hasOwn(weir, name)).toBe(true);
   });

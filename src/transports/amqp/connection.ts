@@ -1,6 +1,7 @@
 import type { ChannelModel } from "amqplib";
 import * as amqp from "amqplib";
 import { ConnectionError } from "../../core/errors.js";
+import { refuseWhenInspecting } from "../../core/inspect.js";
 import { failureFields, type Logger, redactUrl } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { ResolvedAMQPOptions } from "./options.js";
@@ -89,11 +90,18 @@ export class VhostConnection {
    * a `ConnectionError` `WEIR_ERR_AUTH`, as soon as the broker refuses the credentials or the vhost:
    * a refusal is not an outage that waiting would end. Before any connection was made, a refusal
    * ends the attempts (each call tries once more); after one, the reconnect loop keeps trying with
-   * backoff, and callers meanwhile get the refusal at once.
+   * backoff, and callers meanwhile get the refusal at once. In a process that only reads routes
+   * it rejects at once with `WEIR_ERR_INSPECT_ONLY`: a lazy connect from a top-level
+   * `app.amqp.publish` or `task.delay` must not reach the broker there.
    */
   connect(): Promise<ChannelModel> {
     if (this.model) return Promise.resolve(this.model);
     if (this.closed) return Promise.reject(this.closedError());
+    try {
+      refuseWhenInspecting(`an AMQP connection to ${this.safeUrl}`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.refusal !== undefined) return Promise.reject(this.refusal);
     const connecting = this.reconnect();
     return new Promise<ChannelModel>((resolve, reject) => {

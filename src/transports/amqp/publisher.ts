@@ -1,6 +1,7 @@
 import type { ConfirmChannel, Options } from "amqplib";
 import { withTimeout } from "../../core/deadline.js";
 import { PublishError } from "../../core/errors.js";
+import { InspectOnlyError } from "../../core/inspect.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import type { VhostConnection } from "./connection.js";
 import { isAccessRefusal } from "./refusal.js";
@@ -280,8 +281,11 @@ export class Publisher {
     try {
       return await withTimeout(this.opening, deadline - Date.now(), connectTimeout);
     } catch (error) {
-      // The broker refuses the credentials or the vhost: waiting out the timeout would change nothing.
-      if (error instanceof PublishError || isAccessRefusal(error)) throw error;
+      // Neither a refusal of the credentials or the vhost nor inspect-only mode changes by waiting:
+      // fail the publish now instead of retrying until its deadline.
+      if (error instanceof PublishError || error instanceof InspectOnlyError || isAccessRefusal(error)) {
+        throw error;
+      }
       if (this.connection.isClosed) {
         throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "cannot publish: the connection is closed", {
           cause: error,

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { type FastifyBaseLogger, type FastifyInstance, fastify, LogController } from "fastify";
 import { Deadline } from "../../core/deadline.js";
+import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Logger } from "../../core/logger.js";
 import { HTTPStartError, PortInUseError } from "./errors.js";
 import type { ResolvedHTTPOptions } from "./options.js";
@@ -71,6 +72,7 @@ export class HTTPServer {
 
   private async doListen(): Promise<void> {
     const { host, port } = this.options;
+    refuseWhenInspecting(`an HTTP listen on ${host}:${port}`);
     // fastify logs "Server listening at ..." itself, once per address (several for 0.0.0.0), and
     // unconditionally. The transport logs the event once, with the URL and the routes, so fastify's
     // lines are recognised by their text and dropped, only while listen() runs.

@@ -1,5 +1,6 @@
 import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
+import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
@@ -39,6 +40,7 @@ export class SSETransport implements Transport {
   }
 
   async start(): Promise<void> {
+    refuseWhenInspecting("an SSE connection");
     await Promise.all(this.consumers.map((consumer) => consumer.start()));
   }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { InvalidOptionError } from "../../../core/errors.js";
+import { currentInspection } from "../../../core/inspect.js";
 import { knownKeys, nonEmptyString } from "../../../core/validate.js";
 import type { OnceClaim, OnceState, OnceStore } from "./store.js";
 
@@ -61,7 +62,12 @@ export class RedisOnceStore implements OnceStore {
       }
       // A message waits on its claim: during an outage a command fails fast (the message is then
       // retried like a failure) rather than sitting in the offline queue.
-      this.client = new Redis(redis, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+      // lazyConnect while only reading routes: ioredis would otherwise connect right here, at import.
+      this.client = new Redis(redis, {
+        maxRetriesPerRequest: 1,
+        commandTimeout: 5000,
+        lazyConnect: currentInspection() !== undefined,
+      });
       this.client.on("error", () => {
         // Reported per command (the message fails); the client reconnects by itself.
       });
