@@ -79,7 +79,7 @@ Commands:
                                         write an AsyncAPI 3 document of the app's AMQP and SSE routes
   help                                  show this text
 
-A module exports an App as its default export or as \`app\`. A .ts module is loaded through tsx
-(npm install -D tsx). The broker URL is --url, else WEIR_AMQP_URL, else amqp://guest:guest@127.0.0.1:5672.
+A module exports an App (default export, or \`app\`) or a \`createApp()\` factory; routes and asyncapi
+never start it. A .ts module is loaded through tsx (npm install -D tsx). The broker URL is --url, else WEIR_AMQP_URL, else amqp://guest:guest@127.0.0.1:5672.
 Exit codes: 0 done, 1 failed (connection, publish, a worker that cannot start), 2 bad arguments.
 `;

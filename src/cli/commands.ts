@@ -12,12 +12,27 @@ import type { HTTPRouteSpec } from "../transports/http/route-spec.js";
 import type { SSERouteSpec } from "../transports/sse/route-spec.js";
 import { integerFlag, parseArgs } from "./args.js";
 import { CLIError, UsageError } from "./errors.js";
-import { isApp, loadApp } from "./load.js";
+import { type Inspected, inspectApp, isApp } from "./load.js";
 import { causes, isConnectionFailure, print, say, scrub } from "./output.js";
 
 /** Modules loaded only to be read (routes, asyncapi) must not write logs into the output. */
 function quietLogs(): void {
   process.env.WEIR_LOG_LEVEL ??= "silent";
+}
+
+/**
+ * Loads a module only to read its App, and says (on stderr, one line) what the module tried at
+ * import that inspect-only mode refused, so its author knows to guard it.
+ */
+async function readApp(modulePath: string, keepInspecting = true): Promise<App> {
+  const { app, refused }: Inspected = await inspectApp(modulePath, keepInspecting);
+  if (refused.length > 0) {
+    say(
+      `${modulePath} tried ${[...new Set(refused)].join(", ")} at import: refused, nothing was started, ` +
+        "consumed, published or declared (guard it with `if (isMainModule(import.meta.url))`)",
+    );
+  }
+  return app;
 }
 
 function one(positionals: readonly string[], what: string): string {
@@ -90,7 +105,7 @@ export async function routesCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, { switches: ["json"] });
   const modulePath = one(args.positionals, "routes <module>");
   quietLogs();
-  const app = await loadApp(modulePath);
+  const app = await readApp(modulePath);
   const rows = app.routes.map(describeRoute);
   if (args.switches.has("json")) {
     print(JSON.stringify(rows, null, 2));
@@ -240,7 +255,8 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
   let app: App;
   if (modulePath !== undefined) {
     quietLogs();
-    app = await loadApp(modulePath);
+    // Only the import is inspect-only: the dead-letter API needs the app's connection afterwards.
+    app = await readApp(modulePath, false);
   } else {
     app = brokerApp(urlOf(args), integerFlag(args, "timeout", 10_000));
   }
@@ -298,7 +314,7 @@ export async function asyncapiCommand(argv: readonly string[]): Promise<number> 
   const args = parseArgs(argv, { values: ["out", "title", "version"] });
   const modulePath = one(args.positionals, "asyncapi <module>");
   quietLogs();
-  const app = await loadApp(modulePath);
+  const app = await readApp(modulePath);
   const document = toAsyncAPI(app, {
     ...(args.values.has("title") && { title: args.values.get("title") }),
     ...(args.values.has("version") && { version: args.values.get("version") }),

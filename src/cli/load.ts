@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { App } from "../app.js";
+import { beginInspection, endInspection, isInspectRefusal } from "../core/inspect.js";
 import { ModuleError } from "./errors.js";
 
 const TYPESCRIPT = /\.(c|m)?tsx?$/;
@@ -58,24 +59,108 @@ export function isApp(value: unknown): value is App {
   );
 }
 
-/**
- * Imports `modulePath` (relative to the working directory) and returns the App it exports: its
- * default export, else its `app` export, else its only exported App. The module must not start the
- * app itself (no top-level `app.run()`): the CLI does, and `routes`/`asyncapi` never do.
- */
-export async function loadApp(modulePath: string): Promise<App> {
+/** The name of the factory the CLI calls when a module exports no App itself. */
+export const FACTORY = "createApp";
+
+async function importModule(modulePath: string): Promise<Record<string, unknown>> {
   const file = resolve(process.cwd(), modulePath);
   if (!existsSync(file)) throw new ModuleError("WEIR_ERR_CLI_MODULE", `module not found: ${modulePath}`);
   if (TYPESCRIPT.test(file)) await registerTypeScript();
-  const exported = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+}
+
+/**
+ * The App a module's exports offer: its default export, else its `app` export, else its only
+ * exported App, else what its `createApp()` factory (sync or async, called without arguments)
+ * returns. `undefined` when there is none of these.
+ */
+async function appOf(exported: Record<string, unknown>, modulePath: string): Promise<App | undefined> {
   if (isApp(exported.default)) return exported.default;
   if (isApp(exported.app)) return exported.app;
   const apps = Object.values(exported).filter(isApp);
   if (apps.length === 1) return apps[0]!;
-  throw new ModuleError(
+  if (apps.length > 1) {
+    throw new ModuleError(
+      "WEIR_ERR_CLI_MODULE",
+      `${modulePath} exports several Apps: make the one to use the default export or \`app\``,
+    );
+  }
+  const factory = exported[FACTORY];
+  if (typeof factory !== "function") return undefined;
+  const made: unknown = await (factory as () => unknown)();
+  if (!isApp(made)) {
+    throw new ModuleError(
+      "WEIR_ERR_CLI_MODULE",
+      `${modulePath}: ${FACTORY}() returned ${made === null ? "null" : typeof made}, not an App`,
+    );
+  }
+  return made;
+}
+
+function noApp(modulePath: string): ModuleError {
+  return new ModuleError(
     "WEIR_ERR_CLI_MODULE",
-    apps.length === 0
-      ? `${modulePath} exports no App: use \`export default app\` or \`export const app = new App(...)\``
-      : `${modulePath} exports several Apps: make the one to use the default export or \`app\``,
+    `${modulePath} exports no App: use \`export const app = new App(...)\`, \`export default app\` ` +
+      `or \`export function ${FACTORY}()\``,
   );
+}
+
+/**
+ * Imports `modulePath` (relative to the working directory) and returns the App it offers (see
+ * `appOf`). For `weir run`: the module must not start the app itself (guard that with
+ * `isMainModule(import.meta.url)`), the CLI does.
+ */
+export async function loadApp(modulePath: string): Promise<App> {
+  const app = await appOf(await importModule(modulePath), modulePath);
+  if (app === undefined) throw noApp(modulePath);
+  return app;
+}
+
+export interface Inspected {
+  readonly app: App;
+  /** What the module tried at import and was refused (`app.run()`, an AMQP connection, ...). */
+  readonly refused: readonly string[];
+}
+
+/**
+ * Loads a module only to read its App (`weir routes`, `weir asyncapi`; `dlq --module` for the
+ * import only): in inspect-only mode, so a module that starts its app, publishes or listens at
+ * import has no effect on the outside world. The App is the one the module exports, else the one
+ * it constructed (found even when a top-level `await app.run()` made the import fail). With
+ * `keepInspecting: false` the mode ends once the module is loaded.
+ */
+export async function inspectApp(modulePath: string, keepInspecting = true): Promise<Inspected> {
+  const inspection = beginInspection();
+  // A top-level `app.run()` or `app.amqp.publish()` that is not awaited rejects with nobody
+  // listening; that refusal is expected here and must not end the process.
+  const ignoreRefusals = (reason: unknown): void => {
+    if (!isInspectRefusal(reason)) throw reason;
+  };
+  process.on("unhandledRejection", ignoreRefusals);
+  try {
+    let exported: Record<string, unknown> | undefined;
+    try {
+      exported = await importModule(modulePath);
+    } catch (error) {
+      if (!isInspectRefusal(error)) throw error;
+    }
+    let app = exported === undefined ? undefined : await appOf(exported, modulePath);
+    if (app === undefined) {
+      const constructed = inspection.apps.filter(isApp);
+      if (constructed.length > 1) {
+        throw new ModuleError(
+          "WEIR_ERR_CLI_MODULE",
+          `${modulePath} constructed ${constructed.length} Apps and exports none of them: export the one to use`,
+        );
+      }
+      app = constructed[0];
+    }
+    if (app === undefined) throw noApp(modulePath);
+    return { app, refused: [...inspection.refused] };
+  } finally {
+    if (!keepInspecting) {
+      endInspection();
+      process.off("unhandledRejection", ignoreRefusals);
+    }
+  }
 }

@@ -64,6 +64,12 @@ describe("weir routes / asyncapi", () => {
     expect(rows[1]).toMatchObject({ task: "sample.emails", routes: ["sample.emails"] });
   });
 
+  it("reads the App an exported createApp() factory returns", async () => {
+    const result = await runCli(["routes", "test/cli/fixtures/factory.ts", "--json"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject([{ type: "amqp", routes: ["factory.orders"] }]);
+  });
+
   it("writes an AsyncAPI 3 document that the official parser validates", async () => {
     const out = join(tmp, "asyncapi.json");
     const result = await runCli([
@@ -179,6 +185,22 @@ describe("weir run", () => {
     } finally {
       await broker.deleteQueue(queue).catch(() => {});
       await broker.deleteQueue("sample.emails").catch(() => {});
+      await broker.close();
+    }
+  });
+
+  it("runs the app of a createApp() factory", async () => {
+    const queue = uniqueName("cli-run-factory");
+    const weir = new CliProcess(["run", "test/cli/fixtures/factory.ts"], { FACTORY_QUEUE: queue });
+    const broker = await Broker.connect();
+    try {
+      await waitFor(() => weir.logs("app started").length === 1, 15_000, "the app to start");
+      await broker.publish(queue, [{ id: 7 }]);
+      await waitFor(() => weir.logs("factory order handled").length === 1, 5_000, "the order");
+      weir.kill("SIGTERM");
+      expect(await weir.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await broker.deleteQueue(queue).catch(() => {});
       await broker.close();
     }
   });
