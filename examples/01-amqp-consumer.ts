@@ -2,8 +2,14 @@
  * The demo worker behind `npm start`: consumes orders from RabbitMQ in bulks of up to 5, and
  * publishes a few demo orders itself (one of them broken) so there is something to see.
  * Needs RabbitMQ on 127.0.0.1:5672 (or WEIR_AMQP_URL). Stop it with Ctrl-C: it drains and exits.
+ *
+ *   npx tsx examples/01-amqp-consumer.ts
+ *   node --import tsx src/cli/main.ts run examples/01-amqp-consumer.ts   # the same, through `weir run`
+ *
+ * The module exports its app and runs it only as the entry point (`isMainModule`), so `weir routes`,
+ * `weir asyncapi` and tests can import it without starting anything.
  */
-import { Actions, type AMQPMessage, App, Events, Options, RouteTypes } from "../src/index.js";
+import { Actions, type AMQPMessage, App, Events, isMainModule, Options, RouteTypes } from "../src/index.js";
 
 interface Order {
   id: number;
@@ -11,7 +17,7 @@ interface Order {
 }
 
 const QUEUE = "weir.demo.orders";
-const app = new App({ name: "demo-worker", amqp: { prefetch: 32 } });
+export const app = new App({ name: "demo-worker", amqp: { prefetch: 32 } });
 
 app.route(
   [QUEUE],
@@ -48,16 +54,20 @@ async function publishOrder(amount = Math.round(Math.random() * 100)): Promise<v
   await app.amqp.publish({ id: nextId++, amount }, { routingKey: QUEUE });
 }
 
-let ticker: NodeJS.Timeout | undefined;
-app.onShutdown(() => clearInterval(ticker));
+// The demo's own traffic, from a periodic task: it starts once the app has started (the queue is
+// declared and consumed by then), and `weir run` runs it as well. First a burst, then an order every 2 s.
+let burstSent = false;
+app.runEvery(2000, async function demoOrders() {
+  if (burstSent) {
+    await publishOrder();
+    return;
+  }
+  burstSent = true;
+  for (let i = 0; i < 7; i++) await publishOrder();
+  await publishOrder(-5);
+  // Not JSON: weir rejects it without requeue and logs why; the handler never sees it.
+  await app.amqp.publish(Buffer.from("{broken"), { routingKey: QUEUE, contentType: "application/json" });
+  app.logger.info("demo worker running; press Ctrl-C to stop");
+});
 
-await app.start(); // declares the queue and starts consuming
-for (let i = 0; i < 7; i++) await publishOrder();
-await publishOrder(-5);
-// Not JSON: weir rejects it without requeue and logs why; the handler never sees it.
-await app.amqp.publish(Buffer.from("{broken"), { routingKey: QUEUE, contentType: "application/json" });
-ticker = setInterval(() => {
-  publishOrder().catch((error: unknown) => app.logger.error({ err: error }, "demo publish failed"));
-}, 2000);
-app.logger.info("demo worker running; press Ctrl-C to stop");
-await app.run(); // keeps running until SIGINT/SIGTERM, then drains and stops
+if (isMainModule(import.meta.url)) await app.run(); // until SIGINT/SIGTERM, then drains and stops

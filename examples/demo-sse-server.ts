@@ -1,5 +1,5 @@
 /**
- * A small Server-Sent Events server for examples/04-sse.ts: a deployment feed in the spirit of the
+ * A small Server-Sent Events server for examples/03-sse.ts: a deployment feed in the spirit of the
  * Marathon event bus async-worker's README consumed.
  *
  * - `GET /v2/events` streams `deployment_info`, `status_update_event` and `deployment_success`
@@ -15,8 +15,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
 import { type Logger, pino } from "pino";
+import { isMainModule } from "../src/index.js";
 
 export interface DemoServerOptions {
   /** @defaultValue 0 (an ephemeral port) */
@@ -126,7 +126,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
 }
 
 // Started directly: serve until Ctrl-C, printing a token to use with curl.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   const logger = pino({ name: "demo-sse-server" });
   const demo = await startDemoServer({ port: Number(process.env.PORT ?? 9000), logger });
   const token = demo.issueToken();

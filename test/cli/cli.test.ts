@@ -92,7 +92,7 @@ describe("weir routes / asyncapi", () => {
         .all()
         .map((channel) => channel.address()),
     ).toEqual(expect.arrayContaining(["sample.orders", "sample.emails", "/v2/events"]));
-    const stdout = await runCli(["asyncapi", "examples/10-tasks.ts"]);
+    const stdout = await runCli(["asyncapi", "examples/09-tasks.ts"]);
     expect(stdout.code).toBe(0);
     expect(JSON.parse(stdout.stdout)).toMatchObject({ asyncapi: "3.0.0", info: { title: "tasks-example" } });
   });
@@ -208,7 +208,7 @@ describe("weir run", () => {
   it("runs 4 workers that share a queue, enqueued from another process; SIGTERM stops all with exit 0", async () => {
     const queue = uniqueName("cli-workers");
     const env = { TASK_QUEUE: queue, TASK_PREFETCH: "1", TASK_WORK_MS: "20" };
-    const weir = new CliProcess(["run", "examples/10-tasks.ts", "--workers", "4"], env);
+    const weir = new CliProcess(["run", "examples/09-tasks.ts", "--workers", "4"], env);
     const broker = await Broker.connect();
     try {
       await waitFor(() => (weir.stderr.match(/ready/g) ?? []).length === 4, 20_000, "4 workers to be ready");
@@ -218,7 +218,7 @@ describe("weir run", () => {
       expect(new Set(workerPids).size).toBe(4);
 
       // The producer is another process: the example run as a script enqueues 40 tasks.
-      const producer = spawn(process.execPath, ["--import", "tsx", "examples/10-tasks.ts", "40"], {
+      const producer = spawn(process.execPath, ["--import", "tsx", "examples/09-tasks.ts", "40"], {
         env: { ...process.env, ...env },
         stdio: "ignore",
       });

@@ -21,7 +21,7 @@ async function declared(queue: string): Promise<boolean> {
   }
 }
 
-// Issue 13, point 8: `weir routes examples/07-retries.ts` ran the whole payments demo (it charged,
+// Issue 13, point 8: `weir routes examples/07-retries.ts` (now 06) ran the whole payments demo (it charged,
 // retried, dead-lettered) because the module started its app at import.
 describe("weir routes / asyncapi never start an app (inspect-only mode)", () => {
   let broker: Broker;

@@ -339,9 +339,9 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"
   }
 }
 
-describe("a pure-periodic app in its own process (examples/06-run-every.ts)", () => {
+describe("a pure-periodic app in its own process (examples/05-run-every.ts)", () => {
   it("stays alive on its tick timer until SIGINT, then stops cleanly", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "examples/06-run-every.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "examples/05-run-every.ts"], {
       env: { ...process.env, HEARTBEAT_MS: "20", WEIR_LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "inherit"],
     });

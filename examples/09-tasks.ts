@@ -2,18 +2,17 @@
  * Tasks: one `app.task(...)` call defines the worker's consumer *and* gives producers a typed way
  * to enqueue work, from any process (alfred's `SQSTask`, Alsek's `Task`).
  *
- *   npx tsx src/cli/main.ts run examples/10-tasks.ts --workers 4   # 4 processes share the queue
- *   npx tsx examples/10-tasks.ts 20                                # another process enqueues 20 tasks
+ *   npx tsx src/cli/main.ts run examples/09-tasks.ts --workers 4   # 4 processes share the queue
+ *   npx tsx examples/09-tasks.ts 20                                # another process enqueues 20 tasks
  *   npx tsx src/cli/main.ts publish weir.example.thumbnails '{"imageId":7}'
  *
- * (With weir installed, `npx weir run examples/10-tasks.ts --workers 4`.) Every worker logs its
+ * (With weir installed, `npx weir run examples/09-tasks.ts --workers 4`.) Every worker logs its
  * `pid` with each task it runs: watch the four of them share the work. Ctrl-C (or SIGTERM) stops
  * them all; each drains what it holds first. Needs RabbitMQ on 127.0.0.1:5672 (or WEIR_AMQP_URL).
  * TASK_QUEUE, TASK_PREFETCH and TASK_WORK_MS change the queue, the prefetch and the simulated work.
  */
-import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { App, ExponentialBackoff } from "../src/index.js";
+import { App, ExponentialBackoff, isMainModule } from "../src/index.js";
 
 const workMs = Number(process.env.TASK_WORK_MS ?? 200);
 
@@ -47,7 +46,7 @@ export const makeThumbnail = app.task(
 export default app;
 
 // Run directly, this file is a producer: it enqueues tasks (every third one in two seconds) and exits.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   const count = Number(process.argv[2] ?? 10);
   for (let imageId = 1; imageId <= count; imageId++) {
     // delay() resolves on the broker's confirm; its payload type comes from the schema.

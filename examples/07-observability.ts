@@ -2,18 +2,18 @@
  * A pure AMQP worker with /health, /ready and Prometheus metrics on http://127.0.0.1:9100, plus a
  * Timeit feeding a histogram of its own. Needs RabbitMQ on 127.0.0.1:5672 (or WEIR_AMQP_URL).
  *
- *   npx tsx examples/08-observability.ts
+ *   npx tsx examples/07-observability.ts          (or: weir run examples/07-observability.ts)
  *   curl -i http://127.0.0.1:9100/ready
  *   curl http://127.0.0.1:9100/metrics | grep ^weir_
  *
  * Without `observability` this worker would open no port at all. Stop it with Ctrl-C.
  */
 import { Histogram } from "prom-client";
-import { type AMQPMessage, App, RouteTypes, timeitToHistogram } from "../src/index.js";
+import { type AMQPMessage, App, isMainModule, RouteTypes, timeitToHistogram } from "../src/index.js";
 import { Timeit } from "../src/utils/index.js";
 
 const QUEUE = "weir.demo.observed";
-const app = new App({
+export const app = new App({
   name: "observed-worker",
   http: { port: 9100 },
   // `tracing: true` would add OpenTelemetry spans; they are recorded once an SDK is registered.
@@ -41,14 +41,11 @@ app.route(
   },
 );
 
+// Traffic for the demo queue, from a periodic task: it starts once the app has started, under
+// `weir run` as well, and stops before the connections close.
 let n = 0;
-let ticker: NodeJS.Timeout | undefined;
-app.onShutdown(() => clearInterval(ticker));
-await app.start();
-ticker = setInterval(() => {
-  app.amqp.publish({ n: n++ }, { routingKey: QUEUE }).catch((error: unknown) => {
-    app.logger.error({ err: error }, "demo publish failed");
-  });
-}, 100);
-app.logger.info({ url: app.http.url }, "observed worker running: try /health, /ready and /metrics");
-await app.run();
+app.runEvery(100, async function demoTraffic() {
+  await app.amqp.publish({ n: n++ }, { routingKey: QUEUE });
+});
+
+if (isMainModule(import.meta.url)) await app.run();

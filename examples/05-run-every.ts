@@ -1,21 +1,21 @@
 /**
  * A periodic task: a heartbeat logged every second, with no route and so no broker.
  *
- * Run it with `npx tsx examples/06-run-every.ts` and stop it with Ctrl-C: the tick timer keeps the
+ * Run it with `npx tsx examples/05-run-every.ts` (or `weir run`) and stop it with Ctrl-C: the tick timer keeps the
  * process alive until then, and a heartbeat in progress at Ctrl-C finishes before the app stops.
  * HEARTBEAT_MS changes the interval (the test suite runs this file with a short one).
  *
  * In a worker the same call sits next to the routes, e.g. to refresh a cache or report queue depths
  * every minute; `maxConcurrency` (default 1) says how many runs of a slow task may overlap.
  */
-import { App } from "../src/index.js";
+import { App, isMainModule } from "../src/index.js";
 
 interface State {
   beats: number;
   startedAt: number;
 }
 
-const app = new App<State>({ name: "run-every-example", shutdownTimeout: 5_000 });
+export const app = new App<State>({ name: "run-every-example", shutdownTimeout: 5_000 });
 const intervalMs = Number(process.env.HEARTBEAT_MS ?? 1_000);
 
 app.onStartup((app) => {
@@ -33,4 +33,4 @@ app.onShutdown((app) => {
   app.logger.info({ beats: app.state.beats }, "last heartbeat sent");
 });
 
-await app.run();
+if (isMainModule(import.meta.url)) await app.run();

@@ -7,15 +7,18 @@
  * one does not match the schema; one is published twice (once-only dedup acks the copy). Then the
  * "bug" is fixed and the dead letters are replayed. It stops by itself (or on Ctrl-C).
  *
- *   npx tsx examples/07-retries.ts      (needs RabbitMQ on 127.0.0.1:5672, or WEIR_AMQP_URL)
+ *   npx tsx examples/06-retries.ts      (needs RabbitMQ on 127.0.0.1:5672, or WEIR_AMQP_URL)
+ *
+ * `weir run examples/06-retries.ts` runs the worker alone, without the scripted demo: feed it with
+ * `weir publish weir.demo.payments '{"id":"flaky-1","cents":500}'`.
  */
 import { z } from "zod";
-import { App, ExponentialBackoff, RouteTypes, UnrecoverableError } from "../src/index.js";
+import { App, ExponentialBackoff, isMainModule, RouteTypes, UnrecoverableError } from "../src/index.js";
 
 const QUEUE = "weir.demo.payments";
 const Payment = z.object({ id: z.string(), cents: z.number().int().positive() });
 
-const app = new App({ name: "payments-demo" });
+export const app = new App({ name: "payments-demo" });
 let gatewayFixed = false;
 
 app.route(
@@ -79,13 +82,15 @@ async function demo(): Promise<void> {
   await app.amqp.purgeDeadLetters(QUEUE);
 }
 
-// `run()` starts the app and stops it on Ctrl-C; `start()` again returns the same start.
-const running = app.run();
-await app.start();
-try {
-  await demo();
-} catch (error) {
-  if (app.status === "running") app.logger.error({ err: error }, "demo failed");
+if (isMainModule(import.meta.url)) {
+  // `run()` starts the app and stops it on Ctrl-C; `start()` again returns the same start.
+  const running = app.run();
+  await app.start();
+  try {
+    await demo();
+  } catch (error) {
+    if (app.status === "running") app.logger.error({ err: error }, "demo failed");
+  }
+  await app.stop();
+  await running;
 }
-await app.stop();
-await running;

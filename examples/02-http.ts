@@ -2,8 +2,8 @@
  * HTTP routes on weir's fastify server: an open greeting, a validated JSON endpoint, an admin route
  * behind basic auth and a "who am I" route behind a JWT.
  *
- * Run it with `npx tsx examples/03-http.ts` (127.0.0.1:8080, or WEIR_HTTP_HOST / WEIR_HTTP_PORT) and
- * stop it with Ctrl-C: in-flight requests finish first. Then try:
+ * Run it with `npx tsx examples/02-http.ts` (or `weir run examples/02-http.ts`; 127.0.0.1:8080, or
+ * WEIR_HTTP_HOST / WEIR_HTTP_PORT) and stop it with Ctrl-C: in-flight requests finish first. Then try:
  *
  *   curl http://127.0.0.1:8080/hello
  *   curl -X POST -H 'content-type: application/json' -d '{"sku":"tea","quantity":2}' http://127.0.0.1:8080/orders
@@ -15,7 +15,7 @@
  * (ADMIN_PASSWORD_HASH, made once with `hashPassword`, and JWT_SECRET); the demo makes its own.
  */
 import { SignJWT } from "jose";
-import { App, basicAuth, hashPassword, jwtAuth, RouteTypes } from "../src/index.js";
+import { App, basicAuth, hashPassword, isMainModule, jwtAuth, RouteTypes } from "../src/index.js";
 
 interface Order {
   sku: string;
@@ -26,7 +26,7 @@ const ISSUER = "https://id.example.test";
 const AUDIENCE = "weir-example";
 const JWT_SECRET = process.env.JWT_SECRET ?? "demo-secret-that-is-at-least-32-bytes-long";
 
-const app = new App({ name: "http-example" });
+export const app = new App({ name: "http-example" });
 const orders: Order[] = [];
 
 app.route(["/", "/hello"], { type: RouteTypes.HTTP, methods: ["GET"] }, async () => "Hello world\n");
@@ -95,4 +95,4 @@ app.onStartup(async (app) => {
   app.logger.info({ token }, "demo bearer token for /me (valid 1 h)");
 });
 
-await app.run();
+if (isMainModule(import.meta.url)) await app.run();

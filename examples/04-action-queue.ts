@@ -1,16 +1,18 @@
 /**
  * A sign-up handler that writes to two systems and undoes both when the second one fails.
  *
- * Run it with `npx tsx examples/05-action-queue.ts`. The two systems are in-memory stand-ins: a user
- * database and a flaky mail-list service whose calls keep failing, some after applying the change.
- * In a worker the handler would be registered with
- * `app.route(["signups"], { type: RouteTypes.AMQP }, handleSignups)`; rethrowing at the end lets the
- * route's `onException` action (requeue by default) decide the message's fate.
+ * Run it with `npx tsx examples/04-action-queue.ts`: it calls the handler once, directly, with no
+ * broker. The two systems are in-memory stand-ins: a user database and a flaky mail-list service
+ * whose calls keep failing, some after applying the change. The module also exports the worker the
+ * handler belongs to (`weir run examples/04-action-queue.ts` consumes `weir.demo.signups`): there,
+ * rethrowing at the end lets the route's `retry` decide the message's fate (two more attempts, then
+ * the dead-letter queue).
  */
-import { pino } from "pino";
-import { type Action, ActionQueue, DoublingBackoff } from "../src/utils/index.js";
+import { App, isMainModule, RouteTypes } from "../src/index.js";
+import { type Action, ActionQueue, ConstantBackoff, DoublingBackoff } from "../src/utils/index.js";
 
-const logger = pino({ level: process.env.WEIR_LOG_LEVEL ?? "info" });
+export const app = new App({ name: "action-queue-example" });
+const logger = app.logger;
 
 interface Signup {
   email: string;
@@ -98,15 +100,27 @@ async function handleSignups(messages: { body: Signup }[]): Promise<void> {
   }
 }
 
-try {
-  await handleSignups([{ body: { email: "ada@example.com", name: "Ada" } }]);
-} catch (error) {
-  logger.info({ reason: String(error) }, "the handler failed as expected; the message would be requeued");
-}
-
-const consistent = users.size === 0 && mailList.members.size === 0 && mailList.calls === 4;
-logger.info(
-  { users: users.size, mailListMembers: mailList.members.size, subscribeCalls: mailList.calls },
-  "final state",
+app.route(
+  ["weir.demo.signups"],
+  {
+    type: RouteTypes.AMQP,
+    declare: true,
+    retry: { maxAttempts: 3, backoff: new ConstantBackoff({ constant: 1_000, floor: 1_000 }) },
+  },
+  handleSignups,
 );
-if (!consistent) process.exitCode = 1;
+
+if (isMainModule(import.meta.url)) {
+  try {
+    await handleSignups([{ body: { email: "ada@example.com", name: "Ada" } }]);
+  } catch (error) {
+    logger.info({ reason: String(error) }, "the handler failed as expected; the message would be retried");
+  }
+
+  const consistent = users.size === 0 && mailList.members.size === 0 && mailList.calls === 4;
+  logger.info(
+    { users: users.size, mailListMembers: mailList.members.size, subscribeCalls: mailList.calls },
+    "final state",
+  );
+  if (!consistent) process.exitCode = 1;
+}
