@@ -36,7 +36,12 @@ async function readApp(modulePath: string, keepInspecting = true): Promise<App> 
 }
 
 function one(positionals: readonly string[], what: string): string {
-  if (positionals.length !== 1) throw new UsageError(`expected ${what}`);
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      "WEIR_ERR_CLI_ARGUMENT",
+      positionals.length === 0 ? `expected ${what}` : `expected ${what}, got ${positionals.join(" ")}`,
+    );
+  }
   return positionals[0]!;
 }
 
@@ -179,18 +184,21 @@ function urlOf(args: ReturnType<typeof parseArgs>): string {
 
 export async function publishCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["url", "vhost", "exchange", "timeout"], repeated: ["header"] });
-  if (args.positionals.length !== 2) throw new UsageError("expected publish <queue> <json>");
+  if (args.positionals.length !== 2)
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", "expected publish <queue> <json>");
   const [queue, text] = args.positionals as [string, string];
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`<json> is not valid JSON: ${(error as Error).message}`);
+    throw new UsageError("WEIR_ERR_CLI_BAD_JSON", `<json> is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const headers: Record<string, string> = {};
   for (const header of args.repeated.get("header") ?? []) {
     const eq = header.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--header must be name=value, got ${header}`);
+    if (eq <= 0) throw new UsageError("WEIR_ERR_CLI_BAD_VALUE", `--header must be name=value, got ${header}`);
     headers[header.slice(0, eq)] = header.slice(eq + 1);
   }
   const timeout = integerFlag(args, "timeout", 10_000);
@@ -242,12 +250,19 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
   });
   const [action, queue, ...rest] = args.positionals;
   if (action === undefined || !["list", "replay", "purge"].includes(action)) {
-    throw new UsageError("expected dlq list|replay|purge <queue>");
+    throw new UsageError(
+      action === undefined ? "WEIR_ERR_CLI_ARGUMENT" : "WEIR_ERR_CLI_UNKNOWN_COMMAND",
+      action === undefined ? "expected dlq list|replay|purge <queue>" : `unknown command dlq ${action}`,
+    );
   }
-  if (queue === undefined || rest.length > 0) throw new UsageError(`expected dlq ${action} <queue>`);
+  if (queue === undefined || rest.length > 0)
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `expected dlq ${action} <queue>`);
   const modulePath = args.values.get("module");
   if (modulePath !== undefined && args.values.has("url")) {
-    throw new UsageError("--module uses the app's own broker URL: give --module or --url, not both");
+    throw new UsageError(
+      "WEIR_ERR_CLI_BAD_VALUE",
+      "--module uses the app's own broker URL: give --module or --url, not both",
+    );
   }
   const limit = args.values.has("limit") ? integerFlag(args, "limit", 100) : undefined;
   const vhost = args.values.get("vhost");

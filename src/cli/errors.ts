@@ -1,9 +1,23 @@
 import { WeirError } from "../core/errors.js";
 
-/** A command-line mistake: the CLI prints it with the usage and exits with code 2. */
+/** The kinds of command-line mistake, each with its own code (docs/errors.md, docs/cli.md). */
+export type UsageCode =
+  | "WEIR_ERR_CLI_USAGE"
+  | "WEIR_ERR_CLI_UNKNOWN_COMMAND"
+  | "WEIR_ERR_CLI_UNKNOWN_OPTION"
+  | "WEIR_ERR_CLI_ARGUMENT"
+  | "WEIR_ERR_CLI_BAD_VALUE"
+  | "WEIR_ERR_CLI_BAD_JSON";
+
+/**
+ * A command-line mistake: the CLI prints it on one line with its code and exits with code 2. Only
+ * `WEIR_ERR_CLI_USAGE` (no command at all) prints the whole usage.
+ */
 export class UsageError extends WeirError {
-  constructor(message: string) {
-    super("WEIR_ERR_CLI_USAGE", message);
+  declare readonly code: UsageCode;
+
+  constructor(code: UsageCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
 

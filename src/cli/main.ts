@@ -3,54 +3,79 @@
  * The `weir` command (package.json `bin`). In the repository, run it through tsx:
  * `node --import tsx src/cli/main.ts <command>` (or `npx tsx src/cli/main.ts <command>`).
  */
-import { integerFlag, parseArgs, USAGE } from "./args.js";
-import { asyncapiCommand, dlqCommand, publishCommand, routesCommand } from "./commands.js";
+import cluster from "node:cluster";
+import { integerFlag, parseArgs } from "./args.js";
 import { ModuleError, UsageError } from "./errors.js";
+import { COMMAND_HELP, type Command, isCommand, USAGE } from "./help.js";
 import { describeFailure, isConnectionFailure, print, say } from "./output.js";
-import { isRunWorker, runCluster, runSingle, runWorker } from "./run.js";
 
 /** A process that is done must end, even if the loaded module left a timer or socket open. */
 const EXIT_GRACE_MS = 3_000;
 
 async function run(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, { values: ["workers"] });
-  if (args.positionals.length !== 1) throw new UsageError("expected run <module> [--workers N]");
+  if (args.positionals.length !== 1) {
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", "expected run <module>");
+  }
   const workers = integerFlag(args, "workers", 1);
   const modulePath = args.positionals[0]!;
+  const { runCluster, runSingle } = await import("./run.js");
   return workers > 1 ? runCluster(modulePath, workers) : runSingle(modulePath);
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  if (isRunWorker()) return runWorker();
-  const [command, ...rest] = argv;
-  switch (command) {
-    case "run":
-      return run(rest);
-    case "routes":
-      return routesCommand(rest);
-    case "publish":
-      return publishCommand(rest);
-    case "dlq":
-      return dlqCommand(rest);
-    case "asyncapi":
-      return asyncapiCommand(rest);
-    case "help":
-    case "--help":
-    case "-h":
-      print(USAGE);
-      return 0;
-    case undefined:
-      throw new UsageError("no command given");
-    default:
-      throw new UsageError(`unknown command ${command}`);
-  }
+// Loaded on use: help and usage mistakes answer without loading weir and its transports.
+const COMMANDS: Record<Command, (argv: readonly string[]) => Promise<number>> = {
+  run,
+  routes: async (argv) => (await import("./commands.js")).routesCommand(argv),
+  publish: async (argv) => (await import("./commands.js")).publishCommand(argv),
+  dlq: async (argv) => (await import("./commands.js")).dlqCommand(argv),
+  asyncapi: async (argv) => (await import("./commands.js")).asyncapiCommand(argv),
+};
+
+/** `--help` or `-h` among a command's flags (not after `--`, where it would be a value). */
+function asksForHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === "--help" || arg === "-h");
 }
 
-/** Prints why the command failed and returns its exit code (2: the arguments, 1: anything else). */
-function fail(error: unknown): number {
+async function main(command: string | undefined, rest: readonly string[]): Promise<number> {
+  if (cluster.isWorker) {
+    const { isRunWorker, runWorker } = await import("./run.js");
+    if (isRunWorker()) return runWorker();
+  }
+  if (command === undefined) throw new UsageError("WEIR_ERR_CLI_USAGE", "no command given");
+  if (command === "help" || command === "--help" || command === "-h") {
+    const topic = rest[0];
+    if (topic !== undefined && !isCommand(topic)) {
+      throw new UsageError("WEIR_ERR_CLI_UNKNOWN_COMMAND", `unknown command ${topic}`);
+    }
+    print(topic === undefined ? USAGE : COMMAND_HELP[topic]);
+    return 0;
+  }
+  if (!isCommand(command)) {
+    throw new UsageError("WEIR_ERR_CLI_UNKNOWN_COMMAND", `unknown command ${command}`);
+  }
+  if (asksForHelp(rest)) {
+    print(COMMAND_HELP[command]);
+    return 0;
+  }
+  return COMMANDS[command](rest);
+}
+
+/**
+ * Prints why the command failed and returns its exit code (2: the arguments or the module, 1:
+ * anything else). A usage mistake is one line with its code and where to find the usage; the
+ * whole usage only when no command was given.
+ */
+function fail(error: unknown, command: string | undefined): number {
   if (error instanceof UsageError) {
-    say(error.message);
-    process.stderr.write(`\n${USAGE}`);
+    if (error.code === "WEIR_ERR_CLI_USAGE") {
+      say(`${error.message} (${error.code})`);
+      process.stderr.write(`\n${USAGE}`);
+      return 2;
+    }
+    const help = isCommand(command) ? `weir ${command} --help` : "weir --help";
+    say(`${error.message.replace(/\s*\n\s*/g, " ")} (${error.code}); see ${help}`);
     return 2;
   }
   if (error instanceof ModuleError) {
@@ -67,8 +92,9 @@ function fail(error: unknown): number {
   return 1;
 }
 
-main(process.argv.slice(2))
-  .catch(fail)
+const [command, ...rest] = process.argv.slice(2);
+main(command, rest)
+  .catch((error: unknown) => fail(error, command))
   .then((code) => {
     process.exitCode = code;
     setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();

@@ -5,34 +5,71 @@ import { join } from "node:path";
 import { Parser } from "@asyncapi/parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Broker, uniqueName, waitFor } from "../helpers/amqp.js";
-import { alive, CliProcess, runCli } from "./helpers.js";
+import { alive, CliProcess, runCli, runCliMany } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "weir-cli-"));
 
 describe("weir: arguments", () => {
-  it("prints the usage and exits 2 without a command, or with an unknown one", async () => {
-    for (const args of [[], ["frobnicate"]]) {
-      const result = await runCli(args);
-      expect(result.code).toBe(2);
-      expect(result.stderr).toContain("Usage: weir <command>");
+  it("prints the whole usage only without a command (exit 2) or when asked (exit 0)", async () => {
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("WEIR_ERR_CLI_USAGE");
+    expect(none.stderr).toContain("Usage: weir <command>");
+    for (const args of [["help"], ["--help"], ["-h"]]) {
+      const help = await runCli(args);
+      expect(help.code, args.join(" ")).toBe(0);
+      expect(help.stdout).toContain("Usage: weir <command>");
+      expect(help.stderr).toBe("");
     }
-    const help = await runCli(["help"]);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toContain("weir run <module>".replace("weir ", ""));
   });
 
-  it("exits 2 on a bad flag, a missing argument, invalid JSON or a bad worker count", async () => {
-    const cases = [
-      ["routes", "test/cli/fixtures/sample-app.ts", "--colour"],
-      ["publish", "only-a-queue"],
-      ["publish", "q", "{not json"],
-      ["run", "test/cli/fixtures/sample-app.ts", "--workers", "0"],
-      ["dlq", "inspect", "q"],
+  // Issue 13, point 10: `weir run --help` said "unknown option --help".
+  it("prints a command's own usage for `weir <command> --help`, `-h` and `weir help <command>`", {
+    timeout: 90_000,
+  }, async () => {
+    const commands = ["run", "routes", "publish", "dlq", "asyncapi"];
+    const argsList = [
+      ...commands.flatMap((command) => [
+        [command, "--help"],
+        ["help", command],
+      ]),
+      ["run", "-h"],
+      ["run", "x.ts", "--workers", "2", "--help"],
     ];
-    for (const args of cases) {
-      const result = await runCli(args);
+    const results = await runCliMany(argsList);
+    for (const [index, result] of results.entries()) {
+      const args = argsList[index]!;
+      const command = args[0] === "help" ? args[1] : args[0];
+      expect(result.code, args.join(" ")).toBe(0);
+      expect(result.stdout.startsWith(`Usage: weir ${command} `), args.join(" ")).toBe(true);
+      expect(result.stderr).toBe("");
+    }
+  });
+
+  // Issue 13, point 10: invalid JSON printed the whole usage.
+  it("answers bad input with one line that names its code, and exit 2", { timeout: 90_000 }, async () => {
+    const cases: Array<[string[], string]> = [
+      [["frobnicate"], "WEIR_ERR_CLI_UNKNOWN_COMMAND"],
+      [["help", "frobnicate"], "WEIR_ERR_CLI_UNKNOWN_COMMAND"],
+      [["routes", "test/cli/fixtures/sample-app.ts", "--colour"], "WEIR_ERR_CLI_UNKNOWN_OPTION"],
+      [["run", "-w", "3", "test/cli/fixtures/sample-app.ts"], "WEIR_ERR_CLI_UNKNOWN_OPTION"],
+      [["routes"], "WEIR_ERR_CLI_ARGUMENT"],
+      [["publish", "only-a-queue"], "WEIR_ERR_CLI_ARGUMENT"],
+      [["publish", "q", "{}", "--timeout"], "WEIR_ERR_CLI_ARGUMENT"],
+      [["publish", "q", "{not json"], "WEIR_ERR_CLI_BAD_JSON"],
+      [["publish", "q", "{}", "--header", "novalue"], "WEIR_ERR_CLI_BAD_VALUE"],
+      [["run", "test/cli/fixtures/sample-app.ts", "--workers", "0"], "WEIR_ERR_CLI_BAD_VALUE"],
+      [["dlq", "inspect", "q"], "WEIR_ERR_CLI_UNKNOWN_COMMAND"],
+      [["dlq", "list"], "WEIR_ERR_CLI_ARGUMENT"],
+    ];
+    const results = await runCliMany(cases.map(([args]) => args));
+    for (const [index, [args, code]] of cases.entries()) {
+      const result = results[index]!;
       expect(result.code, args.join(" ")).toBe(2);
-      expect(result.stderr).toContain("Usage: weir");
+      expect(result.stderr.trimEnd().split("\n"), args.join(" ")).toHaveLength(1);
+      expect(result.stderr, args.join(" ")).toContain(`(${code})`);
+      expect(result.stderr).not.toContain("Usage:");
+      expect(result.stdout).toBe("");
     }
   });
 

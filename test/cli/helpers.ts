@@ -41,6 +41,22 @@ export function runCli(
   });
 }
 
+/** Runs `weir` once per argument list, at most `concurrency` at a time; results in the same order. */
+export async function runCliMany(
+  argsList: readonly (readonly string[])[],
+  concurrency = 4,
+): Promise<CliResult[]> {
+  const results: CliResult[] = new Array(argsList.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let index = next++; index < argsList.length; index = next++) {
+      results[index] = await runCli(argsList[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, argsList.length) }, lane));
+  return results;
+}
+
 /** A long-running `weir` (run): its output as it comes, and a way to signal and await it. */
 export class CliProcess {
   stdout = "";
