@@ -109,3 +109,13 @@ export async function createVhost(name: string, user = "guest"): Promise<void> {
 export async function deleteVhost(name: string): Promise<void> {
   await rabbitmqctl("delete_vhost", name).catch(() => {});
 }
+
+/** The names of the queues of `vhost` that start with `prefix`, sorted, as the broker lists them. */
+export async function queueNames(prefix: string, vhost = "/"): Promise<string[]> {
+  const out = await rabbitmqctl("list_queues", "-p", vhost, "name", "--formatter", "json");
+  const rows = JSON.parse(out || "[]") as { name: string }[];
+  return rows
+    .map((row) => row.name)
+    .filter((name) => name.startsWith(prefix))
+    .sort();
+}
