@@ -11,6 +11,7 @@ import { type AMQPClient, amqpInternals, DEFAULT_AMQP_URL } from "../transports/
 import type { HTTPRouteSpec } from "../transports/http/route-spec.js";
 import type { SSERouteSpec } from "../transports/sse/route-spec.js";
 import { integerFlag, parseArgs } from "./args.js";
+import { loadEnvFile } from "./env-file.js";
 import { CLIError, UsageError } from "./errors.js";
 import { type Inspected, inspectApp, isApp } from "./load.js";
 import { causes, isConnectionFailure, print, say, scrub } from "./output.js";
@@ -107,8 +108,9 @@ function detailText(details: Readonly<Record<string, unknown>>): string {
 }
 
 export async function routesCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, { switches: ["json"] });
+  const args = parseArgs(argv, { switches: ["json"], values: ["env-file"] });
   const modulePath = one(args.positionals, "routes <module>");
+  loadEnvFile(args.values.get("env-file"));
   quietLogs();
   const app = await readApp(modulePath);
   const rows = app.routes.map(describeRoute);
@@ -183,7 +185,10 @@ function urlOf(args: ReturnType<typeof parseArgs>): string {
 }
 
 export async function publishCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["url", "vhost", "exchange", "timeout"], repeated: ["header"] });
+  const args = parseArgs(argv, {
+    values: ["url", "vhost", "exchange", "timeout", "env-file"],
+    repeated: ["header"],
+  });
   if (args.positionals.length !== 2)
     throw new UsageError("WEIR_ERR_CLI_ARGUMENT", "expected publish <queue> <json>");
   const [queue, text] = args.positionals as [string, string];
@@ -202,6 +207,7 @@ export async function publishCommand(argv: readonly string[]): Promise<number> {
     headers[header.slice(0, eq)] = header.slice(eq + 1);
   }
   const timeout = integerFlag(args, "timeout", 10_000);
+  loadEnvFile(args.values.get("env-file"));
   const exchange = args.values.get("exchange");
   const vhost = args.values.get("vhost");
   const app = brokerApp(urlOf(args), timeout);
@@ -245,7 +251,7 @@ function bodyText(letter: DeadLetter): string {
 
 export async function dlqCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ["url", "vhost", "module", "limit", "grep", "timeout"],
+    values: ["url", "vhost", "module", "limit", "grep", "timeout", "env-file"],
     switches: ["json"],
   });
   const [action, queue, ...rest] = args.positionals;
@@ -265,6 +271,7 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
     );
   }
   const limit = args.values.has("limit") ? integerFlag(args, "limit", 100) : undefined;
+  loadEnvFile(args.values.get("env-file"));
   const vhost = args.values.get("vhost");
   const grep = args.values.get("grep");
   let app: App;
@@ -326,8 +333,9 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
 // ---------------------------------------------------------------- asyncapi
 
 export async function asyncapiCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["out", "title", "version"] });
+  const args = parseArgs(argv, { values: ["out", "title", "version", "env-file"] });
   const modulePath = one(args.positionals, "asyncapi <module>");
+  loadEnvFile(args.values.get("env-file"));
   quietLogs();
   const app = await readApp(modulePath);
   const document = toAsyncAPI(app, {

@@ -25,7 +25,7 @@ Exit codes: 0 done, 1 failed (connection, publish, a worker that cannot start), 
 `;
 
 export const COMMAND_HELP = {
-  run: `Usage: weir run <module> [--workers N]
+  run: `Usage: weir run <module> [--workers N] [--watch] [--env-file FILE]
 
 Runs the module's app as \`app.run()\` does: SIGINT or SIGTERM drains and stops it; a second signal
 exits at once (code 130).
@@ -33,6 +33,10 @@ exits at once (code 130).
 Options:
   --workers N        N > 1 starts N worker processes (node:cluster) that share the app's queues as
                      competing consumers; a worker that crashes is restarted with backoff
+  --watch            restart when a file under the module's folder changes (node_modules, dist and
+                     hidden folders excepted); the running worker drains before the new one starts
+  --env-file FILE    load environment variables from FILE first (Node's .env parser); variables
+                     already set in the environment win
 
 ${MODULES}
 `,
@@ -44,6 +48,7 @@ broker.
 
 Options:
   --json             the rows as JSON (type, routes, task, details)
+  --env-file FILE    load environment variables from FILE first
 
 ${MODULES}
 `,
@@ -58,6 +63,7 @@ Options:
   --timeout ms           wait this long for the connection and the confirm (default 10000)
   --url URL              the broker
   --vhost V              the vhost (default: the URL's)
+  --env-file FILE        load environment variables (WEIR_AMQP_URL, ...) from FILE first
 
 ${BROKER}
 `,
@@ -75,6 +81,7 @@ Options:
   --timeout ms       wait this long for the broker (default 10000)
   --url URL          the broker
   --vhost V          the vhost (default: the URL's)
+  --env-file FILE    load environment variables (WEIR_AMQP_URL, ...) from FILE first
 
 ${BROKER}
 `,
@@ -87,6 +94,7 @@ Options:
   --out file         write to file instead of stdout
   --title T          info.title (default: the app's name)
   --version V        info.version (default 1.0.0)
+  --env-file FILE    load environment variables from FILE first
 
 ${MODULES}
 `,

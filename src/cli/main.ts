@@ -13,12 +13,20 @@ import { describeFailure, isConnectionFailure, print, say } from "./output.js";
 const EXIT_GRACE_MS = 3_000;
 
 async function run(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["workers"] });
+  const args = parseArgs(argv, { values: ["workers", "env-file"], switches: ["watch"] });
   if (args.positionals.length !== 1) {
     throw new UsageError("WEIR_ERR_CLI_ARGUMENT", "expected run <module>");
   }
   const workers = integerFlag(args, "workers", 1);
   const modulePath = args.positionals[0]!;
+  const envFile = args.values.get("env-file");
+  const { loadEnvFile, readEnvFile } = await import("./env-file.js");
+  if (args.switches.has("watch")) {
+    if (envFile !== undefined) readEnvFile(envFile); // a bad file is a usage error now, not a worker's
+    const { runWatched } = await import("./run-watched.js");
+    return runWatched(modulePath, workers, envFile);
+  }
+  loadEnvFile(envFile);
   const { runCluster, runSingle } = await import("./run.js");
   return workers > 1 ? runCluster(modulePath, workers) : runSingle(modulePath);
 }

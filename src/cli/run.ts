@@ -17,7 +17,7 @@ import { describeFailure, say } from "./output.js";
  */
 
 /** The environment a worker finds its module in (set by the primary, read by `runWorker`). */
-const MODULE_ENV = "WEIR_RUN_MODULE";
+export const MODULE_ENV = "WEIR_RUN_MODULE";
 /** 1..N: which worker this is, for logs and per-worker settings. */
 export const WORKER_ID_ENV = "WEIR_WORKER_ID";
 /** Restart backoff: 0.5 s doubling up to 30 s; reset once a worker has run for a minute. */
