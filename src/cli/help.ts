@@ -27,8 +27,8 @@ Exit codes: 0 done, 1 failed (connection, publish, a worker that cannot start), 
 export const COMMAND_HELP = {
   run: `Usage: weir run <module> [--workers N] [--watch] [--env-file FILE]
 
-Runs the module's app as \`app.run()\` does: SIGINT or SIGTERM drains and stops it; a second signal
-exits at once (code 130).
+Runs the module's app as \`app.run()\` does: SIGINT or SIGTERM drains and stops it; a repeated
+signal (a third, or a second one more than 1 s after the first) exits at once (code 130).
 
 Options:
   --workers N        N > 1 starts N worker processes (node:cluster) that share the app's queues as

@@ -7,6 +7,9 @@ import { say } from "./output.js";
 import { MODULE_ENV, WORKER_ID_ENV } from "./run.js";
 import { watchTree } from "./watch.js";
 
+/** Two signals closer than this are one request (the terminal's and a parent's forward). */
+const SIGNAL_ECHO_MS = 1_000;
+
 /**
  * `weir run --watch <module>`: the development loop. A primary that never loads the module runs
  * its app in worker processes (one, or `--workers N`) and, when a file under the module's folder
@@ -87,15 +90,22 @@ export function runWatched(modulePath: string, count: number, envFile: string | 
     for (const worker of live.values()) worker.process.kill("SIGTERM");
   });
 
+  // As in `app.run()`: a second signal within 1 s is the same stop (a forwarding parent such as npm
+  // sends one more); a third, or a second one later, kills the workers.
+  let firstSignalAt: number | undefined;
+  let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      say(`second ${signal}: killing the workers`);
+    signals++;
+    if (firstSignalAt !== undefined) {
+      if (signals === 2 && performance.now() - firstSignalAt <= SIGNAL_ECHO_MS) return;
+      say(`${signal} again: killing the workers`);
       for (const worker of live.values()) worker.process.kill("SIGKILL");
       process.exit(130);
     }
+    firstSignalAt = performance.now();
     stopping = true;
     stopWatching();
-    say(`${signal}: stopping; the worker drains first (again to force)`);
+    say(`${signal}: stopping; the worker drains first (a repeated signal forces)`);
     for (const worker of live.values()) worker.process.kill("SIGTERM");
     if (live.size === 0) finish(failed ? 1 : 0);
   };
