@@ -53,15 +53,15 @@ describe("examples", () => {
 
   // Two CLI processes per example (tsx compiles each module): concurrent, with room for a busy CPU.
   describe.concurrent("weir routes / asyncapi read every example without starting it", () => {
-    it.each(EXAMPLES)("%s", { timeout: 120_000 }, async (file) => {
-      const routes = await runCli(["routes", `examples/${file}`, "--json"], {}, 60_000);
+    it.each(EXAMPLES)("%s", { timeout: 200_000 }, async (file) => {
+      const routes = await runCli(["routes", `examples/${file}`, "--json"], {}, 90_000);
       expect(routes.code, routes.stderr).toBe(0);
       // The examples guard their start (isMainModule): inspect-only mode had nothing to refuse.
       expect(routes.stderr).toBe("");
       const rows = JSON.parse(routes.stdout) as Array<{ routes: string[] }>;
       expect(rows.map((row) => row.routes)).toEqual(ROUTES[file]);
 
-      const asyncapi = await runCli(["asyncapi", `examples/${file}`], {}, 60_000);
+      const asyncapi = await runCli(["asyncapi", `examples/${file}`], {}, 90_000);
       expect(asyncapi.code, asyncapi.stderr).toBe(0);
       expect(asyncapi.stderr).toBe("");
       expect(JSON.parse(asyncapi.stdout)).toMatchObject({ asyncapi: "3.0.0" });
