@@ -225,8 +225,9 @@ export class Application<S extends object = Record<string, unknown>> {
 
   /**
    * Stops intake, lets every received message reach its handler and be settled within
-   * `shutdownTimeout`, requeues the rest, closes connections, then runs the shutdown hooks in reverse
-   * order. Calling it again returns the same promise.
+   * `shutdownTimeout`, requeues the rest, closes connections, runs the shutdown hooks in reverse
+   * order, and only then closes the health and metrics endpoints (they answer through the whole
+   * stop, `/ready` with 503 `stopping`). Calling it again returns the same promise.
    */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -258,6 +259,11 @@ export class Application<S extends object = Record<string, unknown>> {
         this.logger.error({ err: error }, "shutdown hook failed");
       }
     }
+    // Last: /health, /ready ("stopping") and /metrics answer through the whole drain, so an
+    // orchestrator does not kill a worker mid-drain and the final counters can still be scraped.
+    await Promise.all(
+      transports.map((transport) => this.safely(transport, () => transport.closeLast?.(deadline))),
+    );
     this.lifecycle = "stopped";
     this.logger.info("stopped");
   }

@@ -52,6 +52,12 @@ export interface Transport {
    * connections): called once every transport's `stop()` has resolved.
    */
   close?(deadline: Deadline): Promise<void>;
+  /**
+   * Closes what must report on the stop until it is over (the HTTP server, while it serves the
+   * health and metrics endpoints): called after every transport has closed and the shutdown hooks
+   * have run. Must resolve shortly after the deadline at worst.
+   */
+  closeLast?(deadline: Deadline): Promise<void>;
   health(): TransportHealth;
 }
 

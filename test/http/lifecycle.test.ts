@@ -193,6 +193,79 @@ describe("stop", () => {
     expect(await hanging).toBe("cut");
   });
 
+  it("with health endpoints on: finishes in-flight requests, answers new ones 503 while /health stays up (issue 14.6)", async () => {
+    let release: () => void = () => {};
+    let entered: () => void = () => {};
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let calls = 0;
+    const app = await started(
+      apps,
+      (app) => {
+        app.http.get("/slow", async () => {
+          calls++;
+          entered();
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          return "finished";
+        });
+      },
+      { observability: { health: true } },
+    );
+    const base = urlOf(app);
+    const inFlight = fetch(`${base}/slow`);
+    await inHandler;
+    const stopping = app.stop();
+    let stopped = false;
+    void stopping.then(() => {
+      stopped = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const refused = await fetch(`${base}/slow`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("connection")).toBe("close");
+    expect(await refused.json()).toEqual({
+      statusCode: 503,
+      error: "Service Unavailable",
+      message: "Service Unavailable",
+    });
+    expect(calls).toBe(1);
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    const readiness = await fetch(`${base}/ready`);
+    expect(readiness.status).toBe(503);
+    expect(await readiness.json()).toMatchObject({ status: "stopping" });
+    expect(stopped).toBe(false);
+    const releasedAt = Date.now();
+    release();
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("finished");
+    await stopping;
+    expect(Date.now() - releasedAt).toBeLessThan(1_000);
+    await expect(fetch(`${base}/health`)).rejects.toThrow();
+  });
+
+  it("with health endpoints on: is still bounded by the stop deadline when a handler never returns", async () => {
+    const app = await started(
+      apps,
+      (app) => {
+        app.http.get("/hang", () => new Promise(() => {}));
+      },
+      { shutdownTimeout: 200, observability: { health: true } },
+    );
+    const hanging = fetch(`${urlOf(app)}/hang`).then(
+      () => "answered",
+      () => "cut",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const begun = Date.now();
+    await app.stop();
+    expect(Date.now() - begun).toBeLessThan(1_500);
+    expect(await hanging).toBe("cut");
+  });
+
   it("returns the same promise twice and can run before start", async () => {
     const app = newApp();
     app.http.get("/", async () => "x");

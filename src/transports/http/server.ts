@@ -4,6 +4,7 @@ import { Deadline } from "../../core/deadline.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Logger } from "../../core/logger.js";
 import { HTTPStartError, PortInUseError } from "./errors.js";
+import { RequestIntake } from "./intake.js";
 import type { ResolvedHTTPOptions } from "./options.js";
 import { installErrorReplies } from "./replies.js";
 
@@ -27,6 +28,8 @@ const FORCED_CLOSE_GRACE_MS = 1_000;
  */
 export class HTTPServer {
   readonly instance: FastifyInstance;
+  /** The gate of the user's routes (see `stopIntake`). */
+  readonly intake = new RequestIntake();
   private readonly options: ResolvedHTTPOptions;
   private readonly logger: Logger;
   private listening: Promise<void> | undefined;
@@ -50,7 +53,7 @@ export class HTTPServer {
     // after this response lets the server close as soon as the last request is answered.
     // Callback style: this runs for every response, and an async hook costs a promise each time.
     this.instance.addHook("onSend", (_request, reply, payload, done) => {
-      if (this.closing !== undefined) reply.header("connection", "close");
+      if (this.intake.closed) reply.header("connection", "close");
       done(null, payload);
     });
   }
@@ -102,10 +105,27 @@ export class HTTPServer {
   }
 
   /**
+   * Stops the user's routes taking requests (they get a 503 and `connection: close`) while the
+   * socket keeps listening for weir's own endpoints, and resolves once the requests they had let in
+   * are answered, or at the deadline. `close()` closes the socket later.
+   */
+  async stopIntake(deadline: Deadline): Promise<void> {
+    this.intake.close();
+    if (this.listening === undefined) return;
+    await this.listening.catch(() => undefined);
+    if (!(await this.intake.drained(deadline))) {
+      this.logger.warn(
+        "HTTP requests still in flight at the stop deadline; their connections are cut when the server closes",
+      );
+    }
+  }
+
+  /**
    * Stops accepting connections (new requests on kept-alive ones get a 503), waits for in-flight
    * requests until the deadline, then cuts what is left. Resolves shortly after the deadline at worst.
    */
   close(deadline: Deadline): Promise<void> {
+    this.intake.close();
     this.closing ??= this.doClose(deadline);
     return this.closing;
   }
@@ -118,7 +138,7 @@ export class HTTPServer {
       await closed;
       return;
     }
-    this.logger.warn("HTTP requests still in flight at the stop deadline; closing their connections");
+    this.logger.warn("HTTP connections still open at the stop deadline; cutting them");
     this.instance.server.closeAllConnections();
     if (!(await new Deadline(FORCED_CLOSE_GRACE_MS).race(closed))) {
       this.logger.error("the HTTP server did not close after its connections were cut");

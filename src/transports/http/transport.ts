@@ -26,8 +26,12 @@ export class HTTPTransport implements Transport {
   constructor(context: TransportContext, options: HTTPOptions = {}) {
     this.logger = context.logger.child({ transport: "http" });
     this.server = new HTTPServer(resolveHTTPOptions(options), this.logger);
-    // Every route counts, including those added straight on `app.http.server` or by a plugin.
-    this.server.instance.addHook("onRoute", () => this.markNeeded("routes"));
+    // Every route counts, including those added straight on `app.http.server` or by a plugin, and
+    // every route but weir's own endpoints stops taking requests when the stop begins.
+    this.server.instance.addHook("onRoute", (route) => {
+      this.markNeeded("routes");
+      if (!this.reserved.has(withoutTrailingSlash(route.url))) this.server.intake.guard(route);
+    });
   }
 
   /**
@@ -72,12 +76,23 @@ export class HTTPTransport implements Transport {
     this.logger.info({ url: this.server.address?.url, routes: this.routes.length }, "HTTP server listening");
   }
 
+  /**
+   * The user's routes stop taking requests, and this resolves once those already taken are answered
+   * (or at the deadline). When weir serves its own endpoints (health, metrics), the socket stays open
+   * for them until `closeLast`: a probe must see the drain, not a refused connection. Otherwise it
+   * closes now.
+   */
   stop(deadline: Deadline): Promise<void> {
+    if (this.reserved.size === 0) return this.server.close(deadline);
+    return this.server.stopIntake(deadline);
+  }
+
+  closeLast(deadline: Deadline): Promise<void> {
     return this.server.close(deadline);
   }
 
   health(): TransportHealth {
-    const ready = this.server.address !== undefined;
+    const ready = this.server.address !== undefined && !this.server.intake.closed;
     return {
       transport: this.type,
       ready,

@@ -1,0 +1,69 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from "fastify";
+import type { Deadline } from "../../core/deadline.js";
+import { genericErrorBody } from "./replies.js";
+
+const SERVICE_UNAVAILABLE = genericErrorBody(503);
+
+/**
+ * The gate in front of the user's routes. When the stop begins, the server may have to keep
+ * listening (the health and metrics endpoints answer until the app has closed everything else), so
+ * "stop taking requests" cannot be "close the socket": the gate answers new requests on user routes
+ * with a 503 and `connection: close`, and counts the requests it let in, so the stop can wait for
+ * them. weir's own endpoints are not gated.
+ */
+export class RequestIntake {
+  private open = true;
+  private inFlight = 0;
+  private onIdle: (() => void) | undefined;
+
+  /** Prepends the gate to a route's `onRequest` hooks, so it runs before the route's authorizer. */
+  guard(route: RouteOptions): void {
+    const hooks = route.onRequest;
+    route.onRequest =
+      hooks === undefined ? [this.admit] : [this.admit, ...(Array.isArray(hooks) ? hooks : [hooks])];
+  }
+
+  /** Whether the stop has begun. */
+  get closed(): boolean {
+    return !this.open;
+  }
+
+  /** Refuses new requests from now on. */
+  close(): void {
+    this.open = false;
+  }
+
+  /** Resolves `true` once every admitted request is answered (or its client gone), `false` at the deadline. */
+  async drained(deadline: Deadline): Promise<boolean> {
+    if (this.inFlight === 0) return true;
+    const idle = new Promise<void>((resolve) => {
+      this.onIdle = resolve;
+    });
+    return deadline.race(idle);
+  }
+
+  // Callback style and a shared listener: this runs for every request, and an async hook or a
+  // closure would cost an allocation each time. `close` is emitted once per response, whether it
+  // was sent or its connection died first, so the count cannot leak.
+  private readonly admit = (
+    _request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+  ): void => {
+    if (!this.open) {
+      void reply.code(503).header("connection", "close").send(SERVICE_UNAVAILABLE);
+      return;
+    }
+    this.inFlight++;
+    reply.raw.on("close", this.release);
+    done();
+  };
+
+  private readonly release = (): void => {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.onIdle !== undefined) {
+      this.onIdle();
+      this.onIdle = undefined;
+    }
+  };
+}
