@@ -1,10 +1,12 @@
 import { clearTimeout as clearRealTimeout, setTimeout as realTimeout } from "node:timers";
 import type { MessageProperties } from "amqplib";
 import { knownKeys } from "../core/validate.js";
+import type { AMQPMessage } from "../transports/amqp/message.js";
 import { encodeBody } from "../transports/amqp/publisher.js";
+import { currentHandlerCall, type HandlerCall, type HandlerCallObserver } from "./attribution.js";
 import type { BrokerError } from "./errors.js";
 import { TestClientError } from "./errors.js";
-import type { ChannelObserver, DeliveryRecord, SettleAction } from "./memory-amqp.js";
+import { type ChannelObserver, type DeliveryRecord, deliveryOf, type SettleAction } from "./memory-amqp.js";
 import type {
   BrokerObserver,
   DeadLetterResult,
@@ -52,7 +54,12 @@ export interface DeliveryResult {
   readonly redelivered: boolean;
   /** For `retry` and `dead-letter`: where the message went. */
   readonly forwardedTo: ForwardedMessage | undefined;
-  /** What the app published while this message was in weir's hands (forwards excluded). */
+  /**
+   * What the handler call that received this message published (for a bulk, every message of the
+   * bulk gets the bulk's publishes), followed through every await of that call; never what other
+   * messages' handlers, HTTP requests or periodic tasks published meanwhile. weir's own forward of
+   * this message (a retry, a dead letter) is `forwardedTo`, not here.
+   */
   readonly published: readonly PublishedMessage[];
 }
 
@@ -213,30 +220,73 @@ interface Expectation {
   resolve(result: DeliveryResult): void;
 }
 
+/** A publish recognised as weir forwarding one delivery (a retry, a dead letter). */
+interface ClaimedForward {
+  readonly record: PublishRecord;
+  readonly kind: "retry" | "dead-letter";
+  readonly queue: string;
+}
+
 /**
  * Watches the in-memory broker: records publishes, follows each delivery to its settlement and
  * turns what the broker saw into weir's outcome.
  *
  * The outcome is read off the broker, not off weir's internals, so it holds for any way a route
- * settles: an ack is an ack, unless the app published the same content, between the delivery and
- * that ack, to a queue that leads back to the message's queue (a delay queue: "retry") or to a
- * dead-letter queue (its queue's dead-letter target, or a queue named like one: "dead-letter").
- * A reject without requeue is "dead-letter" when the queue's dead-letter exchange routes it
- * somewhere ("retry" when that leads back), else "reject".
+ * settles: an ack is an ack, unless the delivery was forwarded first: its own content was published
+ * to a queue that leads back to the message's queue (a delay queue: "retry") or to a dead-letter
+ * queue (its queue's dead-letter target, or a queue named like one: "dead-letter"). weir forwards
+ * the very Buffer it received, so a forward is matched to its delivery by identity (by equal
+ * content, among deliveries out of their handler, only when no Buffer matches). A reject without
+ * requeue is "dead-letter" when the queue's dead-letter exchange routes it somewhere ("retry" when
+ * that leads back), else "reject".
+ *
+ * What a delivery `published` is what the handler calls that received it published: each call runs
+ * in an async context naming its deliveries (`attribution.ts`), read back here at each publish.
  */
-export class Tracker implements BrokerObserver, ChannelObserver {
+export class Tracker implements BrokerObserver, ChannelObserver, HandlerCallObserver {
   broker!: MemoryBroker;
   readonly publishes: PublishRecord[] = [];
   readonly settlements: DeliveryResult[] = [];
   readonly channelErrors: BrokerError[] = [];
   /** Publishes recognised as weir's forwards (retries, dead letters). */
   private readonly forwards = new Set<PublishRecord>();
+  /** Deliveries not settled yet, in delivery order. */
   private readonly unsettled = new Set<DeliveryRecord>();
+  /** Deliveries whose handler call is running. */
+  private readonly inHandler = new Set<DeliveryRecord>();
+  /** What each unsettled delivery's handler calls published, oldest first. */
+  private readonly causedBy = new Map<DeliveryRecord, PublishRecord[]>();
+  /** The forward of each unsettled delivery that has one. */
+  private readonly forwardOf = new Map<DeliveryRecord, ClaimedForward>();
   private readonly expected = new Map<number, Expectation>();
   private listeners = new Set<() => void>();
 
   published(record: PublishRecord): void {
     this.publishes.push(record);
+    const call = currentHandlerCall();
+    const inCall = call !== undefined && call.owner === this ? call : undefined;
+    // A forward publishes the delivery's own Buffer; a handler may publish one too (its own DLQ
+    // copy): either way it is that delivery's forward, as the broker sees it.
+    if (this.claimForward(record, true) || (inCall === undefined && this.claimForward(record, false))) return;
+    if (inCall === undefined) return;
+    for (const delivery of inCall.deliveries) {
+      if (!this.unsettled.has(delivery)) continue;
+      const list = this.causedBy.get(delivery);
+      if (list === undefined) this.causedBy.set(delivery, [record]);
+      else list.push(record);
+    }
+  }
+
+  deliveryOf(message: AMQPMessage): DeliveryRecord | undefined {
+    return deliveryOf(message.delivery);
+  }
+
+  callStarted(call: HandlerCall): void {
+    for (const delivery of call.deliveries) this.inHandler.add(delivery);
+  }
+
+  callEnded(call: HandlerCall): void {
+    for (const delivery of call.deliveries) this.inHandler.delete(delivery);
   }
 
   deadLettered(): void {}
@@ -257,11 +307,16 @@ export class Tracker implements BrokerObserver, ChannelObserver {
   settled(
     delivery: DeliveryRecord,
     action: SettleAction,
-    seq: number,
+    _seq: number,
     deadLettered: DeadLetterResult | undefined,
   ): void {
     this.unsettled.delete(delivery);
-    const { outcome, forwardedTo } = this.classify(delivery, action, seq, deadLettered);
+    this.inHandler.delete(delivery);
+    const forward = this.forwardOf.get(delivery);
+    this.forwardOf.delete(delivery);
+    const published = this.causedBy.get(delivery) ?? [];
+    this.causedBy.delete(delivery);
+    const { outcome, forwardedTo } = this.classify(delivery, action, forward, deadLettered);
     const message = delivery.message;
     const result: DeliveryResult = {
       outcome,
@@ -273,9 +328,7 @@ export class Tracker implements BrokerObserver, ChannelObserver {
       deliveryTag: delivery.deliveryTag,
       redelivered: delivery.redelivered,
       forwardedTo,
-      published: this.publishes
-        .filter((record) => record.seq > delivery.seq && record.seq < seq && !this.forwards.has(record))
-        .map(toPublished),
+      published: published.map(toPublished),
     };
     this.settlements.push(result);
     const expectation = this.expected.get(message.trace);
@@ -326,31 +379,48 @@ export class Tracker implements BrokerObserver, ChannelObserver {
   private classify(
     delivery: DeliveryRecord,
     action: SettleAction,
-    seq: number,
+    forward: ClaimedForward | undefined,
     deadLettered: DeadLetterResult | undefined,
   ): { outcome: DeliveryOutcome; forwardedTo: ForwardedMessage | undefined } {
-    const origin = delivery.queue;
     if (action === "requeue") return { outcome: "requeue", forwardedTo: undefined };
     if (action === "reject") {
       const queue = deadLettered?.queues[0];
       if (queue === undefined) return { outcome: "reject", forwardedTo: undefined };
-      const outcome = deadLettered!.queues.some((name) => this.leadsBack(origin, name))
+      const outcome = deadLettered!.queues.some((name) => this.leadsBack(delivery.queue, name))
         ? "retry"
         : "dead-letter";
       return { outcome, forwardedTo: { queue, headers: deadLettered!.headers } };
     }
-    const content = delivery.message.content;
-    for (const record of this.publishes) {
-      if (record.seq <= delivery.seq || record.seq >= seq || this.forwards.has(record)) continue;
-      if (record.vhost !== origin.vhost || !record.content.equals(content)) continue;
-      const target = record.queues[0] ?? (record.exchange === "" ? record.routingKey : undefined);
-      if (target === undefined) continue;
-      const kind = this.forwardKind(origin, target);
+    if (forward === undefined) return { outcome: "ack", forwardedTo: undefined };
+    return {
+      outcome: forward.kind,
+      forwardedTo: { queue: forward.queue, headers: forward.record.properties.headers ?? {} },
+    };
+  }
+
+  /**
+   * Whether `record` forwards an unsettled delivery (to a delay or dead-letter queue of its
+   * origin), and if so records it as that delivery's forward. `exact`: the delivery's own Buffer;
+   * otherwise equal content, from a delivery that is not in its handler (a forward follows it).
+   */
+  private claimForward(record: PublishRecord, exact: boolean): boolean {
+    const target = record.queues[0] ?? (record.exchange === "" ? record.routingKey : undefined);
+    if (target === undefined) return false;
+    for (const delivery of this.unsettled) {
+      if (this.forwardOf.has(delivery) || delivery.queue.vhost !== record.vhost) continue;
+      const content = delivery.message.content;
+      if (
+        exact ? content !== record.content : this.inHandler.has(delivery) || !content.equals(record.content)
+      ) {
+        continue;
+      }
+      const kind = this.forwardKind(delivery.queue, target);
       if (kind === undefined) continue;
       this.forwards.add(record);
-      return { outcome: kind, forwardedTo: { queue: target, headers: record.properties.headers ?? {} } };
+      this.forwardOf.set(delivery, { record, kind, queue: target });
+      return true;
     }
-    return { outcome: "ack", forwardedTo: undefined };
+    return false;
   }
 
   /** Whether a copy of a message of `origin`, published to `target`, is weir forwarding it. */

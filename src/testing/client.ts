@@ -7,6 +7,7 @@ import type { AMQPRouteSpec, QueueDeclareOptions } from "../transports/amqp/rout
 import { amqpInternals } from "../transports/amqp/transport.js";
 import type { SSERouteSpec } from "../transports/sse/route-spec.js";
 import { createTestAMQP, type TestAMQP, Tracker } from "./amqp-client.js";
+import { attributed } from "./attribution.js";
 import { TestClientError } from "./errors.js";
 import { type MemoryConnection, memoryConnect } from "./memory-amqp.js";
 import { MemoryBroker, queueSettings, type RequeuePolicy } from "./memory-broker.js";
@@ -114,6 +115,8 @@ export function createTestClient<S extends object>(
   tracker.broker = broker;
   const connections = new Set<MemoryConnection>();
   internals.useConnect(memoryConnect(broker, tracker, connections));
+  // Each handler call runs in an async context naming its deliveries: what it publishes is theirs.
+  internals.wrapHandlers((handler) => attributed(handler, tracker, tracker));
   // Requests go through inject(): the server never listens, so no port is opened.
   transports.http.needed = () => false;
 

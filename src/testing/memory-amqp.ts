@@ -63,6 +63,17 @@ function channelClosed(): Error {
   return new Error("Channel closed");
 }
 
+/**
+ * The delivery behind each message handed to weir, so that the test client can tell which
+ * deliveries a handler call received (weir's `AMQPMessage` keeps the object it was given).
+ */
+const deliveries = new WeakMap<ConsumeMessage, DeliveryRecord>();
+
+/** The broker's record of a message it delivered to a consumer; `undefined` for any other object. */
+export function deliveryOf(message: ConsumeMessage): DeliveryRecord | undefined {
+  return deliveries.get(message);
+}
+
 class MemoryConsumer implements ConsumerSlot {
   count = 0;
   cancelled = false;
@@ -95,6 +106,7 @@ class MemoryConsumer implements ConsumerSlot {
       },
       properties: message.properties,
     };
+    deliveries.set(consumeMessage, delivery);
     this.callback(consumeMessage);
   }
 

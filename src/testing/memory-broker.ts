@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { MessageProperties } from "amqplib";
+import { outsideHandlerCalls } from "./attribution.js";
 import { BrokerError } from "./errors.js";
 
 /**
@@ -532,9 +533,13 @@ export class MemoryBroker {
   schedule(queue: MemoryQueue): void {
     if (queue.scheduled) return;
     queue.scheduled = true;
-    void Promise.resolve().then(() => {
-      queue.scheduled = false;
-      this.dispatch(queue);
+    // A delivery starts outside any handler call, as a socket read does: else a message published
+    // by one route's handler would be consumed (and settled, retried...) inside that call's context.
+    outsideHandlerCalls(() => {
+      void Promise.resolve().then(() => {
+        queue.scheduled = false;
+        this.dispatch(queue);
+      });
     });
   }
 

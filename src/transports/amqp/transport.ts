@@ -23,7 +23,7 @@ import { deadLetterQueueOf, type ResolvedDeadLetter } from "./retry/options.js";
 import { Declarer } from "./retry/topology.js";
 import { RouteConsumer } from "./route-consumer.js";
 import { RoutePolicy } from "./route-policy.js";
-import { normalizeAMQPRoute } from "./route-spec.js";
+import { type AMQPHandler, normalizeAMQPRoute } from "./route-spec.js";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 
@@ -40,6 +40,12 @@ export interface AMQPInternals {
   useConnect(connect: ConnectFunction): void;
   /** Runs `fn` on a new channel of the vhost's shared connection, then closes that channel. */
   withChannel<T>(vhost: string, fn: (channel: Channel) => Promise<T>): Promise<T>;
+  /**
+   * Replaces every route's handler, registered or to come, with `wrap(handler)` (weir/testing runs
+   * each call in an async context, to tell which call caused what). Only before `start()`; nothing
+   * else calls it, so production handlers are called as they are.
+   */
+  wrapHandlers(wrap: (handler: AMQPHandler) => AMQPHandler): void;
 }
 
 /** What `app.amqp` offers: publishing, and the dead-letter queues of routes. */
@@ -124,6 +130,8 @@ export class AMQPTransport implements Transport, AMQPClient {
   private readonly deadLetterRoutes = new Map<string, { vhost: string; deadLetter: ResolvedDeadLetter }>();
   private readonly onceStores = new Set<OnceStore>();
   private stopped = false;
+  /** Set by weir/testing only (`wrapHandlers`). */
+  private wrapHandler: ((handler: AMQPHandler) => AMQPHandler) | undefined;
 
   constructor(context: TransportContext, options: AMQPOptions = {}) {
     this.options = resolveOptions(options, context);
@@ -131,11 +139,13 @@ export class AMQPTransport implements Transport, AMQPClient {
   }
 
   register(record: RouteRecord): void {
-    const route = normalizeAMQPRoute(
+    const normalized = normalizeAMQPRoute(
       record,
       { prefetch: this.options.prefetch, vhost: this.defaultVhost },
       this.options.logger,
     );
+    const wrap = this.wrapHandler;
+    const route = wrap === undefined ? normalized : { ...normalized, handler: wrap(normalized.handler) };
     let policy: RoutePolicy | undefined;
     if (RoutePolicy.needed(route)) {
       const logger = this.options.logger.child({ transport: "amqp", route: route.name });
@@ -255,6 +265,13 @@ export class AMQPTransport implements Transport, AMQPClient {
         this.options.connect = connect;
       },
       withChannel: (vhost, fn) => this.withChannel(vhost, fn),
+      wrapHandlers: (wrap) => {
+        this.wrapHandler = wrap;
+        // The consumers call `route.handler` on each bulk: those already built pick the wrapper up.
+        for (const consumer of this.consumers) {
+          (consumer.route as { handler: AMQPHandler }).handler = wrap(consumer.route.handler);
+        }
+      },
     };
   }
 
