@@ -83,7 +83,7 @@ describe("unknown option keys are refused everywhere, the known keys listed (iss
       expect(() => app({ sse: typo({}, "idletimeout", 1000) })).toThrow(
         refused(
           "sse.idletimeout",
-          ["url", "headers", "user", "password", "reconnect", "idleTimeout"],
+          ["url", "headers", "user", "password", "reconnect", "idleTimeout", "maxEventSize"],
           "idleTimeout",
         ),
       );

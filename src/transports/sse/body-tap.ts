@@ -1,11 +1,12 @@
 /**
  * A pass-through on the response body, between fetch and the `eventsource` package. The package
  * parses `retry:` but keeps it private (and weir owns the reconnect loop, so it needs that value),
- * it does not say when bytes arrive (weir's idle timeout needs that), and it reads as fast as the
- * server writes (weir must stop reading while its route has too many events pending). The tap
- * forwards every chunk untouched, scans for `retry:` lines, and holds further reads while the route
- * is full, so TCP pushes back on the server instead of memory growing. The package stays the one
- * event parser.
+ * it does not say when bytes arrive (weir's idle timeout needs that), it reads as fast as the
+ * server writes (weir must stop reading while its route has too many events pending), and it
+ * buffers an unfinished line or event without limit (a server that never ends one would fill the
+ * worker's memory). The tap forwards every chunk untouched, scans for `retry:` lines, holds further
+ * reads while the route is full, so TCP pushes back on the server instead of memory growing, and
+ * ends the body before an event outgrows its bound. The package stays the one event parser.
  */
 
 const LF = 10;
@@ -67,6 +68,62 @@ export class RetryFieldScanner {
   }
 }
 
+/** Where the current line started: at the start of a line, in a comment, in a field line. */
+const LINE_START = 0;
+const IN_COMMENT = 1;
+const IN_FIELD = 2;
+const COLON = 58;
+
+/**
+ * Measures the event being received, byte by byte, across chunks: the bytes of its field lines so
+ * far plus the line in progress, which is what the parser holds for it. A blank line ends the
+ * event. A comment line (`:` first) is dropped by the parser once complete, so it counts only while
+ * unfinished (a keep-alive comment between events never adds up). Line ends are CR, LF or CRLF.
+ */
+export class EventSizeGuard {
+  private eventBytes = 0;
+  private lineBytes = 0;
+  private line = LINE_START;
+  private afterCR = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /**
+   * Feeds a chunk; returns -1 when the current event is within the bound, else how many bytes of
+   * the chunk are whole events (those may still go to the parser; the rest belongs to the event
+   * that outgrew the bound).
+   */
+  feed(chunk: Uint8Array): number {
+    const max = this.maxBytes;
+    let boundary = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (byte === LF || byte === CR) {
+        // The LF of a CRLF pair ends the line the CR already ended.
+        if (byte === LF && this.afterCR) {
+          this.afterCR = false;
+          if (this.line === LINE_START) boundary = i + 1;
+          continue;
+        }
+        this.afterCR = byte === CR;
+        if (this.line === LINE_START) {
+          this.eventBytes = 0;
+          boundary = i + 1;
+        } else if (this.line === IN_FIELD) {
+          this.eventBytes += this.lineBytes + 1;
+        }
+        this.line = LINE_START;
+        this.lineBytes = 0;
+        continue;
+      }
+      this.afterCR = false;
+      if (this.line === LINE_START) this.line = byte === COLON ? IN_COMMENT : IN_FIELD;
+      if (++this.lineBytes + this.eventBytes > max) return boundary;
+    }
+    return -1;
+  }
+}
+
 export interface BodyTapListener {
   /** Bytes arrived. */
   onChunk(): void;
@@ -74,18 +131,33 @@ export interface BodyTapListener {
   onRetry(ms: number): void;
   /** `undefined` when the route has room for more events, else a promise resolved once it has. */
   waitForRoom(): Promise<void> | undefined;
+  /** An event outgrew `maxEventSize`: the body ends after the events before it. */
+  onOversizedEvent(): void;
 }
 
 /** Wraps a response body; see the file comment. */
 export function tapBody(
   body: ReadableStream<Uint8Array>,
+  maxEventSize: number,
   listener: BodyTapListener,
 ): ReadableStream<Uint8Array> {
   const scanner = new RetryFieldScanner((ms) => listener.onRetry(ms));
+  const guard = new EventSizeGuard(maxEventSize);
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         listener.onChunk();
+        const whole = guard.feed(chunk);
+        if (whole !== -1) {
+          // The events before the oversized one still reach the parser (terminate, unlike error,
+          // delivers what is queued); the rest is never read, and the response is cancelled.
+          const kept = chunk.subarray(0, whole);
+          scanner.feed(kept);
+          if (kept.length > 0) controller.enqueue(kept);
+          listener.onOversizedEvent();
+          controller.terminate();
+          return;
+        }
         scanner.feed(chunk);
         controller.enqueue(chunk);
         // A pending transform stops the pipe from reading the socket: the bound is soft (one chunk

@@ -14,6 +14,14 @@ export interface ConnectionListener {
   waitForRoom(): Promise<void> | undefined;
 }
 
+/** What bounds one connection. */
+export interface ConnectionLimits {
+  /** ms without a byte before the connection is dropped; `undefined`: never. */
+  readonly idleTimeout: number | undefined;
+  /** Bytes an event may reach before it ends; past them the connection is dropped. */
+  readonly maxEventSize: number;
+}
+
 /**
  * `EventSource` dispatches each event under its own name, and `addEventListener` needs the names in
  * advance. Every event goes through `dispatchEvent`, the standard EventTarget path, so overriding it
@@ -56,6 +64,8 @@ export class SSEConnection {
   /** Not reading because the route is full: silence is then weir's doing, not the server's. */
   private paused = false;
   private response: { status: number; contentType: string | null } | undefined;
+  /** Set when the body was ended because an event outgrew `maxEventSize`. */
+  private oversized: SSEStreamError | undefined;
   private readonly idleTimer: NodeJS.Timeout | undefined;
   private readonly touch = (): void => {
     // refresh() would re-arm a cleared timer: only while the connection lives.
@@ -71,9 +81,10 @@ export class SSEConnection {
     url: URL,
     private readonly safeUrl: string,
     headers: Headers,
-    idleTimeout: number | undefined,
+    limits: ConnectionLimits,
     listener: ConnectionListener,
   ) {
+    const { idleTimeout, maxEventSize } = limits;
     this.ended = new Promise((resolve) => {
       this.settle = resolve;
     });
@@ -112,8 +123,16 @@ export class SSEConnection {
         url: response.url,
         redirected: response.redirected,
         headers: response.headers,
-        body: tapBody(response.body, {
+        body: tapBody(response.body, maxEventSize, {
           onChunk: this.touch,
+          onOversizedEvent: () => {
+            // Reported when the package sees the body end, after the events before this one.
+            this.oversized = new SSEStreamError(
+              "WEIR_ERR_SSE_EVENT_TOO_LARGE",
+              safeUrl,
+              `an event grew past maxEventSize (${maxEventSize} bytes) before it ended; the connection was dropped`,
+            );
+          },
           onRetry: (ms) => listener.onRetry(ms),
           waitForRoom: () => {
             const wait = listener.waitForRoom();
@@ -147,6 +166,7 @@ export class SSEConnection {
   }
 
   private failure(event: ErrorEvent): SSEStreamError {
+    if (this.oversized !== undefined) return this.oversized;
     const reason = event.message;
     if (this.opened) {
       return new SSEStreamError(

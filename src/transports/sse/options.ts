@@ -62,12 +62,31 @@ export interface SSEConnectionOptions {
    * @defaultValue undefined (no idle timeout)
    */
   idleTimeout?: number;
+  /**
+   * The most an event may take, in bytes: its field lines (`data:`, `id:`, `event:`, ...) from the
+   * first to the blank line that ends it, comments left out. An event that grows past it (a server
+   * that never ends a line, or an event of endless `data:` lines) drops the connection: it is logged
+   * as an error with `WEIR_ERR_SSE_EVENT_TOO_LARGE`, the events before it are kept, and the stream
+   * reconnects with `Last-Event-ID`. Without a bound, such an event fills the worker's memory.
+   * @defaultValue 1048576 (1 MiB)
+   */
+  maxEventSize?: number;
 }
 
 /** The app-wide SSE defaults (`new App({ sse: { ... } })`). */
 export interface SSEOptions extends SSEConnectionOptions {}
 
-export const CONNECTION_KEYS = ["url", "headers", "user", "password", "reconnect", "idleTimeout"] as const;
+export const CONNECTION_KEYS = [
+  "url",
+  "headers",
+  "user",
+  "password",
+  "reconnect",
+  "idleTimeout",
+  "maxEventSize",
+] as const;
+
+export const DEFAULT_MAX_EVENT_SIZE = 1024 * 1024;
 
 const DEFAULT_FLOOR = 1000;
 const DEFAULT_CEILING = 30_000;

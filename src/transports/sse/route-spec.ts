@@ -11,6 +11,7 @@ import { HeaderSource } from "./headers.js";
 import {
   CONNECTION_KEYS,
   checkHeaders,
+  DEFAULT_MAX_EVENT_SIZE,
   optionalString,
   type ParsedBase,
   parseBaseUrl,
@@ -103,6 +104,7 @@ export interface ResolvedSSEOptions {
   readonly password: string | undefined;
   readonly reconnect: SSEOptions["reconnect"];
   readonly idleTimeout: number | undefined;
+  readonly maxEventSize: number;
 }
 
 export function resolveSSEOptions(options: SSEOptions): ResolvedSSEOptions {
@@ -115,6 +117,7 @@ export function resolveSSEOptions(options: SSEOptions): ResolvedSSEOptions {
     reconnect: options.reconnect,
     idleTimeout:
       options.idleTimeout === undefined ? undefined : duration("sse.idleTimeout", options.idleTimeout, 0),
+    maxEventSize: positiveInteger("sse.maxEventSize", options.maxEventSize, DEFAULT_MAX_EVENT_SIZE),
   };
   checkCredentials("sse.password", resolved.user, resolved.password);
   reconnectDelay("sse.reconnect", options.reconnect);
@@ -211,6 +214,7 @@ export function normalizeSSERoute(record: RouteRecord, app: ResolvedSSEOptions, 
   );
   const idleTimeout =
     spec.idleTimeout === undefined ? app.idleTimeout : duration("idleTimeout", spec.idleTimeout, 0);
+  const maxEventSize = positiveInteger("maxEventSize", spec.maxEventSize, app.maxEventSize);
 
   const seen = new Set<string>();
   const streams = record.routes.map((path): StreamConfig => {
@@ -218,7 +222,7 @@ export function normalizeSSERoute(record: RouteRecord, app: ResolvedSSEOptions, 
     const safeUrl = redactUrl(url.href);
     if (seen.has(url.href)) throw new SSEDuplicateStreamError(name, safeUrl);
     seen.add(url.href);
-    return { path, url, safeUrl, headers, reconnectDelay: delay, idleTimeout };
+    return { path, url, safeUrl, headers, reconnectDelay: delay, idleTimeout, maxEventSize };
   });
 
   const onException = options.onException ?? SSEExceptionActions.CONTINUE;

@@ -20,6 +20,8 @@ export interface StreamConfig {
   /** Delay before the next attempt after `failures` failures in a row (server floor not applied). */
   readonly reconnectDelay: (failures: number) => number;
   readonly idleTimeout: number | undefined;
+  /** Bytes an event may reach (`maxEventSize`). */
+  readonly maxEventSize: number;
 }
 
 /** What a stream reports to its route. */
@@ -32,7 +34,13 @@ export interface StreamSink {
 }
 
 /** Statuses that need a human (wrong credentials, wrong path): logged as errors, not warnings. */
-const NEEDS_ATTENTION = new Set(["WEIR_ERR_SSE_AUTH", "WEIR_ERR_SSE_NOT_FOUND", "WEIR_ERR_SSE_HEADERS"]);
+const NEEDS_ATTENTION = new Set([
+  "WEIR_ERR_SSE_AUTH",
+  "WEIR_ERR_SSE_NOT_FOUND",
+  "WEIR_ERR_SSE_HEADERS",
+  // The server sends events larger than the route accepts: raise maxEventSize, or fix the server.
+  "WEIR_ERR_SSE_EVENT_TOO_LARGE",
+]);
 
 /**
  * Keeps one stream connected: connects, hands every event to the route, and after any failure or
@@ -123,7 +131,7 @@ export class StreamConsumer {
       this.config.url,
       this.config.safeUrl,
       headers,
-      this.config.idleTimeout,
+      { idleTimeout: this.config.idleTimeout, maxEventSize: this.config.maxEventSize },
       {
         onOpen: () => this.onOpen(),
         onEvent: (name, data, id) => this.onEvent(name, data, id),
