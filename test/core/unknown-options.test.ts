@@ -78,7 +78,11 @@ describe("unknown option keys are refused everywhere, the known keys listed (iss
 
     it("http, sse, observability and its sub-objects", () => {
       expect(() => app({ http: typo({}, "prot", 8080) })).toThrow(
-        refused("http.prot", ["host", "port", "logRequests", "fastify"], "port"),
+        refused(
+          "http.prot",
+          ["host", "port", "logRequests", "headersTimeout", "requestTimeout", "keepAliveTimeout", "fastify"],
+          "port",
+        ),
       );
       expect(() => app({ sse: typo({}, "idletimeout", 1000) })).toThrow(
         refused(

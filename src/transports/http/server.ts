@@ -5,8 +5,25 @@ import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Logger } from "../../core/logger.js";
 import { HTTPStartError, PortInUseError } from "./errors.js";
 import { RequestIntake } from "./intake.js";
-import type { ResolvedHTTPOptions } from "./options.js";
+import type { HTTPServerOptions, ResolvedHTTPOptions } from "./options.js";
 import { installErrorReplies } from "./replies.js";
+import { closeSilentClients } from "./silent-clients.js";
+
+/**
+ * The Node server options behind weir's timeouts. `connectionsCheckingInterval` can only be given
+ * when the server is created, through fastify's `http` option (what fastify hands to Node's
+ * `createServer`); the head and request timeouts go with it, so that Node's own check (the head
+ * at most the request) sees the final values.
+ */
+function serverTimeouts(options: ResolvedHTTPOptions): HTTPServerOptions {
+  return {
+    http: {
+      headersTimeout: options.headersTimeout,
+      requestTimeout: options.requestTimeout,
+      connectionsCheckingInterval: options.connectionsCheckingInterval,
+    },
+  } as HTTPServerOptions;
+}
 
 /** Where the server listens once started. */
 export interface HTTPAddress {
@@ -41,10 +58,23 @@ export class HTTPServer {
     this.logger = logger;
     this.instance = fastify({
       ...options.fastify,
+      ...serverTimeouts(options),
       // Typed as fastify's base logger so the instance has fastify's default type parameters.
       loggerInstance: logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: !options.logRequests }),
     });
+    // Set on the server itself too: fastify reads a 0 as "use my default", and the head timeout is
+    // not one of its options. Node checks them on every connection each `connectionsCheckingInterval`.
+    const server = this.instance.server as {
+      headersTimeout?: number;
+      requestTimeout?: number;
+      keepAliveTimeout?: number;
+    };
+    server.headersTimeout = options.headersTimeout;
+    server.requestTimeout = options.requestTimeout;
+    server.keepAliveTimeout = options.keepAliveTimeout;
+    // fastify's own connectionTimeout, when given, is the user's choice of inactivity rule.
+    if (!options.fastify.connectionTimeout) closeSilentClients(this.instance.server, options.headersTimeout);
     // Declared up front so every request object has the same shape (fastify's advice for speed).
     this.instance.decorateRequest("auth", undefined);
     installErrorReplies(this.instance);
