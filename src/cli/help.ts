@@ -18,6 +18,7 @@ Commands:
                                show, move back or delete the dead letters of <queue>
   asyncapi <module>            write an AsyncAPI 3 document of the app's AMQP and SSE routes
   help [command]               show this text, or a command's
+  --version, -v                print weir's version
 
 \`weir <command> --help\` shows a command's options.
 ${MODULES}

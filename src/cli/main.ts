@@ -8,6 +8,7 @@ import { integerFlag, parseArgs } from "./args.js";
 import { ModuleError, UsageError } from "./errors.js";
 import { COMMAND_HELP, type Command, isCommand, USAGE } from "./help.js";
 import { describeFailure, isConnectionFailure, print, say } from "./output.js";
+import { weirVersion } from "./version.js";
 
 /** A process that is done must end, even if the loaded module left a timer or socket open. */
 const EXIT_GRACE_MS = 3_000;
@@ -52,6 +53,10 @@ async function main(command: string | undefined, rest: readonly string[]): Promi
     if (isRunWorker()) return runWorker();
   }
   if (command === undefined) throw new UsageError("WEIR_ERR_CLI_USAGE", "no command given");
+  if (command === "--version" || command === "-v") {
+    print(weirVersion());
+    return 0;
+  }
   if (command === "help" || command === "--help" || command === "-h") {
     const topic = rest[0];
     if (topic !== undefined && !isCommand(topic)) {
