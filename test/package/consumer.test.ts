@@ -1,0 +1,232 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { promisify } from "node:util";
+import * as amqp from "amqplib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AMQP_URL, uniqueName, waitFor } from "../helpers/amqp.js";
+
+/**
+ * weir as a user gets it (issue #13: the tarball shipped README.md and package.json only, so
+ * `import "weir"` failed in every project that installed it, and no test noticed). This packs weir
+ * the way `npm publish` does (`prepack` builds), installs the tarball into a fresh project outside
+ * the repository, and there type-checks a typed worker (node16 and bundler resolution), runs it
+ * against RabbitMQ until it has handled a message, stops it with SIGTERM, runs `npx weir`, and
+ * requires weir from CommonJS.
+ */
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, "../..");
+const installed = (name: string): string =>
+  (JSON.parse(readFileSync(join(repo, "node_modules", name, "package.json"), "utf8")) as { version: string })
+    .version;
+const weirVersion = (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { version: string })
+  .version;
+
+/** `node`, `npm` and `npx` run on the Node that runs this test (Node 24 in CI's second pass). */
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`,
+};
+
+const queue = uniqueName("consumer");
+const root = mkdtempSync(join(tmpdir(), "weir-consumer-"));
+const project = join(root, "project");
+let packedFiles: string[] = [];
+
+function sh(command: string, args: readonly string[], timeout = 120_000) {
+  return run(command, args, { cwd: project, env: { ...env, ORDERS_QUEUE: queue }, timeout });
+}
+
+const WORKER = `import { fileURLToPath } from "node:url";
+import { type AMQPMessage, App, RouteTypes } from "weir";
+
+export interface Order {
+  id: number;
+  item: string;
+}
+
+export const queue = process.env.ORDERS_QUEUE ?? "orders";
+
+/** A factory, so that each test can build an app of its own (weir/testing). */
+export function createApp(): App {
+  const app = new App({ name: "consumer-worker" });
+  app.route([queue], { type: RouteTypes.AMQP, declare: true }, async (messages: AMQPMessage<Order>[]) => {
+    for (const message of messages) {
+      // @ts-expect-error the body is typed from the handler: an id is a number, not a string
+      const wrong: string = message.body.id;
+      console.log(\`handled order \${message.body.id}: \${message.body.item.toUpperCase()}\`, wrong === "");
+    }
+  });
+  return app;
+}
+
+export const app = createApp();
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await app.run();
+`;
+
+const REQUIRE = `const { App, RouteTypes } = require("weir");
+const { createTestClient } = require("weir/testing");
+
+const app = new App({ name: "cjs" });
+app.route(["cjs.orders"], { type: RouteTypes.AMQP }, async (messages) => {
+  for (const message of messages) console.log("cjs handled", message.body.id);
+});
+const client = createTestClient(app);
+client.amqp
+  .deliver("cjs.orders", [{ id: 7 }])
+  .then(([result]) => console.log("outcome", result.outcome))
+  .finally(() => client.close());
+`;
+
+// node16 also checks every declaration file (weir's and its dependencies'), as a strict user's
+// project would; bundler skips them, once is enough and it costs ~10 s.
+const compilerOptions = { strict: true, target: "ES2022", types: ["node"] };
+const TSCONFIGS = {
+  "tsconfig.json": {
+    compilerOptions: {
+      ...compilerOptions,
+      module: "node16",
+      moduleResolution: "node16",
+      skipLibCheck: false,
+      outDir: "dist",
+      rootDir: "src",
+    },
+    include: ["src"],
+  },
+  "tsconfig.bundler.json": {
+    compilerOptions: {
+      ...compilerOptions,
+      module: "preserve",
+      moduleResolution: "bundler",
+      skipLibCheck: true,
+      noEmit: true,
+    },
+    include: ["src"],
+  },
+};
+
+beforeAll(async () => {
+  mkdirSync(join(project, "src"), { recursive: true });
+  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", root], {
+    cwd: repo,
+    env,
+    timeout: 120_000,
+  });
+  const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+  packedFiles = packed!.files.map((file) => file.path);
+  writeFileSync(
+    join(project, "package.json"),
+    JSON.stringify({ name: "consumer", private: true, type: "module" }, null, 2),
+  );
+  for (const [name, config] of Object.entries(TSCONFIGS))
+    writeFileSync(join(project, name), JSON.stringify(config, null, 2));
+  writeFileSync(join(project, "src/worker.ts"), WORKER);
+  writeFileSync(join(project, "require.cjs"), REQUIRE);
+  await sh("npm", [
+    "install",
+    "--no-audit",
+    "--no-fund",
+    join(root, packed!.filename),
+    `typescript@${installed("typescript")}`,
+    `@types/node@${installed("@types/node")}`,
+  ]);
+}, 240_000);
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("weir installed from its tarball into a fresh project (issue #13)", () => {
+  it("the tarball holds dist/ (JS, types, maps), README.md, LICENSE and package.json only", () => {
+    expect(packedFiles).toEqual(
+      expect.arrayContaining(["dist/index.js", "dist/index.d.ts", "dist/cli/main.js"]),
+    );
+    expect(packedFiles).toEqual(expect.arrayContaining(["README.md", "LICENSE", "package.json"]));
+    const others = packedFiles.filter(
+      (path) =>
+        !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(path) &&
+        !["README.md", "LICENSE", "package.json"].includes(path),
+    );
+    expect(others).toEqual([]);
+  });
+
+  it("a typed worker type-checks with module resolution node16 and with bundler", async () => {
+    await sh("npx", ["--no", "--", "tsc", "-p", "tsconfig.json"]);
+    await sh("npx", ["--no", "--", "tsc", "-p", "tsconfig.bundler.json"]);
+    expect(readFileSync(join(project, "dist/worker.js"), "utf8")).toContain('from "weir"');
+  }, 120_000);
+
+  it("the worker handles a message from RabbitMQ, then SIGTERM stops it with exit 0", async () => {
+    const broker = await amqp.connect(AMQP_URL);
+    const channel = await broker.createConfirmChannel();
+    channel.on("error", () => {});
+    let worker: ChildProcess | undefined;
+    try {
+      worker = spawn(process.execPath, ["dist/worker.js"], {
+        cwd: project,
+        env: { ...env, ORDERS_QUEUE: queue, WEIR_AMQP_URL: AMQP_URL },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      worker.stdout!.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      worker.stderr!.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => worker!.once("exit", (code) => resolve(code)));
+
+      // The worker declares the queue (`declare: true`); publish once it consumes. A passive check of a
+      // queue that does not exist yet closes its channel, hence one channel per look.
+      const consumers = async (): Promise<number> => {
+        const look = await broker.createChannel();
+        look.on("error", () => {});
+        const ok = await look.checkQueue(queue).catch(() => undefined);
+        await look.close().catch(() => {});
+        return ok?.consumerCount ?? 0;
+      };
+      await waitFor(
+        async () => (await consumers()) > 0 || worker!.exitCode !== null,
+        20_000,
+        "a consumer",
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; the worker printed:\n${output}`);
+      });
+      expect(worker.exitCode, output).toBeNull();
+      channel.sendToQueue(queue, Buffer.from(JSON.stringify({ id: 42, item: "widget" })), {
+        contentType: "application/json",
+      });
+      await channel.waitForConfirms();
+      await waitFor(
+        () => output.includes("handled order 42: WIDGET"),
+        10_000,
+        `the worker's line\n${output}`,
+      );
+
+      worker.kill("SIGTERM");
+      expect(await exited, output).toBe(0);
+      // Acked, not requeued by the stop: nothing is left on the queue.
+      expect((await channel.checkQueue(queue)).messageCount).toBe(0);
+    } finally {
+      if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
+      await channel.deleteQueue(queue).catch(() => {});
+      await broker.close().catch(() => {});
+    }
+  }, 60_000);
+
+  it("`npx weir --version` prints the installed version; `npx weir routes` lists the worker's route", async () => {
+    const version = await sh("npx", ["--no", "--", "weir", "--version"]);
+    expect(version.stdout).toBe(`${weirVersion}\n`);
+    const routes = await sh("npx", ["--no", "--", "weir", "routes", "dist/worker.js"]);
+    expect(routes.stdout).toMatch(new RegExp(`amqp\\s+${queue.replaceAll(".", "\\.")}\\s+.*declare`));
+  }, 60_000);
+
+  it('require("weir") and require("weir/testing") work from CommonJS', async () => {
+    const { stdout } = await sh("node", ["require.cjs"]);
+    expect(stdout).toContain("cjs handled 7");
+    expect(stdout).toContain("outcome ack");
+  }, 30_000);
+});
