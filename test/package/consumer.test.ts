@@ -159,7 +159,7 @@ describe("weir installed from its tarball into a fresh project (issue #13)", () 
     expect(readFileSync(join(project, "dist/worker.js"), "utf8")).toContain('from "weir"');
   }, 120_000);
 
-  it("the worker handles a message from RabbitMQ, then SIGTERM stops it with exit 0", async () => {
+  it("the worker handles a message from RabbitMQ, logs through the installed pino-pretty, and exits 0 on SIGTERM", async () => {
     const broker = await amqp.connect(AMQP_URL);
     const channel = await broker.createConfirmChannel();
     channel.on("error", () => {});
@@ -167,7 +167,8 @@ describe("weir installed from its tarball into a fresh project (issue #13)", () 
     try {
       worker = spawn(process.execPath, ["dist/worker.js"], {
         cwd: project,
-        env: { ...env, ORDERS_QUEUE: queue, WEIR_AMQP_URL: AMQP_URL },
+        // Pretty logs run pino-pretty in a worker thread, resolved from weir's own install.
+        env: { ...env, ORDERS_QUEUE: queue, WEIR_AMQP_URL: AMQP_URL, WEIR_LOG_FORMAT: "pretty" },
         stdio: ["ignore", "pipe", "pipe"],
       });
       let output = "";
@@ -208,6 +209,8 @@ describe("weir installed from its tarball into a fresh project (issue #13)", () 
 
       worker.kill("SIGTERM");
       expect(await exited, output).toBe(0);
+      expect(output).toMatch(/INFO.*app started/);
+      expect(output).not.toContain('"msg":');
       // Acked, not requeued by the stop: nothing is left on the queue.
       expect((await channel.checkQueue(queue)).messageCount).toBe(0);
     } finally {
