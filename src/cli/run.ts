@@ -37,7 +37,8 @@ export async function runSingle(modulePath: string): Promise<number> {
   const app = await loadApp(modulePath);
   say(`running ${modulePath} (pid ${process.pid}); SIGTERM or Ctrl-C stops it`);
   await app.run();
-  return 0;
+  // run() ends a failed start by setting the exit code (1) rather than exiting mid-write.
+  return typeof process.exitCode === "number" ? process.exitCode : 0;
 }
 
 /**

@@ -39,6 +39,9 @@ export interface AppHealth {
 
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
 
+/** How long a process whose start failed may take to flush its logs and end by itself (ms). */
+const FAILED_START_EXIT_GRACE_MS = 2000;
+
 /** How close a second signal must follow the first to be the same request (ms). */
 const SIGNAL_ECHO_MS = 1000;
 
@@ -324,7 +327,13 @@ export class Application<S extends object = Record<string, unknown>> {
         // start() has logged the failure (one line, with its code) and stopped what it started.
         // Rethrowing would make Node print the same error again as an uncaught exception, with its
         // stack, after the log line; run() owns the process, so it ends it, as a failed start must.
-        process.exit(1);
+        // Not with an immediate process.exit(): the log lines still in flight (pino writes through
+        // a stream, pretty lines through a worker thread) would be cut. The process ends on its own
+        // once idle, with code 1; a handle someone left open cannot keep it alive past the grace.
+        process.exitCode = 1;
+        this.logger.flush?.();
+        setTimeout(() => process.exit(1), FAILED_START_EXIT_GRACE_MS).unref();
+        return;
       }
       await this.stopRequested;
       await this.stop();

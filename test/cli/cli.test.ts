@@ -158,6 +158,16 @@ describe("weir publish", () => {
     expect(result.stderr).toContain("WEIR_ERR_CLI_NO_QUEUE");
   });
 
+  it("weir run: a start that fails exits 1 with the error's code, not 0", async () => {
+    const queue = uniqueName("run-missing");
+    const result = await runCli(["run", "test/cli/fixtures/missing-queue.ts"], {
+      MISSING_QUEUE: queue,
+      WEIR_LOG_FORMAT: "json",
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("WEIR_ERR_QUEUE_NOT_FOUND");
+  });
+
   it("exits 1 with the redacted URL when the broker cannot be reached", async () => {
     const result = await runCli(["publish", "q", "{}", "--url", "amqp://admin:hunter2@127.0.0.1:1/prod"]);
     expect(result.code).toBe(1);
