@@ -1,5 +1,6 @@
 import { clearTimeout as clearRealTimeout, setTimeout as realTimeout } from "node:timers";
 import type { MessageProperties } from "amqplib";
+import { decodeBody, UNDECODABLE } from "../core/codec/body.js";
 import { knownKeys } from "../core/validate.js";
 import type { AMQPMessage } from "../transports/amqp/message.js";
 import { encodeBody } from "../transports/amqp/publisher.js";
@@ -26,7 +27,7 @@ export interface PublishedMessage {
   readonly routingKey: string;
   /** The queues the broker routed it to; empty when it was unroutable (RabbitMQ drops those). */
   readonly queues: readonly string[];
-  /** JSON-decoded when its content type is JSON (or absent) and it parses, else the raw Buffer. */
+  /** Decoded as weir decodes a delivery (JSON, decompressed bytes); the raw Buffer when it cannot be. */
   readonly body: unknown;
   readonly content: Buffer;
   readonly headers: Readonly<Record<string, unknown>>;
@@ -81,6 +82,12 @@ export interface DeliverOptions {
    */
   contentType?: string;
   /**
+   * The content encoding (`gzip`, `deflate`, `br`): give the body as a Buffer already encoded.
+   * weir decodes it as it decodes a delivery from the broker.
+   * @defaultValue none
+   */
+  contentEncoding?: string;
+  /**
    * The AMQP `message-id` (what `once` dedups on by default).
    * @defaultValue none
    */
@@ -112,6 +119,7 @@ const DELIVER_KEYS = [
   "vhost",
   "headers",
   "contentType",
+  "contentEncoding",
   "messageId",
   "correlationId",
   "priority",
@@ -173,21 +181,13 @@ export interface TestAMQP {
 const RETRY_NAME = /(^|[.\-_])(retry|retries|delay|delayed)([.\-_]|$)/i;
 const DEAD_LETTER_NAME = /(^|[.\-_])(dlq|dlx|dead|dead-?letters?|parking(-?lot)?|poison)([.\-_]|$)/i;
 
-function isJson(contentType: unknown): boolean {
-  return (
-    contentType === undefined ||
-    contentType === "" ||
-    (typeof contentType === "string" && contentType.includes("json"))
-  );
-}
-
-function decode(content: Buffer, contentType: unknown): unknown {
-  if (!isJson(contentType)) return content;
-  try {
-    return JSON.parse(content.toString("utf8"));
-  } catch {
-    return content;
-  }
+/** Decoded as weir decodes a delivery (core's body decoder); the raw Buffer when it cannot be. */
+function decode(
+  content: Buffer,
+  properties: Pick<MessageProperties, "contentType" | "contentEncoding">,
+): unknown {
+  const body = decodeBody(content, properties.contentType, properties.contentEncoding);
+  return body === UNDECODABLE ? content : body;
 }
 
 function toPublished(record: PublishRecord): PublishedMessage {
@@ -196,7 +196,7 @@ function toPublished(record: PublishRecord): PublishedMessage {
     exchange: record.exchange,
     routingKey: record.routingKey,
     queues: record.queues,
-    body: decode(record.content, record.properties.contentType),
+    body: decode(record.content, record.properties),
     content: record.content,
     headers: record.properties.headers ?? {},
     properties: record.properties,
@@ -209,7 +209,7 @@ function stored(vhost: string, queue: string, message: StoredMessage): Published
     exchange: message.exchange,
     routingKey: message.routingKey,
     queues: [queue],
-    body: decode(message.content, message.properties.contentType),
+    body: decode(message.content, message.properties),
     content: message.content,
     headers: message.properties.headers ?? {},
     properties: message.properties,
@@ -322,7 +322,7 @@ export class Tracker implements BrokerObserver, ChannelObserver, HandlerCallObse
       outcome,
       queue: delivery.queue.name,
       vhost: delivery.queue.vhost,
-      body: decode(message.content, message.properties.contentType),
+      body: decode(message.content, message.properties),
       content: message.content,
       headers: message.properties.headers ?? {},
       deliveryTag: delivery.deliveryTag,
@@ -554,7 +554,7 @@ export function createTestAMQP(
           content,
           properties: {
             contentType,
-            contentEncoding: undefined,
+            contentEncoding: options.contentEncoding,
             headers: { ...options.headers },
             deliveryMode: 2,
             priority: options.priority,

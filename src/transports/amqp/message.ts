@@ -57,7 +57,10 @@ const SETTLED = 2;
  * that a whole bulk can be settled with as few frames as possible.
  */
 export class AMQPMessage<T = unknown> {
-  /** The body: JSON-decoded for JSON (or untyped) messages, else the raw Buffer. */
+  /**
+   * The body: JSON-decoded for JSON media types (`application/json`, `*+json`, any case) or
+   * untyped messages, else the bytes; decompressed per `content-encoding` (docs/amqp.md).
+   */
   readonly body: T;
   /** The queue this message was consumed from. */
   readonly queue: string;
@@ -84,7 +87,7 @@ export class AMQPMessage<T = unknown> {
     this.session = session;
   }
 
-  /** The body as received. */
+  /** The body as received (still compressed, if it was). */
   get raw(): Buffer {
     return this.delivery.content;
   }

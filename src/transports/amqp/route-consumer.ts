@@ -1,5 +1,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { BulkPipeline } from "../../core/bulk-pipeline.js";
+import { decodeBody, decodeBodyResult, UNDECODABLE } from "../../core/codec/body.js";
+import { InvalidBodyError } from "../../core/codec/errors.js";
 import { type Action, Actions } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { StartError, UnrecoverableError } from "../../core/errors.js";
@@ -9,7 +11,6 @@ import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
 import { ChannelSession } from "./channel-session.js";
 import type { VhostConnection } from "./connection.js";
-import { decodeBody, INVALID_BODY, invalidReason } from "./decode.js";
 import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 import type { HandlerOutcome, RoutePolicy } from "./route-policy.js";
@@ -21,6 +22,15 @@ async function closeQuietly(channel: Channel): Promise<void> {
   } catch {
     // Already closed by the broker or with its connection: nothing left to release.
   }
+}
+
+/** Why `decodeBody` refused a delivery (computed again only on that rare path). */
+function whyUndecodable(delivery: ConsumeMessage): InvalidBodyError {
+  const { content, properties } = delivery;
+  const result = decodeBodyResult(content, properties.contentType, properties.contentEncoding);
+  return result.ok
+    ? new InvalidBodyError("WEIR_ERR_INVALID_JSON", "the body could not be decoded")
+    : result.error;
 }
 
 /** Turns a broker refusal while attaching into an error that says what to do about it. */
@@ -230,8 +240,9 @@ export class RouteConsumer {
     }
     session.received(delivery.fields.deliveryTag);
     this.lastDeliveryAt = Date.now();
-    const body = decodeBody(delivery);
-    if (body === INVALID_BODY) {
+    const properties = delivery.properties;
+    const body = decodeBody(delivery.content, properties.contentType, properties.contentEncoding);
+    if (body === UNDECODABLE) {
       this.refuseInvalidBody(queue, session, delivery);
       return;
     }
@@ -257,16 +268,15 @@ export class RouteConsumer {
   };
 
   /**
-   * A body that can never parse: requeueing it would loop forever. It goes to the route's
-   * dead-letter queue when it has one, else it is rejected without requeue (the queue's DLX, if any,
-   * keeps it); either way it is logged and the route keeps consuming.
+   * A body that can never be decoded (invalid JSON, an unknown charset or content-encoding):
+   * requeueing it would loop forever. It goes to the route's dead-letter queue when it has one,
+   * else it is rejected without requeue (the queue's DLX, if any, keeps it); either way it is logged
+   * and the route keeps consuming.
    */
   private refuseInvalidBody(queue: string, session: ChannelSession, delivery: ConsumeMessage): void {
+    const error = whyUndecodable(delivery);
     if (this.policy) {
-      this.policy.refuseInvalidBody(
-        new AMQPMessage(delivery, queue, undefined, session),
-        invalidReason(delivery),
-      );
+      this.policy.refuseInvalidBody(new AMQPMessage(delivery, queue, undefined, session), error);
       return;
     }
     session.rejectNow(delivery, false);
@@ -275,10 +285,11 @@ export class RouteConsumer {
       {
         queue,
         deliveryTag: delivery.fields.deliveryTag,
-        reason: "invalid-json",
-        error: invalidReason(delivery),
+        reason: error.code === "WEIR_ERR_INVALID_JSON" ? "invalid-json" : "undecodable",
+        code: error.code,
+        error: error.message,
       },
-      "message rejected without requeue: its body is not valid JSON",
+      "message rejected without requeue: its body cannot be decoded",
     );
   }
 

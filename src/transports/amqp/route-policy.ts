@@ -1,3 +1,4 @@
+import type { InvalidBodyError } from "../../core/codec/errors.js";
 import { type Action, Actions } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { UnrecoverableError } from "../../core/errors.js";
@@ -7,7 +8,7 @@ import { formatIssues, type SchemaResult, type StandardSchemaV1, validateWith } 
 import type { AMQPMessage, MessagePolicy, Redirect } from "./message.js";
 import { type OnceAdmission, OnceGate } from "./once/gate.js";
 import type { ResolvedAMQPOptions } from "./options.js";
-import { InvalidBodyError, SchemaValidationError } from "./retry/errors.js";
+import { SchemaValidationError } from "./retry/errors.js";
 import { type Forward, Forwarder, type RawPublish } from "./retry/forwarder.js";
 import type { Declarer } from "./retry/topology.js";
 import type { AMQPRoute } from "./route-spec.js";
@@ -76,11 +77,10 @@ export class RoutePolicy {
   }
 
   /**
-   * A body that is not valid JSON, caught before it reaches a bulk: dead-lettered when the route
+   * A body that cannot be decoded, caught before it reaches a bulk: dead-lettered when the route
    * has a dead-letter queue, else rejected without requeue. Never loops, never throws.
    */
-  refuseInvalidBody(message: AMQPMessage, reason: string): void {
-    const error = new InvalidBodyError(reason);
+  refuseInvalidBody(message: AMQPMessage, error: InvalidBodyError): void {
     // Logged once, by the forwarder, with where the message went (dead-lettered or rejected).
     const target = this.forwarder.target(message, { kind: "dead-letter", error });
     if (target === undefined) {

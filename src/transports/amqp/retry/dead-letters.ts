@@ -1,4 +1,5 @@
 import type { Channel, GetMessage, MessageProperties } from "amqplib";
+import { decodeBody, UNDECODABLE } from "../../../core/codec/body.js";
 import { InvalidOptionError } from "../../../core/errors.js";
 import type { SchemaIssue } from "../../../core/schema.js";
 import type { VhostConnection } from "../connection.js";
@@ -14,7 +15,10 @@ import {
 
 /** One message of a dead-letter queue, as `listDeadLetters` and a replay `filter` see it. */
 export interface DeadLetter {
-  /** JSON-decoded for JSON (or untyped) messages, the raw Buffer otherwise; undefined if not valid JSON. */
+  /**
+   * Decoded as a handler would receive it: JSON for JSON (or untyped) messages, the (decompressed)
+   * bytes otherwise; undefined when it cannot be decoded (`raw` has it as stored).
+   */
   readonly body: unknown;
   readonly raw: Buffer;
   /** The queue it was consumed from (`x-weir-original-queue`). */
@@ -110,13 +114,9 @@ function issuesOf(value: unknown): readonly SchemaIssue[] | undefined {
 }
 
 function decode(message: GetMessage): unknown {
-  const type = message.properties.contentType;
-  if (typeof type === "string" && type !== "" && !type.includes("json")) return message.content;
-  try {
-    return JSON.parse(message.content.toString("utf8"));
-  } catch {
-    return undefined;
-  }
+  const { content, properties } = message;
+  const body = decodeBody(content, properties.contentType, properties.contentEncoding);
+  return body === UNDECODABLE ? undefined : body;
 }
 
 function toDeadLetter(message: GetMessage, fallbackQueue: string): DeadLetter {

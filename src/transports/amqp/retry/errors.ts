@@ -2,17 +2,12 @@ import { ConfigurationError, StartError, WeirError } from "../../../core/errors.
 import type { SchemaIssue } from "../../../core/schema.js";
 
 /**
- * The errors of retries, dead letters and dedup. Those a handler never sees (invalid JSON, a schema
+ * The errors of retries, dead letters and dedup. Those a handler never sees (an undecodable body, a schema
  * failure, an explicit `m.deadLetter()`) still exist as classes: they are what the dead-letter
  * headers record (`x-weir-error`, `x-weir-error-code`) and what the log lines carry.
  */
 
-/** A JSON (or untyped) body that does not parse. Recorded on its dead letter; never thrown to you. */
-export class InvalidBodyError extends WeirError {
-  constructor(reason: string) {
-    super("WEIR_ERR_INVALID_JSON", `the body is not valid JSON: ${reason}`);
-  }
-}
+export { InvalidBodyError } from "../../../core/codec/errors.js";
 
 /** A body the route's `schema` refused; `issues` says why. Recorded on its dead letter. */
 export class SchemaValidationError extends WeirError {

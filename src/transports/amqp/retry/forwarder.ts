@@ -1,15 +1,11 @@
 import type { Options } from "amqplib";
+import { InvalidBodyError } from "../../../core/codec/errors.js";
 import { Actions } from "../../../core/constants.js";
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { SchemaIssue } from "../../../core/schema.js";
 import type { AMQPMessage, Redirect } from "../message.js";
 import type { AMQPRoute } from "../route-spec.js";
-import {
-  DeadLetterDeclareError,
-  DeadLetteredError,
-  InvalidBodyError,
-  SchemaValidationError,
-} from "./errors.js";
+import { DeadLetterDeclareError, DeadLetteredError, SchemaValidationError } from "./errors.js";
 import {
   attemptsOf,
   type DeadLetterReason,
@@ -57,7 +53,9 @@ function beforeHandler(error: unknown): boolean {
 
 function reasonOf(error: unknown): DeadLetterReason {
   if (error instanceof SchemaValidationError) return "schema";
-  if (error instanceof InvalidBodyError) return "invalid-json";
+  if (error instanceof InvalidBodyError) {
+    return error.code === "WEIR_ERR_INVALID_JSON" ? "invalid-json" : "undecodable";
+  }
   if (error instanceof DeadLetteredError) return "dead-lettered";
   return "unrecoverable";
 }

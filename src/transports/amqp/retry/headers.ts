@@ -37,6 +37,8 @@ export type DeadLetterReason =
   | "dead-lettered"
   /** Its body was not valid JSON. */
   | "invalid-json"
+  /** Its body could not be decoded: an unknown charset or content-encoding, or corrupt compressed data. */
+  | "undecodable"
   /** Its body failed the route's schema. */
   | "schema";
 
