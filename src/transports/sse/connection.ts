@@ -1,4 +1,5 @@
 import { type ErrorEvent, EventSource, type FetchLike } from "eventsource";
+import { hasEssence } from "../../core/codec/media-type.js";
 import { tapBody } from "./body-tap.js";
 import { SSEHTTPStatusError, SSEStreamError } from "./errors.js";
 
@@ -45,8 +46,19 @@ class CatchAllEventSource extends EventSource {
   }
 }
 
-function isEventStream(contentType: string | null): boolean {
-  return (contentType ?? "").toLowerCase().startsWith("text/event-stream");
+const EVENT_STREAM = "text/event-stream";
+
+/**
+ * The response's headers as the `eventsource` package must see them. It accepts a stream only when
+ * `Content-Type` starts with exactly `text/event-stream`, but media types are case-insensitive
+ * (RFC 9110 §8.3.1): `Text/Event-Stream; charset=UTF-8` is an event stream. weir has already
+ * checked the type with core's parser, so the package gets the canonical spelling.
+ */
+function canonicalHeaders(headers: Headers, contentType: string | null): Headers {
+  if (contentType?.startsWith(EVENT_STREAM)) return headers;
+  const copy = new Headers(headers);
+  copy.set("content-type", EVENT_STREAM);
+  return copy;
 }
 
 /**
@@ -63,7 +75,7 @@ export class SSEConnection {
   private finished = false;
   /** Not reading because the route is full: silence is then weir's doing, not the server's. */
   private paused = false;
-  private response: { status: number; contentType: string | null } | undefined;
+  private response: { status: number; contentType: string | null; eventStream: boolean } | undefined;
   /** Set when the body was ended because an event outgrew `maxEventSize`. */
   private oversized: SSEStreamError | undefined;
   private readonly idleTimer: NodeJS.Timeout | undefined;
@@ -105,9 +117,10 @@ export class SSEConnection {
       for (const [name, value] of headers) merged.set(name, value);
       const response = await fetch(input, { ...init, headers: merged });
       const contentType = response.headers.get("content-type");
-      this.response = { status: response.status, contentType };
+      const eventStream = hasEssence(contentType, EVENT_STREAM);
+      this.response = { status: response.status, contentType, eventStream };
       this.touch();
-      if (response.status !== 200 || !isEventStream(contentType) || response.body === null) {
+      if (response.status !== 200 || !eventStream || response.body === null) {
         // The package fails the connection without reading the body; release the socket now.
         await response.body?.cancel().catch(() => {});
         return {
@@ -122,7 +135,7 @@ export class SSEConnection {
         status: response.status,
         url: response.url,
         redirected: response.redirected,
-        headers: response.headers,
+        headers: canonicalHeaders(response.headers, contentType),
         body: tapBody(response.body, maxEventSize, {
           onChunk: this.touch,
           onOversizedEvent: () => {
@@ -180,7 +193,7 @@ export class SSEConnection {
       return new SSEStreamError("WEIR_ERR_SSE_NETWORK", this.safeUrl, reason ?? "could not connect");
     }
     if (response.status !== 200) return new SSEHTTPStatusError(this.safeUrl, response.status);
-    if (!isEventStream(response.contentType)) {
+    if (!response.eventStream) {
       return new SSEStreamError(
         "WEIR_ERR_SSE_CONTENT_TYPE",
         this.safeUrl,

@@ -63,10 +63,17 @@ export class StreamConsumer {
   private stopping = false;
   private readonly sleeper = new Sleeper();
   private readonly logger: Logger;
+  /** Whether the stream ever opened: before that, a wrong content type is a mistake, not an outage. */
+  private everConnected = false;
   private markStarted!: () => void;
-  /** Resolves at the first successful connection, or when the stream is stopped before one. */
-  private readonly started = new Promise<void>((resolve) => {
+  private refuseStart!: (error: SSEStreamError) => void;
+  /**
+   * Resolves at the first successful connection, or when the stream is stopped before one; rejects
+   * when the server's first answer is a 200 that is not an event stream.
+   */
+  private readonly started = new Promise<void>((resolve, reject) => {
     this.markStarted = resolve;
+    this.refuseStart = reject;
   });
 
   constructor(
@@ -77,7 +84,11 @@ export class StreamConsumer {
     this.logger = logger.child({ path: config.path });
   }
 
-  /** Starts the loop; resolves once the stream is connected (or stopped first). */
+  /**
+   * Starts the loop; resolves once the stream is connected (or stopped first). Rejects with
+   * `WEIR_ERR_SSE_CONTENT_TYPE` when the server answers 200 with something that is not
+   * `text/event-stream` before the stream ever connected.
+   */
   start(): Promise<void> {
     this.loop ??= this.run();
     return this.started;
@@ -105,7 +116,15 @@ export class StreamConsumer {
       }
       const error = await this.connectOnce();
       if (this.stopping) break;
-      if (error !== undefined) this.fail(error);
+      if (error === undefined) continue;
+      if (!this.everConnected && error.code === "WEIR_ERR_SSE_CONTENT_TYPE") {
+        // The URL answers, with something that is not an event stream (a web page, a JSON API, an
+        // SPA's fallback page): a wrong URL, which retrying would only hide. start() says so.
+        this.lastError = error;
+        this.refuseStart(error);
+        break;
+      }
+      this.fail(error);
     }
     this.connected = false;
   }
@@ -154,6 +173,7 @@ export class StreamConsumer {
 
   private onOpen(): void {
     this.connected = true;
+    this.everConnected = true;
     // The backoff restarts after every successful connection: the next drop waits only the floor.
     this.failures = 0;
     this.lastError = undefined;
