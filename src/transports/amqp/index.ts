@@ -1,4 +1,5 @@
 export type { VhostConnection } from "./connection.js";
+export { ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
 export { AMQPMessage, type RejectOptions, type RetryMessageOptions } from "./message.js";
 export { MemoryOnceStore, type MemoryOnceStoreOptions } from "./once/memory-store.js";
 export { RedisOnceStore, type RedisOnceStoreOptions } from "./once/redis-store.js";

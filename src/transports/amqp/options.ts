@@ -10,8 +10,8 @@ export interface AMQPOptions {
    */
   url?: string;
   /**
-   * Unacknowledged messages a route may hold at once, across all its queues (channel-wide QoS).
-   * A route's own `prefetch` overrides it.
+   * Unacknowledged messages a route may hold at once, across all its queues (split into
+   * per-consumer prefetches that add up to it). A route's own `prefetch` overrides it.
    * @defaultValue 128
    */
   prefetch?: number;

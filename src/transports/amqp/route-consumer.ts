@@ -4,15 +4,17 @@ import { decodeBody, decodeBodyResult, UNDECODABLE } from "../../core/codec/body
 import { InvalidBodyError } from "../../core/codec/errors.js";
 import { type Action, Actions } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
-import { StartError, UnrecoverableError } from "../../core/errors.js";
+import { UnrecoverableError } from "../../core/errors.js";
 import { type HandlerCall, noInstrumentation } from "../../core/instrumentation.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
 import { ChannelSession } from "./channel-session.js";
 import type { VhostConnection } from "./connection.js";
+import { attachError, ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
 import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
+import { STREAM_OFFSET_HEADER } from "./qos.js";
 import type { HandlerOutcome, RoutePolicy } from "./route-policy.js";
 import type { AMQPRoute } from "./route-spec.js";
 
@@ -31,35 +33,6 @@ function whyUndecodable(delivery: ConsumeMessage): InvalidBodyError {
   return result.ok
     ? new InvalidBodyError("WEIR_ERR_INVALID_JSON", "the body could not be decoded")
     : result.error;
-}
-
-/** Turns a broker refusal while attaching into an error that says what to do about it. */
-function attachError(error: unknown, queue: string, vhost: string): StartError {
-  if (error instanceof StartError) return error;
-  const code = (error as { code?: unknown }).code;
-  if (code === 404) {
-    return new StartError(
-      "WEIR_ERR_QUEUE_NOT_FOUND",
-      `queue "${queue}" does not exist in vhost "${vhost}"; create it, or set declare: true on the route`,
-      { cause: error },
-    );
-  }
-  if (code === 406) {
-    return new StartError(
-      "WEIR_ERR_QUEUE_DECLARE",
-      `queue "${queue}" exists with other arguments than the route declares`,
-      { cause: error },
-    );
-  }
-  if (code === 403) {
-    return new StartError("WEIR_ERR_ACCESS_REFUSED", `access to queue "${queue}" was refused`, {
-      cause: error,
-    });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new StartError("WEIR_ERR_ATTACH", `could not consume queue "${queue}": ${message}`, {
-    cause: error,
-  });
 }
 
 /**
@@ -81,6 +54,8 @@ export class RouteConsumer {
   private readonly recovering = new Set<string>();
   private stopping = false;
   private attachedOnce = false;
+  /** Set when the route can never consume (a stream queue): it stops and reports not ready. */
+  private failure: StreamQueueError | undefined;
   private readonly sleeper = new Sleeper();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly pipeline: BulkPipeline<AMQPMessage>;
@@ -114,8 +89,20 @@ export class RouteConsumer {
 
   /** Attaches the route; rejects (with a coded StartError) if any queue cannot be consumed. */
   async start(): Promise<void> {
-    const model = await this.connection.connect();
-    await this.ensureAttached(model);
+    for (let attempt = 1; ; attempt++) {
+      const model = await this.connection.connect();
+      try {
+        await this.ensureAttached(model);
+        break;
+      } catch (error) {
+        // The broker closed the shared connection for another route's mistake (its reason names
+        // another queue), or for a reason of its own: not this route's failure. Attach again once
+        // the connection is back; only the route whose consume it was reports it.
+        if (!(error instanceof ConsumeClosedConnectionError) || this.named(error) || attempt >= 3)
+          throw error;
+        this.logger.warn(failureFields(error), "the connection closed while attaching; attaching again");
+      }
+    }
     // Subscribed only after the first attach: at start a failure must reject, later it is retried.
     this.unsubscribe.push(
       this.connection.onDown(() => {
@@ -160,7 +147,11 @@ export class RouteConsumer {
     const connected = this.connection.current !== undefined;
     return {
       name: this.route.name,
-      ready: connected && this.session?.alive === true && consuming.length === this.route.queues.length,
+      ready:
+        this.failure === undefined &&
+        connected &&
+        this.session?.alive === true &&
+        consuming.length === this.route.queues.length,
       connected,
       consuming,
       lastDeliveryAt: this.lastDeliveryAt === undefined ? null : new Date(this.lastDeliveryAt).toISOString(),
@@ -170,19 +161,44 @@ export class RouteConsumer {
       inFlight: this.pipeline.size,
       unsettled: this.session?.unsettled ?? 0,
       ...this.policy?.stats(),
+      ...(this.failure !== undefined && {
+        error: { code: this.failure.code, message: this.failure.message },
+      }),
     };
   }
 
   private ensureAttached(model: ChannelModel): Promise<void> {
     if (this.session?.alive && this.sessionModel === model) return Promise.resolve();
+    if (this.failure !== undefined) return Promise.resolve();
     this.attaching ??= this.attach(model).finally(() => {
       this.attaching = undefined;
     });
     return this.attaching;
   }
 
+  /** Whether a connection close's reason names one of this route's queues. */
+  private named(error: ConsumeClosedConnectionError): boolean {
+    const reason = error.message;
+    return this.route.queues.some((queue) => reason.includes(`queue '${queue}'`));
+  }
+
   private async attach(model: ChannelModel): Promise<void> {
     if (this.stopping) return;
+    // A connection-level error (5xx) closes every channel of the connection, and amqplib rejects
+    // the pending call with a bare "Channel ended": keep the broker's reason for the start error.
+    let closedWith: Error | undefined;
+    const onConnectionError = (error: Error): void => {
+      closedWith = error;
+    };
+    model.on("error", onConnectionError);
+    try {
+      await this.attachChannel(model, () => closedWith);
+    } finally {
+      model.off("error", onConnectionError);
+    }
+  }
+
+  private async attachChannel(model: ChannelModel, closedWith: () => Error | undefined): Promise<void> {
     const channel = await model.createChannel();
     const session = new ChannelSession(channel, this.logger);
     // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
@@ -194,9 +210,6 @@ export class RouteConsumer {
     channel.on("close", () => this.onChannelClosed(session));
     let queue = this.route.queues[0] ?? "";
     try {
-      // With one queue, per-consumer QoS is the same bound and RabbitMQ's cheaper path; with
-      // several, `global` makes the prefetch a bound across all the route's queues.
-      await channel.prefetch(this.route.prefetch, this.route.queues.length > 1);
       for (queue of this.route.queues) await this.checkQueue(channel, queue);
       // Where failures go must exist before the first delivery can fail (and again after a reconnect).
       if (this.policy) await this.policy.attach();
@@ -213,9 +226,15 @@ export class RouteConsumer {
     } catch (error) {
       session.kill();
       await closeQuietly(channel);
+      const closed = closedWith();
+      if (closed !== undefined)
+        throw new ConsumeClosedConnectionError(this.route.name, queue, this.route.vhost, closed);
       throw attachError(error, queue, this.route.vhost);
     }
-    this.logger.info({ queues: this.route.queues, prefetch: this.route.prefetch }, "consuming");
+    this.logger.info(
+      { queues: this.route.queues, prefetch: this.route.prefetch, perQueue: this.route.prefetchShares },
+      "consuming",
+    );
   }
 
   private async checkQueue(channel: Channel, queue: string): Promise<void> {
@@ -224,12 +243,43 @@ export class RouteConsumer {
     else await channel.checkQueue(queue);
   }
 
+  /**
+   * Starts the consumer of `queue` with its share of the route's prefetch (docs/architecture.md):
+   * a per-consumer `basic.qos` applies to the consumers started after it on the channel, which
+   * every queue type accepts, where a channel-wide one makes quorum and stream queues close the
+   * whole connection.
+   */
   private async consume(session: ChannelSession, queue: string): Promise<void> {
     if (this.stopping || !session.alive) return;
-    const { consumerTag } = await session.channel.consume(queue, (delivery) =>
-      this.onDelivery(queue, session, delivery),
-    );
+    const index = this.route.queues.indexOf(queue);
+    await session.channel.prefetch(this.route.prefetchShares[index] ?? this.route.prefetch, false);
+    let first = true;
+    const { consumerTag } = await session.channel.consume(queue, (delivery) => {
+      if (first && delivery !== null) {
+        first = false;
+        // A stream is known by its deliveries only (a passive declare does not say the type).
+        if (delivery.properties.headers?.[STREAM_OFFSET_HEADER] !== undefined) {
+          this.refuseStream(queue, session);
+          return;
+        }
+      }
+      this.onDelivery(queue, session, delivery);
+    });
     this.consumerTags.set(queue, consumerTag);
+  }
+
+  /**
+   * The route consumes a stream, which it cannot settle (a reject or a requeue would close the
+   * connection every route shares). It stops for good, touching nothing: no settle is sent, the
+   * channel is closed (a stream forgets unacked deliveries, nothing is lost), and the route reports
+   * not ready with the error. Other routes keep going.
+   */
+  private refuseStream(queue: string, session: ChannelSession): void {
+    if (this.failure !== undefined) return;
+    this.failure = new StreamQueueError("", queue);
+    this.logger.error(failureFields(this.failure), "route stopped: it consumes a stream queue");
+    this.retire(session, false);
+    void closeQuietly(session.channel);
   }
 
   /** The hot path: runs once per delivery, so it allocates only the message it hands over. */
@@ -361,11 +411,11 @@ export class RouteConsumer {
    * report the channel closed after the new connection is up, and a stale session must never take
    * part in a bulk with fresh deliveries.
    */
-  private retire(session: ChannelSession): void {
+  private retire(session: ChannelSession, redelivered = true): void {
     if (!session.alive) return;
     const unsettled = session.kill();
     const dropped = this.pipeline.drop((message) => message.session === session);
-    if (unsettled > 0) {
+    if (unsettled > 0 && redelivered) {
       this.lostOnReconnect += unsettled;
       this.options.instrumentation.settled("amqp", this.route.name, "dropped", unsettled);
       this.logger.warn(
@@ -383,7 +433,7 @@ export class RouteConsumer {
   private onChannelClosed(session: ChannelSession): void {
     const wasCurrent = this.session === session;
     this.retire(session);
-    if (wasCurrent && !this.stopping) this.scheduleReattach();
+    if (wasCurrent && !this.stopping && this.failure === undefined) this.scheduleReattach();
   }
 
   /** Re-attaches with backoff while the connection is up; a reconnect re-attaches through onUp. */

@@ -5,10 +5,12 @@ import type { Logger } from "../../core/logger.js";
 import { type SchemaOutput, type StandardSchemaV1, schemaOption } from "../../core/schema.js";
 import type { RouteRecord } from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
+import { StreamQueueError } from "./consume-errors.js";
 import type { AMQPMessage } from "./message.js";
 import { defaultOnceKey } from "./once/key.js";
 import { MemoryOnceStore } from "./once/memory-store.js";
 import type { OnceOptions, OnceStore } from "./once/store.js";
+import { declaresStream, prefetchShares } from "./qos.js";
 import {
   type DeadLetterOptions,
   normalizeDeadLetter,
@@ -54,7 +56,9 @@ export interface AMQPRouteSpec<T = unknown> {
    */
   vhost?: string;
   /**
-   * Unacked messages this route may hold across all its queues.
+   * Unacked messages this route may hold across all its queues. It is split into per-consumer
+   * prefetches that add up to it (docs/architecture.md), the QoS every queue type accepts (quorum
+   * and stream queues refuse a channel-wide one).
    * @defaultValue the app's `amqp.prefetch` (128)
    */
   prefetch?: number;
@@ -105,7 +109,10 @@ export type AMQPSchemaRouteSpec<S extends StandardSchemaV1> = Omit<
   schema: S;
 };
 
-/** A handler of an AMQP route: always receives an array, of at most `min(bulkSize, prefetch)`. */
+/**
+ * A handler of an AMQP route: always receives an array, of at most `min(bulkSize, prefetch)` (on a
+ * route over several queues, `prefetch` is the smallest queue's share of it).
+ */
 export type AMQPHandler<T = unknown> = (messages: AMQPMessage<T>[]) => unknown;
 
 /** `once` with its defaults applied. */
@@ -122,6 +129,8 @@ export interface AMQPRoute {
   readonly queues: readonly string[];
   readonly vhost: string;
   readonly prefetch: number;
+  /** Each queue's per-consumer prefetch, in `queues` order; they add up to `prefetch`. */
+  readonly prefetchShares: readonly number[];
   readonly bulkSize: number;
   readonly flushInterval: number;
   readonly concurrency: number;
@@ -163,6 +172,7 @@ function declareOptions(value: AMQPRouteSpec["declare"]): Required<QueueDeclareO
   if (value === undefined || value === false) return undefined;
   const given = value === true ? {} : value;
   knownKeys("declare", given, ["durable", "exclusive", "autoDelete", "arguments"]);
+  if (declaresStream(given.arguments)) throw new StreamQueueError("declare.arguments");
   return {
     durable: given.durable ?? true,
     exclusive: given.exclusive ?? false,
@@ -211,9 +221,23 @@ export function normalizeAMQPRoute(
   const prefetch = positiveInteger("prefetch", spec.prefetch, defaults.prefetch);
   const requested = positiveInteger("bulkSize", options.bulkSize, BULK_DEFAULTS.bulkSize);
   const name = record.routes.join(",");
-  if (requested > prefetch) {
-    // A bulk larger than the prefetch could never fill: the broker stops delivering first.
-    logger.warn({ route: name, bulkSize: requested, prefetch }, "bulkSize is above prefetch; using prefetch");
+  const shares = prefetchShares(prefetch, record.routes.length);
+  if (prefetch < record.routes.length) {
+    logger.warn(
+      { route: name, prefetch, queues: record.routes.length },
+      "prefetch is below the number of queues; each queue gets 1, so the route may hold one unacked message per queue",
+    );
+  }
+  // A bulk larger than one queue's share could never fill from that queue alone: the broker stops
+  // delivering first, and the bulk would wait for its flush interval.
+  const cap = Math.min(...shares);
+  if (requested > cap) {
+    logger.warn(
+      { route: name, bulkSize: requested, prefetch, queues: record.routes.length, using: cap },
+      record.routes.length === 1
+        ? "bulkSize is above prefetch; using prefetch"
+        : "bulkSize is above each queue's share of the prefetch; using the share",
+    );
   }
   const vhost = spec.vhost ?? defaults.vhost;
   if (typeof vhost !== "string" || vhost.length === 0) {
@@ -232,7 +256,8 @@ export function normalizeAMQPRoute(
     queues: record.routes,
     vhost,
     prefetch,
-    bulkSize: Math.min(requested, prefetch),
+    prefetchShares: shares,
+    bulkSize: Math.min(requested, cap),
     flushInterval: duration("bulkFlushInterval", options.bulkFlushInterval, BULK_DEFAULTS.bulkFlushInterval),
     concurrency: positiveInteger("concurrency", options.concurrency, BULK_DEFAULTS.concurrency),
     onSuccess: action("onSuccess", options.onSuccess, Actions.ACK),

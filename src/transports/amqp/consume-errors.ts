@@ -1,0 +1,85 @@
+import { ConfigurationError, StartError } from "../../core/errors.js";
+
+/**
+ * The errors of consuming: a queue type a route cannot consume, a consume the broker answered by
+ * closing the shared connection.
+ */
+
+/** The text the broker gave with a close, without amqplib's wrapping (`... with message "<text>"`). */
+export function brokerReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /with message "(.*)"\s*$/s.exec(message)?.[1] ?? message;
+}
+
+/**
+ * A route over a RabbitMQ stream queue. Streams cannot take a reject or a requeue (the broker
+ * answers `basic.reject` / `basic.nack` by closing the whole connection, 540), and every AMQP route
+ * may send them (onException, invalid bodies, the shutdown's requeue). Refused at registration when
+ * the route declares the queue as a stream; else found at its first delivery (the route then stops
+ * consuming and reports not ready with this error, and no other route is touched).
+ */
+export class StreamQueueError extends ConfigurationError {
+  readonly queue: string | undefined;
+
+  constructor(where: string, queue?: string) {
+    super(
+      "WEIR_ERR_STREAM_QUEUE",
+      `${queue === undefined ? where : `queue "${queue}"`} is a stream queue: AMQP routes cannot consume streams ` +
+        "(a stream refuses the rejects and requeues every route may send, by closing the connection); " +
+        "read it with a stream client, or consume a classic or quorum queue bound to the same exchange",
+    );
+    this.queue = queue;
+  }
+}
+
+/**
+ * The broker closed the vhost's whole connection (a connection-level error, 5xx) in answer to a
+ * route's consume: `route` and `queue` name the route whose operation it was, the message carries
+ * the broker's reason. The other routes of the vhost re-attach once the connection is back.
+ */
+export class ConsumeClosedConnectionError extends StartError {
+  readonly route: string;
+  readonly queue: string;
+
+  constructor(route: string, queue: string, vhost: string, cause: unknown) {
+    super(
+      "WEIR_ERR_CONSUME_CLOSED_CONNECTION",
+      `route "${route}": the broker closed the connection to vhost "${vhost}" while attaching queue "${queue}": ${brokerReason(cause)}`,
+      { cause },
+    );
+    this.route = route;
+    this.queue = queue;
+  }
+}
+
+/**
+ * Turns a broker refusal while attaching into an error that says what to do about it, with the
+ * broker's own reason (a 406 on a declare is an argument the broker refuses, not only a mismatch).
+ */
+export function attachError(error: unknown, queue: string, vhost: string): StartError {
+  if (error instanceof StartError) return error;
+  const code = (error as { code?: unknown }).code;
+  const reason = brokerReason(error);
+  if (code === 404) {
+    return new StartError(
+      "WEIR_ERR_QUEUE_NOT_FOUND",
+      `queue "${queue}" does not exist in vhost "${vhost}"; create it, or set declare: true on the route`,
+      { cause: error },
+    );
+  }
+  if (code === 406) {
+    return new StartError(
+      "WEIR_ERR_QUEUE_DECLARE",
+      `the broker refused queue "${queue}" as the route declares it (it exists with other arguments, or an argument is not allowed for its type): ${reason}`,
+      { cause: error },
+    );
+  }
+  if (code === 403) {
+    return new StartError("WEIR_ERR_ACCESS_REFUSED", `access to queue "${queue}" was refused: ${reason}`, {
+      cause: error,
+    });
+  }
+  return new StartError("WEIR_ERR_ATTACH", `could not consume queue "${queue}": ${reason}`, {
+    cause: error,
+  });
+}
