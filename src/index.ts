@@ -29,6 +29,7 @@ export {
   UnrecoverableError,
   WeirError,
 } from "./core/errors.js";
+export { type HandlerContext, HandlerTimeoutError } from "./core/handler-call.js";
 export type { Hook } from "./core/hooks.js";
 export { InspectOnlyError } from "./core/inspect.js";
 export { redactUrl } from "./core/logger.js";

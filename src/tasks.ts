@@ -1,6 +1,7 @@
 import type { Channel } from "amqplib";
 import { RouteTypes } from "./core/constants.js";
 import { ConfigurationError, InvalidHandlerError, InvalidOptionError, WeirError } from "./core/errors.js";
+import type { HandlerContext } from "./core/handler-call.js";
 import {
   formatIssues,
   type SchemaIssue,
@@ -31,8 +32,11 @@ import { type AMQPTransport, amqpInternals } from "./transports/amqp/transport.j
  * ```
  */
 
-/** A task's handler: one payload at a time (the route runs with `bulkSize` 1). */
-export type TaskHandler<T> = (payload: T, message: AMQPMessage<T>) => unknown;
+/**
+ * A task's handler: one payload at a time (the route runs with `bulkSize` 1). `context.signal`
+ * aborts when the task's `timeout` passes.
+ */
+export type TaskHandler<T> = (payload: T, message: AMQPMessage<T>, context: HandlerContext) => unknown;
 
 /** Options of `app.task(name, handler, options)`. */
 export interface TaskOptions<T = unknown> {
@@ -51,6 +55,12 @@ export interface TaskOptions<T = unknown> {
    * @defaultValue 1
    */
   concurrency?: number;
+  /**
+   * The longest one run may take (ms): then its signal aborts and the run counts as failed
+   * (retried, or requeued), freeing its slot. Keep it below the broker's consumer timeout.
+   * @defaultValue none
+   */
+  timeout?: number;
   /**
    * How weir declares the task's queue (it always does, at start and after every reconnect).
    * @defaultValue a durable queue without arguments
@@ -139,7 +149,17 @@ export interface TaskHost {
   readonly transport: AMQPTransport;
 }
 
-const OPTION_KEYS = ["vhost", "prefetch", "concurrency", "declare", "retry", "deadLetter", "once", "schema"];
+const OPTION_KEYS = [
+  "vhost",
+  "prefetch",
+  "concurrency",
+  "timeout",
+  "declare",
+  "retry",
+  "deadLetter",
+  "once",
+  "schema",
+];
 
 /** Task route handlers → their task's name: how `weir routes` and the AsyncAPI document spot tasks. */
 const taskHandlers = new WeakMap<object, string>();
@@ -172,13 +192,17 @@ export function createTask<T>(
   }
   const run = handler as TaskHandler<unknown>;
   // One message per call: a task is a unit of work, and its retry or dead letter is per message.
-  const routeHandler: AMQPHandler = async (messages) => {
-    for (const message of messages) await run(message.body, message);
+  const routeHandler: AMQPHandler = async (messages, context) => {
+    for (const message of messages) await run(message.body, message, context);
   };
   const spec: AMQPRouteSpec = {
     type: RouteTypes.AMQP,
     declare: given.declare ?? true,
-    options: { bulkSize: 1, ...(given.concurrency !== undefined && { concurrency: given.concurrency }) },
+    options: {
+      bulkSize: 1,
+      ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
+      ...(given.timeout !== undefined && { timeout: given.timeout }),
+    },
     ...(given.vhost !== undefined && { vhost: given.vhost }),
     ...(given.prefetch !== undefined && { prefetch: given.prefetch }),
     ...(given.retry !== undefined && { retry: given.retry }),

@@ -14,6 +14,14 @@ export interface BulkOptions {
    */
   bulkFlushInterval?: number;
   /**
+   * The longest one handler call may take (ms). When it passes, the handler's `AbortSignal` is
+   * aborted, the call counts as failed (`onException`, or a retry) with a `HandlerTimeoutError`
+   * (`WEIR_ERR_HANDLER_TIMEOUT`), its concurrency slot is freed, and its late result is ignored.
+   * Keep it below the broker's consumer timeout (docs/amqp.md).
+   * @defaultValue none: a call may take as long as it takes
+   */
+  timeout?: number;
+  /**
    * How many bulks of this route may be in the handler at once.
    * @defaultValue 1
    */

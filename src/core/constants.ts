@@ -16,6 +16,7 @@ export const Options = {
   BULK_SIZE: "bulkSize",
   BULK_FLUSH_INTERVAL: "bulkFlushInterval",
   CONCURRENCY: "concurrency",
+  TIMEOUT: "timeout",
 } as const;
 export type OptionName = (typeof Options)[keyof typeof Options];
 

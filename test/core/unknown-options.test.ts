@@ -279,6 +279,7 @@ describe("unknown option keys are refused everywhere, the known keys listed (iss
               "vhost",
               "headers",
               "contentType",
+              "contentEncoding",
               "messageId",
               "correlationId",
               "priority",

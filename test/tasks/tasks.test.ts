@@ -103,6 +103,24 @@ describe("app.task (in memory)", () => {
     expect(result).toMatchObject({ outcome: "retry", forwardedTo: { queue: "flaky.retry.2000" } });
   });
 
+  it("slow handler: a task's timeout aborts its signal and counts the run as failed (issue #15)", async () => {
+    const app = offlineApp();
+    const reasons: unknown[] = [];
+    app.task(
+      "reports.build",
+      async (_payload, _message, { signal }) => {
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+        reasons.push(signal.reason);
+      },
+      { timeout: 100 },
+    );
+    const client = createTestClient(app, { requeue: "hold" });
+    clients.push(client);
+    const [result] = await client.amqp.deliver("reports.build", [{ month: 11 }]);
+    expect(result!.outcome).toBe("requeue");
+    expect(reasons).toEqual([expect.objectContaining({ code: "WEIR_ERR_HANDLER_TIMEOUT" })]);
+  });
+
   it("refuses misuse where the task is defined", async () => {
     const app = offlineApp();
     app.task("once-only", async () => {});

@@ -5,6 +5,7 @@ import { InvalidBodyError } from "../../core/codec/errors.js";
 import { type Action, Actions } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { UnrecoverableError } from "../../core/errors.js";
+import { callHandler } from "../../core/handler-call.js";
 import { type HandlerCall, noInstrumentation } from "../../core/instrumentation.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
@@ -303,8 +304,7 @@ export class RouteConsumer {
     let failure: Action | undefined;
     const instrumentation = this.options.instrumentation;
     try {
-      if (instrumentation === noInstrumentation) await this.route.handler(bulk);
-      else await instrumentation.runHandler(this.handlerCall(bulk), async () => this.route.handler(bulk));
+      await this.callHandler(bulk);
     } catch (error) {
       // An UnrecoverableError must never come back; with no dead-letter queue it is rejected.
       failure = error instanceof UnrecoverableError ? Actions.REJECT : this.route.onException;
@@ -362,8 +362,7 @@ export class RouteConsumer {
   private readonly runHandler = async (bulk: AMQPMessage[]): Promise<HandlerOutcome> => {
     const instrumentation = this.options.instrumentation;
     try {
-      if (instrumentation === noInstrumentation) await this.route.handler(bulk);
-      else await instrumentation.runHandler(this.handlerCall(bulk), async () => this.route.handler(bulk));
+      await this.callHandler(bulk);
       return { failed: false, error: undefined };
     } catch (error) {
       const queues = [...new Set(bulk.map((message) => message.queue))];
@@ -377,6 +376,16 @@ export class RouteConsumer {
       return { failed: true, error };
     }
   };
+
+  /** The handler on `bulk`, bounded by the route's `timeout` (core's one handler call). */
+  private callHandler(bulk: AMQPMessage[]): unknown {
+    const { handler, timeout } = this.route;
+    const instrumentation = this.options.instrumentation;
+    if (instrumentation === noInstrumentation) return callHandler(handler, bulk, timeout);
+    return instrumentation.runHandler(this.handlerCall(bulk), async () =>
+      callHandler(handler, bulk, timeout),
+    );
+  }
 
   private handlerCall(bulk: readonly AMQPMessage[]): HandlerCall {
     return {

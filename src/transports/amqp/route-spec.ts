@@ -1,6 +1,7 @@
 import { BULK_DEFAULTS, type BulkOptions } from "../../core/bulk-pipeline.js";
 import { type Action, Actions, isAction, type RouteTypes } from "../../core/constants.js";
 import { InvalidOptionError } from "../../core/errors.js";
+import { type HandlerContext, handlerTimeoutOption } from "../../core/handler-call.js";
 import type { Logger } from "../../core/logger.js";
 import { type SchemaOutput, type StandardSchemaV1, schemaOption } from "../../core/schema.js";
 import type { RouteRecord } from "../../core/transport.js";
@@ -111,9 +112,10 @@ export type AMQPSchemaRouteSpec<S extends StandardSchemaV1> = Omit<
 
 /**
  * A handler of an AMQP route: always receives an array, of at most `min(bulkSize, prefetch)` (on a
- * route over several queues, `prefetch` is the smallest queue's share of it).
+ * route over several queues, `prefetch` is the smallest queue's share of it), and a context whose
+ * `signal` aborts when the route's `timeout` passes.
  */
-export type AMQPHandler<T = unknown> = (messages: AMQPMessage<T>[]) => unknown;
+export type AMQPHandler<T = unknown> = (messages: AMQPMessage<T>[], context: HandlerContext) => unknown;
 
 /** `once` with its defaults applied. */
 export interface ResolvedOnce {
@@ -134,6 +136,8 @@ export interface AMQPRoute {
   readonly bulkSize: number;
   readonly flushInterval: number;
   readonly concurrency: number;
+  /** The longest one handler call may take (ms); undefined: no limit. */
+  readonly timeout: number | undefined;
   readonly onSuccess: Action;
   readonly onException: Action;
   readonly declare: Required<QueueDeclareOptions> | undefined;
@@ -155,7 +159,14 @@ const SPEC_KEYS = [
   "once",
   "schema",
 ] as const;
-const OPTION_KEYS = ["bulkSize", "bulkFlushInterval", "concurrency", "onSuccess", "onException"] as const;
+const OPTION_KEYS = [
+  "bulkSize",
+  "bulkFlushInterval",
+  "concurrency",
+  "timeout",
+  "onSuccess",
+  "onException",
+] as const;
 
 function action(option: string, value: unknown, fallback: Action): Action {
   if (value === undefined) return fallback;
@@ -260,6 +271,7 @@ export function normalizeAMQPRoute(
     bulkSize: Math.min(requested, cap),
     flushInterval: duration("bulkFlushInterval", options.bulkFlushInterval, BULK_DEFAULTS.bulkFlushInterval),
     concurrency: positiveInteger("concurrency", options.concurrency, BULK_DEFAULTS.concurrency),
+    timeout: handlerTimeoutOption("timeout", options.timeout),
     onSuccess: action("onSuccess", options.onSuccess, Actions.ACK),
     onException: action("onException", options.onException, Actions.REQUEUE),
     declare: declareOptions(spec.declare),

@@ -1,5 +1,6 @@
 import { BulkPipeline } from "../../core/bulk-pipeline.js";
 import type { Deadline } from "../../core/deadline.js";
+import { callHandler } from "../../core/handler-call.js";
 import { type HandlerCall, type Instrumentation, noInstrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import { Sleeper } from "../../core/sleeper.js";
@@ -161,10 +162,11 @@ export class SSERouteConsumer {
     for (let attempt = 1; ; attempt++) {
       try {
         const given = attempt === 1 ? bulk : [...events];
-        if (this.instrumentation === noInstrumentation) await this.route.handler(given);
+        const { handler, timeout } = this.route;
+        if (this.instrumentation === noInstrumentation) await callHandler(handler, given, timeout);
         else
           await this.instrumentation.runHandler(this.handlerCall(given), async () =>
-            this.route.handler(given),
+            callHandler(handler, given, timeout),
           );
         this.handled += events.length;
         this.instrumentation.settled("sse", this.route.name, "ack", events.length);

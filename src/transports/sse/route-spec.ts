@@ -1,6 +1,7 @@
 import { BULK_DEFAULTS, type BulkOptions } from "../../core/bulk-pipeline.js";
 import type { RouteTypes } from "../../core/constants.js";
 import { InvalidOptionError } from "../../core/errors.js";
+import { type HandlerContext, handlerTimeoutOption } from "../../core/handler-call.js";
 import { type Logger, redactUrl } from "../../core/logger.js";
 import type { RouteRecord } from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
@@ -78,8 +79,11 @@ export interface SSERouteSpec extends SSEConnectionOptions {
   options?: SSERouteOptions;
 }
 
-/** A handler of an SSE route: always receives an array of at most `bulkSize` events. */
-export type SSEHandler<T = unknown> = (events: SSEEvent<T>[]) => unknown;
+/**
+ * A handler of an SSE route: always receives an array of at most `bulkSize` events, and a context
+ * whose `signal` aborts when the route's `timeout` passes.
+ */
+export type SSEHandler<T = unknown> = (events: SSEEvent<T>[], context: HandlerContext) => unknown;
 
 /** An SSE route with every default applied and every option checked. */
 export interface SSERoute {
@@ -88,6 +92,8 @@ export interface SSERoute {
   readonly bulkSize: number;
   readonly flushInterval: number;
   readonly concurrency: number;
+  /** The longest one handler call may take (ms); undefined: no limit. */
+  readonly timeout: number | undefined;
   readonly maxPending: number;
   readonly onException: SSEExceptionAction;
   readonly maxAttempts: number;
@@ -173,6 +179,7 @@ const OPTION_KEYS = [
   "bulkSize",
   "bulkFlushInterval",
   "concurrency",
+  "timeout",
   "onException",
   "retry",
   "maxPending",
@@ -252,6 +259,7 @@ export function normalizeSSERoute(record: RouteRecord, app: ResolvedSSEOptions, 
     bulkSize: Math.min(requested, maxPending),
     flushInterval: duration("bulkFlushInterval", options.bulkFlushInterval, BULK_DEFAULTS.bulkFlushInterval),
     concurrency,
+    timeout: handlerTimeoutOption("timeout", options.timeout),
     maxPending,
     onException,
     maxAttempts: retry.maxAttempts,
