@@ -360,7 +360,6 @@ export class RouteConsumer {
   };
 
   private readonly runHandler = async (bulk: AMQPMessage[]): Promise<HandlerOutcome> => {
-    const instrumentation = this.options.instrumentation;
     try {
       await this.callHandler(bulk);
       return { failed: false, error: undefined };
