@@ -104,6 +104,19 @@ export function registerHealthMetrics(p: string, registers: Registry[], snapshot
       }
     },
   });
+  new Counter({
+    name: `${p}consumer_timeouts_total`,
+    help: "Times the broker closed an AMQP route's channel because a delivery outlived its consumer_timeout.",
+    labelNames: ["transport", "route"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { transport, route } of snapshot.routes()) {
+        const value = finite(route.consumerTimeouts);
+        if (value !== undefined) this.inc({ transport, route: route.name }, value);
+      }
+    },
+  });
   new Gauge({
     name: `${p}route_ready`,
     help: "1 when the route is attached and receiving work, else 0.",

@@ -15,7 +15,7 @@ function setup() {
   } as unknown as Channel;
   const session = new ChannelSession(channel, pino({ level: "silent" }));
   const deliver = (tag: number) => {
-    session.received(tag);
+    session.received(tag, Date.now(), 0);
     const delivery = {
       fields: { deliveryTag: tag },
       properties: { headers: {} },

@@ -29,7 +29,7 @@ const silent = pino({ level: "silent" });
 function route(spec: Record<string, unknown>) {
   return normalizeAMQPRoute(
     { routes: ["q"], spec: { type: RouteTypes.AMQP, ...spec }, handler: async () => {} },
-    { prefetch: 128, vhost: "/" },
+    { prefetch: 128, vhost: "/", consumerTimeout: 1_800_000 },
     silent,
   );
 }
@@ -55,7 +55,7 @@ function setup(spec: Record<string, unknown>) {
   } as unknown as Channel;
   const session = new ChannelSession(channel, silent);
   const deliver = (tag: number, headers: Record<string, unknown> = {}) => {
-    session.received(tag);
+    session.received(tag, Date.now(), 0);
     const delivery = {
       fields: { deliveryTag: tag, exchange: "", routingKey: "q", redelivered: false },
       properties: { headers, contentType: "application/json" },

@@ -49,7 +49,15 @@ function refused(
 }
 
 const APP_KEYS = ["logger", "shutdownTimeout", "name", "amqp", "http", "sse", "observability"];
-const AMQP_KEYS = ["url", "prefetch", "heartbeat", "reconnect", "onConnectionError", "publishTimeout"];
+const AMQP_KEYS = [
+  "url",
+  "prefetch",
+  "heartbeat",
+  "reconnect",
+  "onConnectionError",
+  "publishTimeout",
+  "consumerTimeout",
+];
 const BACKOFF_KEYS = ["floor", "ceiling", "zeroOverride", "jitter", "random"];
 
 describe("unknown option keys are refused everywhere, the known keys listed (issue 13)", () => {

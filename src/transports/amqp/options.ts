@@ -35,6 +35,14 @@ export interface AMQPOptions {
   /** Called after every failed connection attempt (async-worker's CONNECTION_FAIL_CALLBACK). */
   onConnectionError?: (error: Error, attempt: number) => void | Promise<void>;
   /**
+   * The broker's `consumer_timeout` (ms), as the app is told it: RabbitMQ closes a channel whose
+   * delivery stays unacknowledged longer (406 PRECONDITION_FAILED). weir warns at registration when
+   * a route's `timeout`, `bulkFlushInterval`, `prefetch` and `concurrency` let a delivery wait
+   * longer; a queue's own `x-consumer-timeout`, when the route declares it, wins.
+   * @defaultValue 1800000 (30 minutes, RabbitMQ's default)
+   */
+  consumerTimeout?: number;
+  /**
    * How long `publish` waits for a connection and the broker's confirm before it rejects (ms).
    * @defaultValue 10000
    */
@@ -51,6 +59,7 @@ export interface ResolvedAMQPOptions {
   readonly maxAttempts: number;
   readonly onConnectionError: AMQPOptions["onConnectionError"];
   readonly publishTimeout: number;
+  readonly consumerTimeout: number;
   readonly logger: Logger;
   readonly appName: string;
   readonly instrumentation: Instrumentation;

@@ -13,6 +13,7 @@ import type { RouteHealth } from "../../core/transport.js";
 import { ChannelSession } from "./channel-session.js";
 import type { VhostConnection } from "./connection.js";
 import { attachError, ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
+import { ConsumerTimeoutError, isConsumerTimeout } from "./consumer-timeout.js";
 import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 import { STREAM_OFFSET_HEADER } from "./qos.js";
@@ -47,6 +48,9 @@ export class RouteConsumer {
   lostOnReconnect = 0;
   /** Times the channel was re-opened after the first attach. */
   reattachments = 0;
+  /** Times the broker closed the channel for its consumer timeout. */
+  consumerTimeouts = 0;
+  private lastConsumerTimeout: { at: string; queue: string | null; heldMs: number | null } | null = null;
   private session: ChannelSession | undefined;
   private sessionModel: ChannelModel | undefined;
   private attaching: Promise<void> | undefined;
@@ -159,6 +163,8 @@ export class RouteConsumer {
       reconnects: this.connection.reconnects,
       reattachments: this.reattachments,
       lostOnReconnect: this.lostOnReconnect,
+      consumerTimeouts: this.consumerTimeouts,
+      lastConsumerTimeout: this.lastConsumerTimeout,
       inFlight: this.pipeline.size,
       unsettled: this.session?.unsettled ?? 0,
       ...this.policy?.stats(),
@@ -206,7 +212,9 @@ export class RouteConsumer {
     // An error while attaching (a missing queue: 404) is told by attach's rejection, as the start
     // failure or a failed re-attach; logging it here as well would make two lines of one event.
     channel.on("error", (error: Error) => {
-      if (this.session === session) this.logger.warn(failureFields(error), "AMQP channel error");
+      if (this.session !== session) return;
+      if (isConsumerTimeout(error)) this.onConsumerTimeout(session, error);
+      else this.logger.warn(failureFields(error), "AMQP channel error");
     });
     channel.on("close", () => this.onChannelClosed(session));
     let queue = this.route.queues[0] ?? "";
@@ -264,7 +272,7 @@ export class RouteConsumer {
           return;
         }
       }
-      this.onDelivery(queue, session, delivery);
+      this.onDelivery(queue, index, session, delivery);
     });
     this.consumerTags.set(queue, consumerTag);
   }
@@ -284,13 +292,19 @@ export class RouteConsumer {
   }
 
   /** The hot path: runs once per delivery, so it allocates only the message it hands over. */
-  private onDelivery(queue: string, session: ChannelSession, delivery: ConsumeMessage | null): void {
+  private onDelivery(
+    queue: string,
+    index: number,
+    session: ChannelSession,
+    delivery: ConsumeMessage | null,
+  ): void {
     if (delivery === null) {
       this.onConsumerCancelled(queue, session);
       return;
     }
-    session.received(delivery.fields.deliveryTag);
-    this.lastDeliveryAt = Date.now();
+    const now = Date.now();
+    session.received(delivery.fields.deliveryTag, now, index);
+    this.lastDeliveryAt = now;
     const properties = delivery.properties;
     const body = decodeBody(delivery.content, properties.contentType, properties.contentEncoding);
     if (body === UNDECODABLE) {
@@ -442,6 +456,26 @@ export class RouteConsumer {
     const wasCurrent = this.session === session;
     this.retire(session);
     if (wasCurrent && !this.stopping && this.failure === undefined) this.scheduleReattach();
+  }
+
+  /**
+   * The broker closed the channel: a delivery outlived its `consumer_timeout` (a handler slower than
+   * the broker allows, or a message waiting behind one). Told with its own code, the queue and how
+   * long that delivery was held, and counted; the channel's close then re-attaches the route, and
+   * the broker redelivers the channel's messages (a route with `retry` counts that redelivery as an
+   * attempt, so a message that keeps timing out ends in its dead-letter queue).
+   */
+  private onConsumerTimeout(session: ChannelSession, cause: Error): void {
+    const oldest = session.oldestUnsettled();
+    const queue = oldest === undefined ? undefined : this.route.queues[oldest.queue];
+    const heldMs = oldest === undefined ? undefined : Date.now() - oldest.at;
+    const error = new ConsumerTimeoutError(this.route.name, queue, heldMs, cause);
+    this.consumerTimeouts++;
+    this.lastConsumerTimeout = { at: new Date().toISOString(), queue: queue ?? null, heldMs: heldMs ?? null };
+    this.logger.error(
+      { queue, heldMs, unsettled: session.unsettled, ...failureFields(error) },
+      "the broker's consumer timeout closed the channel; re-attaching (the broker redelivers its messages)",
+    );
   }
 
   /** Re-attaches with backoff while the connection is up; a reconnect re-attaches through onUp. */

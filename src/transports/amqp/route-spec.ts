@@ -7,6 +7,7 @@ import { type SchemaOutput, type StandardSchemaV1, schemaOption } from "../../co
 import type { RouteRecord } from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
 import { StreamQueueError } from "./consume-errors.js";
+import { consumerTimeoutRisk } from "./consumer-timeout.js";
 import type { AMQPMessage } from "./message.js";
 import { defaultOnceKey } from "./once/key.js";
 import { MemoryOnceStore } from "./once/memory-store.js";
@@ -222,7 +223,7 @@ function onceOptions(value: unknown): ResolvedOnce | undefined {
 /** Checks an AMQP route once, at registration, and applies its defaults. */
 export function normalizeAMQPRoute(
   record: RouteRecord,
-  defaults: { prefetch: number; vhost: string },
+  defaults: { prefetch: number; vhost: string; consumerTimeout: number },
   logger: Logger,
 ): AMQPRoute {
   const spec = record.spec as AMQPRouteSpec;
@@ -262,7 +263,7 @@ export function normalizeAMQPRoute(
       "a route with `retry` retries thrown errors; remove onException (or retry)",
     );
   }
-  return {
+  const route: AMQPRoute = {
     name,
     queues: record.routes,
     vhost,
@@ -281,4 +282,37 @@ export function normalizeAMQPRoute(
     once: onceOptions(spec.once),
     schema: schemaOption("schema", spec.schema),
   };
+  warnConsumerTimeout(route, defaults.consumerTimeout, logger);
+  return route;
+}
+
+/** Warns when a route can hold a delivery longer than the broker's consumer timeout allows. */
+function warnConsumerTimeout(route: AMQPRoute, consumerTimeout: number, logger: Logger): void {
+  const risk = consumerTimeoutRisk({
+    prefetch: route.prefetch,
+    bulkSize: route.bulkSize,
+    concurrency: route.concurrency,
+    flushInterval: route.flushInterval,
+    timeout: route.timeout,
+    queueArguments: route.declare?.arguments,
+    consumerTimeout,
+  });
+  if (risk === undefined) return;
+  logger.warn(
+    {
+      route: route.name,
+      code: "WEIR_ERR_CONSUMER_TIMEOUT",
+      holdMs: risk.holdMs,
+      consumerTimeoutMs: risk.consumerTimeoutMs,
+      from: risk.source,
+      timeout: route.timeout ?? null,
+      bulkFlushInterval: route.flushInterval,
+      prefetch: route.prefetch,
+      concurrency: route.concurrency,
+      ...(risk.maxPrefetch > 0 && { maxPrefetch: risk.maxPrefetch }),
+    },
+    route.timeout === undefined
+      ? "bulkFlushInterval reaches the broker's consumer timeout: the broker would close the channel before a partial bulk is handed over; lower bulkFlushInterval"
+      : "a delivery can wait longer than the broker's consumer timeout (bulkFlushInterval, then prefetch / (bulkSize x concurrency) handler calls of up to timeout each): the broker would close the channel; lower prefetch (maxPrefetch) or timeout, or raise concurrency",
+  );
 }

@@ -7,6 +7,7 @@ import { redactUrl } from "../../core/logger.js";
 import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
 import { urlVhost, VhostConnection, vhostUrl } from "./connection.js";
+import { DEFAULT_CONSUMER_TIMEOUT_MS } from "./consumer-timeout.js";
 import type { OnceStore } from "./once/store.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import { connectTimeout, encodeBody, Publisher, type PublishOptions } from "./publisher.js";
@@ -72,7 +73,15 @@ export interface AMQPClient {
   purgeDeadLetters(queue: string, options?: PurgeDeadLettersOptions): Promise<number>;
 }
 
-const AMQP_OPTION_KEYS = ["url", "prefetch", "heartbeat", "reconnect", "onConnectionError", "publishTimeout"];
+const AMQP_OPTION_KEYS = [
+  "url",
+  "prefetch",
+  "heartbeat",
+  "reconnect",
+  "onConnectionError",
+  "publishTimeout",
+  "consumerTimeout",
+];
 
 function resolveOptions(options: AMQPOptions, context: TransportContext): ResolvedAMQPOptions {
   knownKeys("amqp", options, AMQP_OPTION_KEYS);
@@ -108,6 +117,7 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
     maxAttempts,
     onConnectionError: options.onConnectionError,
     publishTimeout: duration("amqp.publishTimeout", options.publishTimeout, 10_000),
+    consumerTimeout: duration("amqp.consumerTimeout", options.consumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS),
     logger: context.logger,
     appName: context.appName,
     instrumentation: context.instrumentation,
@@ -141,7 +151,11 @@ export class AMQPTransport implements Transport, AMQPClient {
   register(record: RouteRecord): void {
     const normalized = normalizeAMQPRoute(
       record,
-      { prefetch: this.options.prefetch, vhost: this.defaultVhost },
+      {
+        prefetch: this.options.prefetch,
+        vhost: this.defaultVhost,
+        consumerTimeout: this.options.consumerTimeout,
+      },
       this.options.logger,
     );
     const wrap = this.wrapHandler;
