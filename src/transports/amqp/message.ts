@@ -79,6 +79,11 @@ export class AMQPMessage<T = unknown> {
   declare redirect: Redirect | undefined;
   /** @internal Set before the handler runs, on routes with retry, dead-letter, once or schema. */
   declare policy: MessagePolicy | undefined;
+  /**
+   * @internal On a route with `retry`: how many times this message was delivered before without
+   * being settled (`x-delivery-count`, or the redeliveries this process saw). Unset when 0.
+   */
+  declare redeliveries: number | undefined;
 
   constructor(delivery: ConsumeMessage, queue: string, body: T, session: ChannelSession) {
     this.delivery = delivery;
@@ -120,10 +125,12 @@ export class AMQPMessage<T = unknown> {
   /**
    * Which delivery of this message the handler sees: 1 the first time, 2 after one retry, ...
    * Read from the `x-weir-attempts` header, so it survives worker restarts and is shared by every
-   * consumer. A requeue (`reject()`) or a redelivery after a lost channel does not count.
+   * consumer. On a route with `retry`, a redelivery of a delivery that was never settled (the
+   * broker's consumer timeout, a lost channel, a crash) counts too: the queue's `x-delivery-count`
+   * where it keeps one (quorum), else the redeliveries this process saw (docs/retries.md).
    */
   get attempt(): number {
-    return attemptsOf(this.delivery.properties.headers) + 1;
+    return attemptsOf(this.delivery.properties.headers) + (this.redeliveries ?? 0) + 1;
   }
 
   /** Acknowledge this message when the bulk ends, whatever the handler's outcome. */

@@ -10,6 +10,8 @@ import { type OnceAdmission, OnceGate } from "./once/gate.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 import { SchemaValidationError } from "./retry/errors.js";
 import { type Forward, Forwarder, type RawPublish } from "./retry/forwarder.js";
+import { attemptsOf } from "./retry/headers.js";
+import { Redeliveries, RedeliveryLimitError } from "./retry/redeliveries.js";
 import type { Declarer } from "./retry/topology.js";
 import type { AMQPRoute } from "./route-spec.js";
 
@@ -36,6 +38,8 @@ export class RoutePolicy {
   private readonly forwarder: Forwarder;
   private readonly gate: OnceGate | undefined;
   private readonly schema: StandardSchemaV1 | undefined;
+  /** On a route with `retry`: redeliveries count as attempts (a consumer-timeout loop ends). */
+  private readonly redeliveries: Redeliveries | undefined;
   /** Dead letters of undecodable bodies, sent outside the pipeline: `drain` waits for them. */
   private readonly pending = new Set<Promise<void>>();
 
@@ -60,6 +64,7 @@ export class RoutePolicy {
     this.forwarder = new Forwarder(route, publish, declarer, logger);
     this.gate = route.once ? new OnceGate(route.name, route.once, logger) : undefined;
     this.schema = route.schema;
+    this.redeliveries = route.retry === undefined ? undefined : new Redeliveries();
   }
 
   /** Counters for `health()`. */
@@ -102,6 +107,7 @@ export class RoutePolicy {
   async process(bulk: AMQPMessage[], run: (ready: AMQPMessage[]) => Promise<HandlerOutcome>): Promise<void> {
     for (const message of bulk) message.policy = this.flags;
     let ready = bulk;
+    if (this.redeliveries !== undefined) ready = this.countRedeliveries(this.redeliveries, ready);
     if (this.schema !== undefined) ready = await this.validate(this.schema, ready);
     let admission: OnceAdmission | undefined;
     if (this.gate !== undefined && ready.length > 0) {
@@ -121,6 +127,30 @@ export class RoutePolicy {
   /** Waits (up to the deadline) for dead letters sent outside the pipeline. */
   async drain(deadline: Deadline): Promise<void> {
     if (this.pending.size > 0) await deadline.race(Promise.all(this.pending));
+  }
+
+  /**
+   * Counts each message's earlier unsettled deliveries; one that has had `retry.maxAttempts`
+   * deliveries already (failed ones and unsettled ones together) is dead-lettered without running
+   * the handler again: a handler that always outlives the broker's consumer timeout never settles,
+   * so only this count can end its loop.
+   */
+  private countRedeliveries(redeliveries: Redeliveries, messages: AMQPMessage[]): AMQPMessage[] {
+    const maxAttempts = this.route.retry?.maxAttempts ?? Number.POSITIVE_INFINITY;
+    let ready: AMQPMessage[] | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      const count = redeliveries.count(message);
+      if (count > 0) message.redeliveries = count;
+      const attempts = attemptsOf(message.properties.headers) + count;
+      if (attempts < maxAttempts) {
+        ready?.push(message);
+        continue;
+      }
+      ready ??= messages.slice(0, i);
+      message.redirect = { kind: "dead-letter", error: new RedeliveryLimitError(attempts) };
+    }
+    return ready ?? messages;
   }
 
   private async validate(schema: StandardSchemaV1, messages: AMQPMessage[]): Promise<AMQPMessage[]> {
@@ -192,8 +222,20 @@ export class RoutePolicy {
     }
     const sending = forwards.map(({ message, target }) => this.forwarder.forward(message, target));
     if (plain.length > 0) plain[0]!.session.settle(plain, fallback);
+    // A message whose channel died (a late handler after a consumer timeout) comes back: its
+    // count must survive, or a message that always times out would start again at 0.
+    const counted = this.redeliveries;
+    if (counted !== undefined) {
+      for (const message of plain) {
+        const left = (message.decision ?? fallback) !== Actions.REQUEUE;
+        if (left && message.session.alive) counted.settled(message);
+      }
+    }
     this.countOutcomes(plain, fallback, forwards);
     await Promise.all(sending);
+    if (counted !== undefined) {
+      for (const { message } of forwards) if (message.session.alive) counted.settled(message);
+    }
     if (admission !== undefined && admission.busy.size > 0) await this.settleBusy(admission.busy);
   }
 

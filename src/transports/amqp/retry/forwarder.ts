@@ -15,6 +15,7 @@ import {
   republishProperties,
 } from "./headers.js";
 import { deadLetterQueueOf } from "./options.js";
+import { RedeliveryLimitError } from "./redeliveries.js";
 import {
   DEAD_LETTER_QUEUE_OPTIONS,
   type Declarer,
@@ -48,7 +49,11 @@ export interface Forward {
 
 /** Errors found before the handler ran: they do not count as a handler attempt. */
 function beforeHandler(error: unknown): boolean {
-  return error instanceof SchemaValidationError || error instanceof InvalidBodyError;
+  return (
+    error instanceof SchemaValidationError ||
+    error instanceof InvalidBodyError ||
+    error instanceof RedeliveryLimitError
+  );
 }
 
 function reasonOf(error: unknown): DeadLetterReason {
@@ -57,6 +62,7 @@ function reasonOf(error: unknown): DeadLetterReason {
     return error.code === "WEIR_ERR_INVALID_JSON" ? "invalid-json" : "undecodable";
   }
   if (error instanceof DeadLetteredError) return "dead-lettered";
+  if (error instanceof RedeliveryLimitError) return "max-attempts";
   return "unrecoverable";
 }
 
@@ -96,7 +102,8 @@ export class Forwarder {
   /** Where `redirect` sends `message`; undefined when it has nowhere to go (no dead-letter queue). */
   target(message: AMQPMessage, redirect: Redirect): Forward | undefined {
     const now = new Date();
-    const failures = attemptsOf(message.properties.headers);
+    // Deliveries that never came back settled count as failed attempts (redeliveries.ts).
+    const failures = attemptsOf(message.properties.headers) + (message.redeliveries ?? 0);
     const retry = this.route.retry;
     if (redirect.kind === "retry" && retry !== undefined) {
       const attempts = failures + 1;

@@ -54,6 +54,9 @@ const BROKER_DEATH_HEADERS = [
   "x-last-death-exchange",
   "x-last-death-queue",
   "x-last-death-reason",
+  // A quorum queue's count of this copy's deliveries: folded into x-weir-attempts when weir
+  // republishes, so the copy must not carry it into its next queue.
+  "x-delivery-count",
 ];
 
 const WEIR_HEADER_NAMES: readonly string[] = Object.values(WeirHeaders);
