@@ -84,12 +84,31 @@ export function decodeBodyResult(
   }
 }
 
+/**
+ * The text of a body, as steps 1 and 3 above make it: content-encoding undone, then a BOM, the
+ * `charset` or UTF-8. For a transport that parses JSON itself (HTTP, with fastify's hardened
+ * parser). Throws an `InvalidBodyError`.
+ */
+export function bodyText(
+  content: Buffer,
+  contentType: string | undefined,
+  contentEncoding: string | undefined,
+  maxBytes: number = MAX_DECODED_BYTES,
+): string {
+  const { bytes, charset } = undoEncodings(
+    content,
+    contentEncoding,
+    maxBytes === MAX_DECODED_BYTES ? LIMIT : { maxOutputLength: maxBytes },
+  );
+  return toText(bytes, parseMediaType(contentType)?.charset ?? charset);
+}
+
 function decode(
   content: Buffer,
   contentType: string | undefined,
   contentEncoding: string | undefined,
 ): unknown {
-  const { bytes, charset: encodingCharset } = undoEncodings(content, contentEncoding);
+  const { bytes, charset: encodingCharset } = undoEncodings(content, contentEncoding, LIMIT);
   const type = parseMediaType(contentType);
   // A content type that is given but unparseable is not JSON: hand the bytes over, as for any type.
   const json = type === undefined ? contentType === undefined || contentType === "" : isJsonMediaType(type);
@@ -109,6 +128,7 @@ function decode(
 function undoEncodings(
   content: Buffer,
   header: string | undefined,
+  limit: Limit,
 ): { bytes: Buffer; charset: string | undefined } {
   if (header === undefined || header === "") return { bytes: content, charset: undefined };
   const codings = header
@@ -119,9 +139,10 @@ function undoEncodings(
   let charset: string | undefined;
   for (let i = codings.length - 1; i >= 0; i--) {
     const coding = codings[i]!;
-    if (coding === "gzip" || coding === "x-gzip") bytes = inflate(coding, () => gunzipSync(bytes, LIMIT));
-    else if (coding === "deflate") bytes = inflate(coding, () => inflateDeflate(bytes));
-    else if (coding === "br") bytes = inflate(coding, () => brotliDecompressSync(bytes, LIMIT));
+    if (coding === "gzip" || coding === "x-gzip")
+      bytes = inflate(coding, limit, () => gunzipSync(bytes, limit));
+    else if (coding === "deflate") bytes = inflate(coding, limit, () => inflateDeflate(bytes, limit));
+    else if (coding === "br") bytes = inflate(coding, limit, () => brotliDecompressSync(bytes, limit));
     else if (coding === "binary") continue;
     else if (codings.length === 1 && decoderFor(coding) !== undefined) charset = coding;
     else {
@@ -134,26 +155,30 @@ function undoEncodings(
   return { bytes, charset };
 }
 
-const LIMIT = { maxOutputLength: MAX_DECODED_BYTES };
+interface Limit {
+  readonly maxOutputLength: number;
+}
+
+const LIMIT: Limit = { maxOutputLength: MAX_DECODED_BYTES };
 
 /** HTTP's `deflate` is zlib-wrapped, but senders often mean raw deflate: both are accepted. */
-function inflateDeflate(bytes: Buffer): Buffer {
+function inflateDeflate(bytes: Buffer, limit: Limit): Buffer {
   try {
-    return inflateSync(bytes, LIMIT);
+    return inflateSync(bytes, limit);
   } catch (error) {
     if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw error;
-    return inflateRawSync(bytes, LIMIT);
+    return inflateRawSync(bytes, limit);
   }
 }
 
-function inflate(coding: string, run: () => Buffer): Buffer {
+function inflate(coding: string, limit: Limit, run: () => Buffer): Buffer {
   try {
     return run();
   } catch (error) {
     if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") {
       throw new InvalidBodyError(
         "WEIR_ERR_BODY_TOO_LARGE",
-        `the ${coding} body decompresses to more than ${MAX_DECODED_BYTES} bytes`,
+        `the ${coding} body decompresses to more than ${limit.maxOutputLength} bytes`,
         { cause: error },
       );
     }

@@ -5,6 +5,7 @@ import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Logger } from "../../core/logger.js";
 import { HTTPStartError, PortInUseError } from "./errors.js";
 import { RequestIntake } from "./intake.js";
+import { installJsonBodies } from "./json-body.js";
 import type { HTTPServerOptions, ResolvedHTTPOptions } from "./options.js";
 import { installErrorReplies } from "./replies.js";
 import { closeSilentClients } from "./silent-clients.js";
@@ -78,6 +79,7 @@ export class HTTPServer {
     // Declared up front so every request object has the same shape (fastify's advice for speed).
     this.instance.decorateRequest("auth", undefined);
     installErrorReplies(this.instance);
+    installJsonBodies(this.instance);
     // A kept-alive connection whose request was in flight at stop() would otherwise stay open until
     // its keep-alive timeout and hold the stop up to the deadline; asking the client to close it
     // after this response lets the server close as soon as the last request is answered.
