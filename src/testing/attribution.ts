@@ -44,7 +44,7 @@ export interface HandlerCallObserver {
 
 /** `handler`, running each call in an async context that names its deliveries. */
 export function attributed(handler: AMQPHandler, owner: object, observer: HandlerCallObserver): AMQPHandler {
-  return (messages) => {
+  return (messages, context) => {
     const deliveries: DeliveryRecord[] = [];
     for (const message of messages) {
       const delivery = observer.deliveryOf(message);
@@ -54,7 +54,7 @@ export function attributed(handler: AMQPHandler, owner: object, observer: Handle
     observer.callStarted(call);
     return calls.run(call, async () => {
       try {
-        return await handler(messages);
+        return await handler(messages, context);
       } finally {
         observer.callEnded(call);
       }
