@@ -37,7 +37,10 @@ app.route(
   },
 );
 
+// run() first: it installs the SIGTERM handler before the first bulk can reach the handler (a test
+// that signals on the first `start` line must find it installed); start() returns run()'s start.
+const running = app.run();
 await app.start();
 process.stdout.write("ready\n");
-await app.run();
+await running;
 process.stdout.write("exit\n");
