@@ -13,10 +13,10 @@ import { EventEmitter } from "node:events";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { ChannelModel, ConsumeMessage, Options } from "amqplib";
 import { pino } from "pino";
-import { appTransports } from "../src/app.js";
+import { appTransports } from "../src/core/application.js";
 import { type AMQPMessage, App, RouteTypes } from "../src/index.js";
 import type { ConnectFunction } from "../src/transports/amqp/options.js";
-import { amqpInternals } from "../src/transports/amqp/transport.js";
+import { type AMQPTransport, amqpInternals } from "../src/transports/amqp/transport.js";
 import { benchBody, PUBLISH_PROPERTIES } from "./lib/spec.js";
 
 type Deliver = (message: ConsumeMessage | null) => void;
@@ -158,7 +158,7 @@ async function fakeApp(configure: (app: App) => void): Promise<{ app: App; model
   const model = new FakeModel();
   const app = new App({ name: "weir-micro", logger: pino({ level: "silent" }) });
   const connect: ConnectFunction = async () => model as unknown as ChannelModel;
-  app[appTransports].amqp[amqpInternals]().useConnect(connect);
+  (app[appTransports].get("amqp") as AMQPTransport)[amqpInternals]().useConnect(connect);
   configure(app);
   await app.start();
   return { app, model };

@@ -1,38 +1,36 @@
 import type { Registry } from "prom-client";
 import { Application, type CoreOptions } from "./core/application.js";
+import { ConfigurationError } from "./core/errors.js";
+import type { RouteMethod } from "./core/route-kinds.js";
 import type { SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
-import type { TransportContext } from "./core/transport.js";
+import type { Transport, TransportContext, TransportPlugin } from "./core/transport.js";
 import { knownKeys } from "./core/validate.js";
 import { Observability } from "./observability/observability.js";
 import type { ObservabilityOptions } from "./observability/options.js";
-import { createTask, type Task, type TaskHandler, type TaskOptions } from "./tasks.js";
-import type {
-  AMQPHandler,
-  AMQPOptions,
-  AMQPRouteSpec,
-  AMQPSchemaRouteSpec,
-} from "./transports/amqp/index.js";
-import { type AMQPClient, AMQPTransport } from "./transports/amqp/index.js";
-import {
-  type HTTPFacade,
-  type HTTPHandler,
-  type HTTPOptions,
-  type HTTPRouteSpec,
-  HTTPTransport,
-} from "./transports/http/index.js";
-import { type SSEHandler, type SSEOptions, type SSERouteSpec, SSETransport } from "./transports/sse/index.js";
+import { amqpTransport } from "./transports/amqp/plugin.js";
+import { createTask, type Task, type TaskHandler, type TaskOptions } from "./transports/amqp/tasks.js";
+import type { AMQPTransport } from "./transports/amqp/transport.js";
+import { httpTransport } from "./transports/http/plugin.js";
+import { sseTransport } from "./transports/sse/plugin.js";
 
-/** Everything `new App(...)` accepts. */
+/**
+ * The composition root: the only module besides each transport's own folder that names a transport
+ * (a lint rule keeps `core/`, `cli/`, `asyncapi/`, `observability/` and `testing/` from importing
+ * `transports/`). It registers the built-in transports and gives each its options.
+ */
+
+/** The transports every App has unless `transports` says otherwise: RabbitMQ, HTTP, SSE. */
+export const BUILT_IN_TRANSPORTS: readonly TransportPlugin[] = [
+  amqpTransport as TransportPlugin,
+  httpTransport as TransportPlugin,
+  sseTransport as TransportPlugin,
+];
+
+/**
+ * Everything `new App(...)` accepts. Each transport adds its options under its type (`amqp`, `http`,
+ * `sse`, and a plugin's own) by declaration merging.
+ */
 export interface AppOptions extends CoreOptions {
-  /** The RabbitMQ transport: URL, prefetch, heartbeat, reconnect backoff, publish timeout. */
-  amqp?: AMQPOptions;
-  /**
-   * weir's HTTP server: where it listens. It starts only if the app has an HTTP route, a plugin, or
-   * serves `observability` endpoints.
-   */
-  http?: HTTPOptions;
-  /** The default Server-Sent Events source for SSE routes. */
-  sse?: SSEOptions;
   /**
    * `/health`, `/ready`, Prometheus metrics on `/metrics`, and OpenTelemetry spans; `true` turns all
    * of them on. Opt-in, so that an app never grows endpoints (or, as a pure AMQP worker, opens a
@@ -40,36 +38,73 @@ export interface AppOptions extends CoreOptions {
    * @defaultValue false
    */
   observability?: boolean | ObservabilityOptions;
+  /**
+   * More transports, beside the built-in ones: each plugin's options are read from this object
+   * under its `type`. A type registered twice throws `WEIR_ERR_DUPLICATE_TRANSPORT`. See
+   * docs/writing-a-transport.md.
+   * @defaultValue none
+   */
+  transports?: readonly TransportPlugin[];
 }
 
-const APP_OPTION_KEYS = [
-  "logger",
-  "shutdownTimeout",
-  "name",
-  "amqp",
-  "http",
-  "sse",
-  "observability",
-] as const;
+const CORE_OPTION_KEYS = ["logger", "shutdownTimeout", "name"] as const;
+
+function pluginsOf(options: AppOptions): TransportPlugin[] {
+  const extra = options.transports ?? [];
+  if (!Array.isArray(extra)) {
+    throw new ConfigurationError(
+      "WEIR_ERR_TRANSPORT_TYPE",
+      "transports must be an array of transport plugins",
+    );
+  }
+  const plugins: TransportPlugin[] = [...BUILT_IN_TRANSPORTS];
+  for (const plugin of extra as readonly unknown[]) {
+    const candidate = plugin as Partial<TransportPlugin> | null;
+    if (
+      typeof candidate !== "object" ||
+      candidate === null ||
+      typeof candidate.type !== "string" ||
+      !/^[a-z][a-z0-9-]*$/.test(candidate.type) ||
+      typeof candidate.create !== "function"
+    ) {
+      throw new ConfigurationError(
+        "WEIR_ERR_TRANSPORT_TYPE",
+        "a transport plugin needs a type (lower-case letters, digits, dashes) and a create(context, options) function",
+      );
+    }
+    if (plugins.some((known) => known.type === candidate.type) || candidate.type in CORE_KEYS) {
+      throw new ConfigurationError(
+        "WEIR_ERR_DUPLICATE_TRANSPORT",
+        `a transport of type "${candidate.type}" is already registered`,
+      );
+    }
+    plugins.push(candidate as TransportPlugin);
+  }
+  return plugins;
+}
+
+const CORE_KEYS: Readonly<Record<string, true>> = {
+  logger: true,
+  shutdownTimeout: true,
+  name: true,
+  observability: true,
+  transports: true,
+};
 
 /** Refuses unknown keys before anything is built: `{ ampq: {...} }` must not quietly use the default broker. */
-function checked(options: AppOptions): AppOptions {
-  knownKeys("", options, APP_OPTION_KEYS);
+function checked(options: AppOptions, plugins: readonly TransportPlugin[]): AppOptions {
+  knownKeys("", options, [
+    ...CORE_OPTION_KEYS,
+    ...plugins.map((plugin) => plugin.type),
+    "observability",
+    "transports",
+  ]);
   return options;
 }
 
-/** @internal The key under which an App keeps its transports, for weir/testing and the CLI. */
-export const appTransports: unique symbol = Symbol("weir.appTransports");
-
-/** @internal The transports behind an App; not public API. */
-export interface AppTransports {
-  readonly amqp: AMQPTransport;
-  readonly http: HTTPTransport;
-  readonly sse: SSETransport;
-}
-
 /**
- * A weir application: one route table of AMQP, HTTP and SSE handlers with a shared lifecycle.
+ * A weir application: one route table of AMQP, HTTP and SSE handlers (and those of any transport
+ * plugin) with a shared lifecycle.
  *
  * ```ts
  * const app = new App({ amqp: { prefetch: 256 } });
@@ -78,17 +113,23 @@ export interface AppTransports {
  * ```
  */
 export class App<S extends object = Record<string, unknown>> extends Application<S> {
-  /** Publish to RabbitMQ with publisher confirms. */
-  readonly amqp: AMQPClient;
-  /** weir's fastify server, for plugins and route shorthands. */
-  readonly http: HTTPFacade;
   /**
    * The App's own prom-client registry (never the global one), for your metrics beside weir's;
    * `undefined` unless `observability.metrics` is on.
    */
   readonly metrics: Registry | undefined;
-  /** @internal */
-  readonly [appTransports]: AppTransports;
+
+  /**
+   * Binds `handler` to `routes`. The route's `type` decides what the handler receives: an array of
+   * AMQP messages, an array of SSE events, fastify's `(request, reply)`, or what a transport plugin
+   * gives. With a `schema`, the body type is the schema's output. Returns the handler. Misuse (an
+   * unknown type, a bad option, a non-function handler, a call after start) throws a `WeirError`
+   * here, never later.
+   */
+  readonly route: RouteMethod = ((routes: readonly string[], spec: { type: string }, handler: unknown) => {
+    this.addRoute(routes, spec, handler);
+    return handler;
+  }) as RouteMethod;
 
   /**
    * Checks every option here, once: a bad value or an unknown key (a misspelling such as `ampq` or
@@ -96,7 +137,8 @@ export class App<S extends object = Record<string, unknown>> extends Application
    * listing the known keys.
    */
   constructor(options: AppOptions = {}) {
-    super(checked(options));
+    const plugins = pluginsOf(options);
+    super(checked(options, plugins));
     const observability = new Observability(options.observability, this);
     this.metrics = observability.registry;
     const context: TransportContext = {
@@ -104,43 +146,28 @@ export class App<S extends object = Record<string, unknown>> extends Application
       appName: this.name,
       health: () => this.health(),
       instrumentation: observability.instrumentation,
+      route: (routes, spec, handler) => {
+        this.addRoute(routes, spec, handler);
+      },
     };
-    const amqp = new AMQPTransport(context, options.amqp);
-    const http = new HTTPTransport(context, options.http);
-    this.addTransport(amqp);
-    this.addTransport(http);
-    const sse = new SSETransport(context, options.sse);
-    this.addTransport(sse);
-    this[appTransports] = { amqp, http, sse };
-    this.amqp = amqp;
-    this.http = http.facade((routes, spec, handler) => this.route(routes, spec, handler));
+    const byType = options as Readonly<Record<string, unknown>>;
+    for (const plugin of plugins) {
+      const transport: Transport = plugin.create(context, byType[plugin.type]);
+      if (transport.type !== plugin.type) {
+        throw new ConfigurationError(
+          "WEIR_ERR_TRANSPORT_TYPE",
+          `the transport plugin "${plugin.type}" created a transport of type "${transport.type}"`,
+        );
+      }
+      this.addTransport(transport);
+      observability.addTransport(transport.type, transport.system, transport.role);
+      if (transport.client !== undefined) {
+        Object.defineProperty(this, transport.type, { value: transport.client, enumerable: true });
+      }
+    }
     // Before any route exists: the request hooks wrap the handlers of routes added after them.
-    observability.attachHTTP(this.http.server, (path, owner, option) => http.reserve(path, owner, option));
-  }
-
-  /**
-   * Binds `handler` to `routes`. The route's `type` decides what the handler receives: an array of
-   * AMQP messages, an array of SSE events, or fastify's `(request, reply)`. Returns the handler.
-   * Misuse (an unknown type, a bad option, a non-function handler, a call after start) throws a
-   * `WeirError` here, never later.
-   */
-  route<S extends StandardSchemaV1>(
-    routes: readonly string[],
-    spec: AMQPSchemaRouteSpec<S>,
-    handler: AMQPHandler<SchemaOutput<S>>,
-  ): AMQPHandler<SchemaOutput<S>>;
-  route<T = unknown>(
-    routes: readonly string[],
-    spec: AMQPRouteSpec<T> & { schema?: undefined },
-    handler: AMQPHandler<T>,
-  ): AMQPHandler<T>;
-  // A spec typed as a whole `AMQPRouteSpec` may hold a schema of unknown output: the body is unknown.
-  route(routes: readonly string[], spec: AMQPRouteSpec, handler: AMQPHandler<unknown>): AMQPHandler<unknown>;
-  route(routes: readonly string[], spec: HTTPRouteSpec, handler: HTTPHandler): HTTPHandler;
-  route<T = unknown>(routes: readonly string[], spec: SSERouteSpec, handler: SSEHandler<T>): SSEHandler<T>;
-  route(routes: readonly string[], spec: { type: string }, handler: unknown): unknown {
-    this.addRoute(routes, spec, handler);
-    return handler;
+    const host = this.transportList().find((transport) => transport.endpoints !== undefined)?.endpoints;
+    observability.attachEndpoints(host);
   }
 
   /**
@@ -157,8 +184,8 @@ export class App<S extends object = Record<string, unknown>> extends Application
    */
   task<Schema extends StandardSchemaV1>(
     name: string,
-    handler: TaskHandler<StandardSchemaV1.InferOutput<Schema>>,
-    options: TaskOptions<StandardSchemaV1.InferOutput<Schema>> & { schema: Schema },
+    handler: TaskHandler<SchemaOutput<Schema>>,
+    options: TaskOptions<SchemaOutput<Schema>> & { schema: Schema },
   ): Task<StandardSchemaV1.InferInput<Schema>>;
   task<T = unknown>(
     name: string,
@@ -170,11 +197,10 @@ export class App<S extends object = Record<string, unknown>> extends Application
     handler: TaskHandler<unknown>,
     options?: TaskOptions & { schema?: StandardSchemaV1 },
   ): Task<unknown> {
-    const transports = this[appTransports];
     return createTask(
       {
-        route: (routes, spec, routeHandler) => this.route(routes, spec, routeHandler),
-        transport: transports.amqp,
+        route: (routes, spec, routeHandler) => this.addRoute(routes, spec, routeHandler),
+        transport: this.transportOf("amqp") as AMQPTransport,
       },
       name,
       handler,

@@ -1,4 +1,4 @@
-export { App, type AppOptions } from "./app.js";
+export { App, type AppOptions, BUILT_IN_TRANSPORTS } from "./app.js";
 export {
   type AsyncAPIDocument,
   type AsyncAPIOptions,
@@ -7,6 +7,7 @@ export {
   toAsyncAPI,
 } from "./asyncapi/index.js";
 export type { AppHealth, CoreOptions } from "./core/application.js";
+export type { AsyncAPIBuilder } from "./core/asyncapi-builder.js";
 export { BULK_DEFAULTS, type BulkOptions } from "./core/bulk-pipeline.js";
 export {
   type Action,
@@ -18,6 +19,7 @@ export {
   type RouteType,
   RouteTypes,
 } from "./core/constants.js";
+export type { Deadline } from "./core/deadline.js";
 export {
   ConfigurationError,
   ConnectionError,
@@ -32,28 +34,39 @@ export {
 export { type HandlerContext, HandlerTimeoutError } from "./core/handler-call.js";
 export type { Hook } from "./core/hooks.js";
 export { InspectOnlyError } from "./core/inspect.js";
+export type { HandlerCall, Instrumentation, PublishCall, SettleOutcome } from "./core/instrumentation.js";
+export type { Logger } from "./core/logger.js";
 export { redactUrl } from "./core/logger.js";
 export { isMainModule } from "./core/main-module.js";
 export type { PeriodicTask, RunEveryOptions } from "./core/periodic-task.js";
+export type { RouteKind, RouteKinds, RouteMethod } from "./core/route-kinds.js";
 export type { SchemaIssue, SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
 export type {
+  EndpointHost,
+  JSONValue,
+  RouteDescription,
   RouteHealth,
   RouteRecord,
   Transport,
   TransportContext,
   TransportHealth,
+  TransportPlugin,
+  TransportRole,
 } from "./core/transport.js";
 export * from "./observability/index.js";
+export * from "./transports/amqp/index.js";
+export { amqpTransport } from "./transports/amqp/plugin.js";
 export {
   type DelayOptions,
   type Task,
   type TaskHandler,
   type TaskOptions,
   TaskPayloadError,
-} from "./tasks.js";
-export * from "./transports/amqp/index.js";
+} from "./transports/amqp/tasks.js";
 export * from "./transports/http/index.js";
+export { httpTransport } from "./transports/http/plugin.js";
 export * from "./transports/sse/index.js";
+export { sseTransport } from "./transports/sse/plugin.js";
 // The utils' own `Action` (an ActionQueue step) would clash with the route `Action` above; an
 // explicit export always wins over `export *`, so it is offered under a name of its own.
 export type { Action as RollbackAction } from "./utils/action-queue.js";

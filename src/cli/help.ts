@@ -6,17 +6,27 @@
 const MODULES = `A module exports an App (default export, or \`app\`) or a \`createApp()\` factory; a .ts module is
 loaded through tsx (npm install -D tsx).`;
 
-const BROKER = `The broker URL is --url, else WEIR_AMQP_URL, else amqp://guest:guest@127.0.0.1:5672.`;
+import { TRANSPORT_COMMANDS } from "../transport-commands.js";
+
+/** A command's line in the usage: its synopsis, and what it does aligned after it. */
+function usageLine(synopsis: string, summary: string): string {
+  const column = 31;
+  return synopsis.length + 2 < column
+    ? `  ${synopsis.padEnd(column - 2)}${summary}`
+    : `  ${synopsis}\n${" ".repeat(column)}${summary}`;
+}
+
+const TRANSPORT_LINES = Object.entries(TRANSPORT_COMMANDS)
+  .map(([, command]) => usageLine(command.synopsis, command.summary))
+  .join("\n");
 
 export const USAGE = `Usage: weir <command> [options]
 
 Commands:
   run <module>                 run the app until SIGINT/SIGTERM (--workers N, --watch, --env-file)
   routes <module>              print the app's route table, without starting it
-  publish <queue> <json>       publish one message and wait for the broker's confirm
-  dlq list|replay|purge <queue>
-                               show, move back or delete the dead letters of <queue>
-  asyncapi <module>            write an AsyncAPI 3 document of the app's AMQP and SSE routes
+${TRANSPORT_LINES}
+  asyncapi <module>            write an AsyncAPI 3 document of the app's routes
   help [command]               show this text, or a command's
   --version, -v                print weir's version
 
@@ -53,42 +63,9 @@ Options:
 
 ${MODULES}
 `,
-  publish: `Usage: weir publish <queue> <json> [options]
-
-Publishes <json> to <queue> through the default exchange (after checking the queue exists) and
-exits 0 once the broker has confirmed it.
-
-Options:
-  --exchange X           publish to exchange X; <queue> is then the routing key (no queue check)
-  --header name=value    a header (repeatable)
-  --timeout ms           wait this long for the connection and the confirm (default 10000)
-  --url URL              the broker
-  --vhost V              the vhost (default: the URL's)
-  --env-file FILE        load environment variables (WEIR_AMQP_URL, ...) from FILE first
-
-${BROKER}
-`,
-  dlq: `Usage: weir dlq list|replay|purge <queue> [options]
-
-  list <queue>       show the dead letters of <queue> (oldest first; nothing is consumed)
-  replay <queue>     move them back to <queue>, attempts reset
-  purge <queue>      delete them
-
-Options:
-  --limit N          list / replay at most N (list: default 100)
-  --json             list: as JSON
-  --grep text        replay only those whose body contains text
-  --module M         use the app of module M (its broker and dead-letter settings); not with --url
-  --timeout ms       wait this long for the broker (default 10000)
-  --url URL          the broker
-  --vhost V          the vhost (default: the URL's)
-  --env-file FILE    load environment variables (WEIR_AMQP_URL, ...) from FILE first
-
-${BROKER}
-`,
   asyncapi: `Usage: weir asyncapi <module> [--out file] [--title T] [--version V]
 
-Writes an AsyncAPI 3.0 document of the app's AMQP and SSE routes (JSON) to stdout or --out. The app
+Writes an AsyncAPI 3.0 document of the app's routes (JSON) to stdout or --out. The app
 is never started (as for weir routes).
 
 Options:
@@ -101,8 +78,16 @@ ${MODULES}
 `,
 } as const;
 
-export type Command = keyof typeof COMMAND_HELP;
+/** weir's own commands; the transports' (`publish`, `dlq`) come from src/transport-commands.ts. */
+export type CoreCommand = keyof typeof COMMAND_HELP;
 
-export function isCommand(name: string | undefined): name is Command {
-  return name !== undefined && Object.hasOwn(COMMAND_HELP, name);
+export function isCommand(name: string | undefined): name is string {
+  return name !== undefined && (Object.hasOwn(COMMAND_HELP, name) || Object.hasOwn(TRANSPORT_COMMANDS, name));
+}
+
+/** What `weir <command> --help` prints. */
+export function commandHelp(name: string): string {
+  return Object.hasOwn(COMMAND_HELP, name)
+    ? COMMAND_HELP[name as CoreCommand]
+    : (TRANSPORT_COMMANDS[name]?.help ?? USAGE);
 }

@@ -4,9 +4,10 @@
  * `node --import tsx src/cli/main.ts <command>` (or `npx tsx src/cli/main.ts <command>`).
  */
 import cluster from "node:cluster";
+import { TRANSPORT_COMMANDS } from "../transport-commands.js";
 import { integerFlag, parseArgs } from "./args.js";
 import { ModuleError, UsageError } from "./errors.js";
-import { COMMAND_HELP, type Command, isCommand, USAGE } from "./help.js";
+import { type CoreCommand, commandHelp, isCommand, USAGE } from "./help.js";
 import { describeFailure, isConnectionFailure, print, say } from "./output.js";
 import { weirVersion } from "./version.js";
 
@@ -33,13 +34,16 @@ async function run(argv: readonly string[]): Promise<number> {
 }
 
 // Loaded on use: help and usage mistakes answer without loading weir and its transports.
-const COMMANDS: Record<Command, (argv: readonly string[]) => Promise<number>> = {
+const COMMANDS: Record<CoreCommand, (argv: readonly string[]) => Promise<number>> = {
   run,
   routes: async (argv) => (await import("./commands.js")).routesCommand(argv),
-  publish: async (argv) => (await import("./commands.js")).publishCommand(argv),
-  dlq: async (argv) => (await import("./commands.js")).dlqCommand(argv),
   asyncapi: async (argv) => (await import("./commands.js")).asyncapiCommand(argv),
 };
+
+function commandOf(name: string): (argv: readonly string[]) => Promise<number> {
+  const core = Object.hasOwn(COMMANDS, name) ? COMMANDS[name as CoreCommand] : undefined;
+  return core ?? ((argv) => TRANSPORT_COMMANDS[name]!.run(argv));
+}
 
 /** `--help` or `-h` among a command's flags (not after `--`, where it would be a value). */
 function asksForHelp(argv: readonly string[]): boolean {
@@ -62,17 +66,17 @@ async function main(command: string | undefined, rest: readonly string[]): Promi
     if (topic !== undefined && !isCommand(topic)) {
       throw new UsageError("WEIR_ERR_CLI_UNKNOWN_COMMAND", `unknown command ${topic}`);
     }
-    print(topic === undefined ? USAGE : COMMAND_HELP[topic]);
+    print(topic === undefined ? USAGE : commandHelp(topic));
     return 0;
   }
   if (!isCommand(command)) {
     throw new UsageError("WEIR_ERR_CLI_UNKNOWN_COMMAND", `unknown command ${command}`);
   }
   if (asksForHelp(rest)) {
-    print(COMMAND_HELP[command]);
+    print(commandHelp(command));
     return 0;
   }
-  return COMMANDS[command](rest);
+  return commandOf(command)(rest);
 }
 
 /**

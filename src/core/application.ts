@@ -37,6 +37,13 @@ export interface AppHealth {
   readonly transports: readonly TransportHealth[];
 }
 
+/**
+ * @internal The key under which an App keeps its transports (a `ReadonlyMap` by type), for
+ * weir/testing, the CLI and the AsyncAPI generator. `Symbol.for`, so an App built by another copy of
+ * weir in the same process is still read.
+ */
+export const appTransports: unique symbol = Symbol.for("weir.appTransports");
+
 type State = "created" | "starting" | "running" | "stopping" | "stopped";
 
 /** How long a process whose start failed may take to flush its logs and end by itself (ms). */
@@ -130,6 +137,27 @@ export class Application<S extends object = Record<string, unknown>> {
 
   protected addTransport(transport: Transport): void {
     this.transports.set(transport.type, transport);
+  }
+
+  /** @internal The app's transports by type, in registration order. */
+  get [appTransports](): ReadonlyMap<string, Transport> {
+    return this.transports;
+  }
+
+  protected transportList(): Transport[] {
+    return [...this.transports.values()];
+  }
+
+  /** The transport of route type `type`; throws `WEIR_ERR_UNKNOWN_ROUTE_TYPE` when none is registered. */
+  protected transportOf(type: string): Transport {
+    const transport = this.transports.get(type);
+    if (transport === undefined) {
+      throw new ConfigurationError(
+        "WEIR_ERR_UNKNOWN_ROUTE_TYPE",
+        `no transport of type ${type} is registered`,
+      );
+    }
+    return transport;
   }
 
   /** Records a route after checking what every route type shares; the transport checks the rest. */

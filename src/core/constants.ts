@@ -3,13 +3,16 @@
  * action names, so `{ [Options.BULK_SIZE]: 100 }` and `{ bulkSize: 100 }` are the same object.
  */
 
-/** The kinds of route an App can hold. */
+/**
+ * The built-in route types. A transport plugin brings its own type (see `RouteKinds`); `RouteType`
+ * is every type registered.
+ */
 export const RouteTypes = {
   AMQP: "amqp",
   HTTP: "http",
   SSE: "sse",
 } as const;
-export type RouteType = (typeof RouteTypes)[keyof typeof RouteTypes];
+export type { RouteType } from "./route-kinds.js";
 
 /** Keys of a route's `options` object. */
 export const Options = {

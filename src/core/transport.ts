@@ -1,4 +1,6 @@
+import type { FastifyInstance } from "fastify";
 import type { AppHealth } from "./application.js";
+import type { AsyncAPIBuilder } from "./asyncapi-builder.js";
 import type { Deadline } from "./deadline.js";
 import type { Instrumentation } from "./instrumentation.js";
 import type { Logger } from "./logger.js";
@@ -32,9 +34,61 @@ export interface TransportHealth {
   readonly routes: readonly RouteHealth[];
 }
 
+/** A JSON value: what a route's description may hold, so `weir routes --json` can print it. */
+export type JSONValue = string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+
+/**
+ * One route as `weir routes` shows it: every option with its default applied, so the table tells
+ * what will run, not only what was written.
+ */
+export interface RouteDescription {
+  /** The route type (`"amqp"`, `"sse"`, `"http"`, or a plugin's). */
+  readonly type: string;
+  /** Queue names, paths or streams. */
+  readonly routes: readonly string[];
+  /** The task's name when the route is a task's (`app.task`). */
+  readonly task?: string;
+  /** Options, defaults applied; `undefined` entries are left out of the table. */
+  readonly details: Readonly<Record<string, JSONValue | undefined>>;
+}
+
+/**
+ * What a transport does with work: `consume` reads messages from a source and settles them (its
+ * routes get handler and settlement metrics); `serve` answers requests (HTTP).
+ */
+export type TransportRole = "consume" | "serve";
+
+/**
+ * Where weir's own endpoints (`/health`, `/ready`, `/metrics`) are served: a transport of role
+ * `serve` that owns an HTTP server offers it.
+ */
+export interface EndpointHost {
+  /** The fastify instance the endpoints and request hooks are added to. */
+  readonly server: FastifyInstance;
+  /**
+   * Claims `path` for one of weir's endpoints: the server starts for it, and a user route on it
+   * fails at registration with a coded error naming `option`.
+   */
+  reserve(path: string, owner: string, option: string): void;
+}
+
 export interface Transport {
   /** The route type this transport serves (`"amqp"`, `"http"`, `"sse"`). */
   readonly type: string;
+  /**
+   * The messaging system, as OpenTelemetry's semantic conventions name it (`messaging.system`:
+   * `"rabbitmq"`, `"aws_sqs"`, `"nats"`, ...); for a serving transport, its protocol.
+   */
+  readonly system: string;
+  /** Whether its routes consume messages or serve requests. */
+  readonly role: TransportRole;
+  /**
+   * What the app offers users for this transport as `app.<type>` (`app.amqp`: publish and dead
+   * letters; `app.http`: the fastify server). `undefined`: no such member.
+   */
+  readonly client?: object;
+  /** Where weir's own endpoints are served, for a transport that owns an HTTP server. */
+  readonly endpoints?: EndpointHost;
   /** Validates and keeps a route. Throws a `ConfigurationError` for anything it cannot run. */
   register(route: RouteRecord): void;
   /** Whether `start()` has anything to do (an app without HTTP routes opens no port). */
@@ -59,6 +113,32 @@ export interface Transport {
    */
   closeLast?(deadline: Deadline): Promise<void>;
   health(): TransportHealth;
+  /**
+   * A route this transport registered (`register` accepted it), as `weir routes` shows it, defaults
+   * applied. Pure: reads the route and the transport's options, opens nothing.
+   */
+  describe(route: RouteRecord): RouteDescription;
+  /**
+   * Adds this transport's servers, channels, operations and messages to an AsyncAPI document.
+   * Without it, the document says in `info.description` that routes of this type are not
+   * described, rather than leaving them out silently.
+   */
+  asyncapi?(builder: AsyncAPIBuilder, routes: readonly RouteRecord[]): void;
+}
+
+/**
+ * A transport as the App's `transports` option takes it: a route type and a factory. The built-in
+ * ones (`amqp`, `http`, `sse`) are registered by default; a plugin's options are read from the App's
+ * options under its `type` (`new App({ amqp: {...} })`).
+ */
+export interface TransportPlugin<Options = unknown, T extends Transport = Transport> {
+  /** The route type, also the key of the plugin's options in `AppOptions` and of `app.<type>`. */
+  readonly type: string;
+  /**
+   * Builds the app's transport. Throws `InvalidOptionError` (`WEIR_ERR_INVALID_OPTION`) for a bad
+   * or unknown option: `new App()` fails, never `start()`.
+   */
+  create(context: TransportContext, options: Options | undefined): T;
 }
 
 /** What the App gives each transport when it creates it. */
@@ -71,4 +151,6 @@ export interface TransportContext {
   health(): AppHealth;
   /** Metrics and tracing hooks; `noInstrumentation` when observability is off. */
   readonly instrumentation: Instrumentation;
+  /** `app.route`: for client surfaces that register routes (`app.http.get`, `app.task`). */
+  route(routes: readonly string[], spec: { readonly type: string }, handler: unknown): void;
 }

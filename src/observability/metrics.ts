@@ -8,14 +8,6 @@ import type { ResolvedMetricsOptions } from "./options.js";
 /** Every outcome of the seam, so each route shows all of them from its first scrape (at 0). */
 const OUTCOMES: readonly SettleOutcome[] = ["ack", "reject", "requeue", "retry", "dead-letter", "dropped"];
 
-/**
- * Transports whose routes report handler calls and settlements through the seam. Only their routes
- * get zero series up front: a zero on a route that never reports would claim it handled nothing.
- * (SSE routes appear in the gauges read from `app.health()`; their handler calls do not reach the
- * seam yet.)
- */
-const SEAM_TRANSPORTS = new Set(["amqp", "sse"]);
-
 type RouteLabels = "transport" | "route";
 
 /** The series of one route, bound once: a labelled `inc` hashes its labels on every call. */
@@ -53,6 +45,12 @@ export class WeirMetrics {
   /** By transport, then route: no key string is built per call. */
   private readonly series = new Map<string, Map<string, RouteSeries>>();
   private readonly snapshot: HealthSnapshot;
+  /**
+   * Transports of role `consume`: their routes report handler calls and settlements through the
+   * seam, so only they get zero series up front (a zero on a route that never reports would claim it
+   * handled nothing).
+   */
+  readonly consumers = new Set<string>();
 
   constructor(options: ResolvedMetricsOptions, health: () => AppHealth) {
     this.registry = options.registry ?? new Registry();
@@ -76,7 +74,7 @@ export class WeirMetrics {
         collect() {
           // Every route gets its series at 0 from the first scrape, so rate() has a start point.
           for (const { transport, route } of self.snapshot.routes()) {
-            if (SEAM_TRANSPORTS.has(transport)) self.routeSeries(transport, route.name);
+            if (self.consumers.has(transport)) self.routeSeries(transport, route.name);
           }
         },
       });

@@ -1,7 +1,8 @@
-import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
+import { ConfigurationError } from "../core/errors.js";
 import type { Instrumentation } from "../core/instrumentation.js";
-import { type ObservedApp, type ReservePath, serveEndpoints } from "./endpoints.js";
+import type { EndpointHost, TransportRole } from "../core/transport.js";
+import { type ObservedApp, serveEndpoints } from "./endpoints.js";
 import { instrumentHTTP } from "./http.js";
 import { createInstrumentation } from "./instrumentation.js";
 import { WeirMetrics } from "./metrics.js";
@@ -37,12 +38,34 @@ export class Observability {
     return this.metrics?.registry;
   }
 
+  /** Tells metrics and tracing about one of the app's transports. */
+  addTransport(type: string, system: string, role: TransportRole): void {
+    this.tracing?.systems.set(type, system);
+    if (role === "consume") this.metrics?.consumers.add(type);
+  }
+
   /**
-   * Installs the request hooks and the endpoints on weir's fastify instance. Must run before any
-   * route is added, so that every route's handler runs in its request's span.
+   * Installs the request hooks and the endpoints on the server of the transport that hosts them.
+   * Must run before any route is added, so that every route's handler runs in its request's span.
+   * Throws `WEIR_ERR_NO_ENDPOINT_HOST` when endpoints are asked for and no transport can serve them.
    */
-  attachHTTP(server: FastifyInstance, reserve: ReservePath): void {
-    instrumentHTTP(server, this.metrics, this.tracing);
-    serveEndpoints(server, this.options, this.app, this.metrics, reserve);
+  attachEndpoints(host: EndpointHost | undefined): void {
+    if (host === undefined) {
+      if (
+        this.options.livenessPath !== undefined ||
+        this.options.readinessPath !== undefined ||
+        this.options.metrics?.path !== undefined
+      ) {
+        throw new ConfigurationError(
+          "WEIR_ERR_NO_ENDPOINT_HOST",
+          "observability endpoints need a transport that serves HTTP (the built-in http transport)",
+        );
+      }
+      return;
+    }
+    instrumentHTTP(host.server, this.metrics, this.tracing);
+    serveEndpoints(host.server, this.options, this.app, this.metrics, (path, owner, option) =>
+      host.reserve(path, owner, option),
+    );
   }
 }

@@ -34,11 +34,6 @@ export const headerGetter: TextMapGetter<Carrier> = {
   },
 };
 
-/** The messaging system attribute of a transport, as OpenTelemetry's conventions name it. */
-function messagingSystem(transport: string): string {
-  return transport === "amqp" ? "rabbitmq" : transport;
-}
-
 function fail(span: Span, error: unknown): void {
   if (error instanceof Error) span.recordException(error);
   span.setStatus({
@@ -54,6 +49,8 @@ function fail(span: Span, error: unknown): void {
  */
 export class Tracing {
   readonly tracer: Tracer;
+  /** `messaging.system` by transport type, as each transport names its system. */
+  readonly systems = new Map<string, string>();
 
   constructor() {
     this.tracer = trace.getTracer(TRACER_NAME);
@@ -78,7 +75,7 @@ export class Tracing {
         kind: SpanKind.CONSUMER,
         links,
         attributes: {
-          "messaging.system": messagingSystem(call.transport),
+          "messaging.system": this.systems.get(call.transport) ?? call.transport,
           "messaging.operation.type": "process",
           "messaging.operation.name": "process",
           "messaging.destination.name": call.route,
@@ -99,7 +96,7 @@ export class Tracing {
       {
         kind: SpanKind.PRODUCER,
         attributes: {
-          "messaging.system": messagingSystem(call.transport),
+          "messaging.system": this.systems.get(call.transport) ?? call.transport,
           "messaging.operation.type": "send",
           "messaging.operation.name": "publish",
           "messaging.destination.name": call.destination,

@@ -1,7 +1,20 @@
 /**
  * `weir/testing`: run an app's handlers through the real pipeline without RabbitMQ, an SSE server
  * or an open port. See docs/testing.md.
+ *
+ * The composition root of the test client: the only module of `testing/` that names transports; it
+ * registers the built-in transports' drivers.
  */
+import { amqpTestDriver } from "../transports/amqp/testing/driver.js";
+import { httpTestDriver } from "../transports/http/testing/driver.js";
+import { sseTestDriver } from "../transports/sse/testing/driver.js";
+import { registerBuiltInDriver } from "./client.js";
+import type { TestDriverFactory } from "./driver.js";
+
+registerBuiltInDriver(amqpTestDriver as unknown as TestDriverFactory);
+registerBuiltInDriver(httpTestDriver as unknown as TestDriverFactory);
+registerBuiltInDriver(sseTestDriver as unknown as TestDriverFactory);
+
 export type {
   DeliverOptions,
   DeliveryOutcome,
@@ -10,9 +23,20 @@ export type {
   PublishedMessage,
   QueueLookupOptions,
   TestAMQP,
-  WaitOptions,
-} from "./amqp-client.js";
-export { createTestClient, type TestClient, type TestClientOptions, type TestHTTP } from "./client.js";
+} from "../transports/amqp/testing/amqp-client.js";
+export type { RequeuePolicy } from "../transports/amqp/testing/memory-broker.js";
+export type { TestHTTP } from "../transports/http/testing/driver.js";
+export type {
+  SSEConnectionInfo,
+  SSEEmitResult,
+  SSEEventInit,
+  TestSSE,
+} from "../transports/sse/testing/sse-client.js";
+export {
+  createTestClient,
+  type TestClient,
+  type TestClientOptions,
+  type TestClientTransports,
+} from "./client.js";
+export type { TestDriver, TestDriverContext, TestDriverFactory, WaitOptions } from "./driver.js";
 export { TestClientError } from "./errors.js";
-export type { RequeuePolicy } from "./memory-broker.js";
-export type { SSEConnectionInfo, SSEEmitResult, SSEEventInit, TestSSE } from "./sse-client.js";

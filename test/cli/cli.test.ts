@@ -90,7 +90,7 @@ describe("weir routes / asyncapi", () => {
     const lines = table.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^TYPE\s+ROUTES\s+DETAILS$/);
     expect(table.stdout).toMatch(
-      /amqp\s+sample\.orders\s+bulkSize=5 bulkFlushInterval=200 declare schema=zod/,
+      /amqp\s+sample\.orders\s+vhost=\/ prefetch=128 bulkSize=5 bulkFlushInterval=200 concurrency=1 onSuccess=ack onException=requeue declare schema=zod/,
     );
     expect(table.stdout).toMatch(/amqp task\s+sample\.emails/);
     expect(table.stdout).toMatch(/sse\s+\/v2\/events/);

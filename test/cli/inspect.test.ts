@@ -41,7 +41,9 @@ describe("weir routes / asyncapi never start an app (inspect-only mode)", () => 
   it("lists the routes of a module that runs its app and publishes at import; nothing reaches the broker", async () => {
     const result = await runCli(["routes", "test/cli/fixtures/starts-at-import.ts"], env(), 20_000);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(new RegExp(`amqp\\s+${queue.replaceAll(".", "\\.")}\\s+bulkSize=1`));
+    expect(result.stdout).toMatch(
+      new RegExp(`amqp\\s+${queue.replaceAll(".", "\\.")}\\s+vhost=\\/ prefetch=\\d+ bulkSize=1`),
+    );
     expect(result.stdout).toMatch(/http\s+\/eager\s+methods=GET/);
     expect(result.stderr).toContain("app.run()");
     expect(result.stderr).toContain("refused");

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { appTransports } from "../../src/app.js";
+import { appTransports } from "../../src/core/application.js";
 import { beginInspection, currentInspection, endInspection } from "../../src/core/inspect.js";
 import { App, isMainModule, RouteTypes } from "../../src/index.js";
 import { silentLogger, uniqueName } from "../helpers/amqp.js";
@@ -63,7 +63,7 @@ describe("inspect-only mode", () => {
     beginInspection();
     const app = eagerApp();
     app.http.get("/x", async () => "x");
-    await expect(app[appTransports].http.start()).rejects.toMatchObject(REFUSED);
+    await expect(app[appTransports].get("http")!.start()).rejects.toMatchObject(REFUSED);
     expect(currentInspection()?.refused).toEqual([expect.stringMatching(/^an HTTP listen on /)]);
   });
 });

@@ -48,7 +48,7 @@ function refused(
   });
 }
 
-const APP_KEYS = ["logger", "shutdownTimeout", "name", "amqp", "http", "sse", "observability"];
+const APP_KEYS = ["logger", "shutdownTimeout", "name", "amqp", "http", "sse", "observability", "transports"];
 const AMQP_KEYS = [
   "url",
   "prefetch",
@@ -266,7 +266,7 @@ describe("unknown option keys are refused everywhere, the known keys listed (iss
   describe("weir/testing", () => {
     it("createTestClient, its queues, deliver, redeliver, messages, idle, sse.emit", async () => {
       expect(() => createTestClient(app(), typo({}, "queue", {}))).toThrow(
-        refused("createTestClient.queue", ["queues", "requeue"], "queues"),
+        refused("createTestClient.queue", ["drivers", "queues", "requeue"], "queues"),
       );
       expect(() => createTestClient(app(), { queues: { orders: typo({}, "durabel", true) } })).toThrow(
         refused(

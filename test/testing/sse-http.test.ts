@@ -111,16 +111,34 @@ describe("client.sse.emit", () => {
     });
   });
 
-  it("leaves fetch as it was once closed, and passes other URLs through meanwhile", async () => {
+  it("never replaces the global fetch: the feeds reach only the app's own SSE connections", async () => {
     const original = globalThis.fetch;
     const app = sseApp();
     app.route(["/x"], { type: RouteTypes.SSE }, async () => {});
     const client = createTestClient(app);
     await client.start();
-    expect(globalThis.fetch).not.toBe(original);
-    await expect(fetch("http://127.0.0.1:1/not-a-route")).rejects.toThrow();
+    expect(globalThis.fetch).toBe(original);
+    // The stream's URL, fetched by the test itself, is not served by the feed: only the app's
+    // connections are.
+    await expect(fetch("http://127.0.0.1:1/x")).rejects.toThrow();
+    expect(await client.sse.emit("/x", [{ data: "a" }])).toMatchObject({ read: 1 });
     await client.close();
     expect(globalThis.fetch).toBe(original);
+  });
+
+  it("two clients of two apps serve the same stream URL at once, each its own app", async () => {
+    const seen: string[][] = [[], []];
+    const clientsHere = [0, 1].map((index) => {
+      const app = sseApp();
+      app.route(["/same"], { type: RouteTypes.SSE }, async (events) => {
+        for (const event of events) seen[index]!.push(String(event.data));
+      });
+      return createTestClient(app);
+    });
+    clients.push(...clientsHere);
+    await clientsHere[0]!.sse.emit("/same", [{ data: "first" }]);
+    await clientsHere[1]!.sse.emit("/same", [{ data: "second" }]);
+    expect(seen).toEqual([["first"], ["second"]]);
   });
 
   it("names the streams it knows when asked for another", async () => {

@@ -1,13 +1,22 @@
 import type { Channel } from "amqplib";
+import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import { RouteTypes } from "../../core/constants.js";
 import { type Deadline, withTimeout } from "../../core/deadline.js";
 import { InvalidOptionError, PublishError } from "../../core/errors.js";
 import { noInstrumentation } from "../../core/instrumentation.js";
 import { redactUrl } from "../../core/logger.js";
-import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
+import type {
+  RouteDescription,
+  RouteRecord,
+  Transport,
+  TransportContext,
+  TransportHealth,
+} from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
+import { addAMQPChannels } from "./asyncapi.js";
 import { urlVhost, VhostConnection, vhostUrl } from "./connection.js";
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from "./consumer-timeout.js";
+import { describeAMQPRoute } from "./describe.js";
 import type { OnceStore } from "./once/store.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import { connectTimeout, encodeBody, Publisher, type PublishOptions } from "./publisher.js";
@@ -24,7 +33,8 @@ import { deadLetterQueueOf, type ResolvedDeadLetter } from "./retry/options.js";
 import { Declarer } from "./retry/topology.js";
 import { RouteConsumer } from "./route-consumer.js";
 import { RoutePolicy } from "./route-policy.js";
-import { type AMQPHandler, normalizeAMQPRoute } from "./route-spec.js";
+import { type AMQPHandler, type AMQPRoute, normalizeAMQPRoute } from "./route-spec.js";
+import { taskNameOf } from "./task-names.js";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 
@@ -130,6 +140,13 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
  */
 export class AMQPTransport implements Transport, AMQPClient {
   readonly type = RouteTypes.AMQP;
+  /** OpenTelemetry's `messaging.system` for RabbitMQ. */
+  readonly system = "rabbitmq";
+  readonly role = "consume";
+  /** `app.amqp`: publishing and the dead-letter API. */
+  readonly client: AMQPClient = this;
+  /** Each registered route, normalized, for `describe` and the AsyncAPI document. */
+  private readonly routes = new WeakMap<RouteRecord, AMQPRoute>();
   private readonly options: ResolvedAMQPOptions;
   private readonly defaultVhost: string;
   private readonly consumers: RouteConsumer[] = [];
@@ -158,6 +175,7 @@ export class AMQPTransport implements Transport, AMQPClient {
       },
       this.options.logger,
     );
+    this.routes.set(record, normalized);
     const wrap = this.wrapHandler;
     const route = wrap === undefined ? normalized : { ...normalized, handler: wrap(normalized.handler) };
     let policy: RoutePolicy | undefined;
@@ -210,6 +228,24 @@ export class AMQPTransport implements Transport, AMQPClient {
         }
       }),
     );
+  }
+
+  describe(record: RouteRecord): RouteDescription {
+    return describeAMQPRoute(this.routeOf(record), taskNameOf(record.handler));
+  }
+
+  asyncapi(builder: AsyncAPIBuilder, records: readonly RouteRecord[]): void {
+    const routes = records.map((record) => ({
+      route: this.routeOf(record),
+      task: taskNameOf(record.handler),
+    }));
+    addAMQPChannels(builder, redactUrl(this.options.url), this.defaultVhost, routes);
+  }
+
+  private routeOf(record: RouteRecord): AMQPRoute {
+    const route = this.routes.get(record);
+    if (route === undefined) throw new Error("weir: describe() of a route this transport did not register");
+    return route;
   }
 
   health(): TransportHealth {

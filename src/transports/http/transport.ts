@@ -1,11 +1,19 @@
+import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import type { Logger } from "../../core/logger.js";
-import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
+import type {
+  EndpointHost,
+  RouteDescription,
+  RouteRecord,
+  Transport,
+  TransportContext,
+  TransportHealth,
+} from "../../core/transport.js";
 import { ReservedPathError } from "./errors.js";
 import { createFacade, type HTTPFacade, type RouteFunction } from "./facade.js";
 import { type HTTPOptions, resolveHTTPOptions } from "./options.js";
-import { type HTTPRoute, normalizeHTTPRoute } from "./route-spec.js";
+import { type HTTPRoute, type HTTPRouteSpec, normalizeHTTPRoute } from "./route-spec.js";
 import { mountRoute } from "./routes.js";
 import { HTTPServer } from "./server.js";
 
@@ -15,6 +23,11 @@ import { HTTPServer } from "./server.js";
  */
 export class HTTPTransport implements Transport {
   readonly type = RouteTypes.HTTP;
+  readonly system = "http";
+  readonly role = "serve";
+  /** `app.http`. */
+  readonly client: HTTPFacade;
+  readonly endpoints: EndpointHost;
   private readonly logger: Logger;
   private readonly server: HTTPServer;
   private readonly routes: HTTPRoute[] = [];
@@ -22,10 +35,16 @@ export class HTTPTransport implements Transport {
   private readonly needs = new Set<string>();
   /** Paths of weir's own endpoints, and who serves them (for the error a clashing route gets). */
   private readonly reserved = new Map<string, { owner: string; option: string }>();
+  private injecting = false;
 
   constructor(context: TransportContext, options: HTTPOptions = {}) {
     this.logger = context.logger.child({ transport: "http" });
     this.server = new HTTPServer(resolveHTTPOptions(options), this.logger);
+    this.client = this.facade((routes, spec, handler) => context.route(routes, spec, handler));
+    this.endpoints = {
+      server: this.server.instance,
+      reserve: (path, owner, option) => this.reserve(path, owner, option),
+    };
     // Every route counts, including those added straight on `app.http.server` or by a plugin, and
     // every route but weir's own endpoints stops taking requests when the stop begins.
     this.server.instance.addHook("onRoute", (route) => {
@@ -68,7 +87,7 @@ export class HTTPTransport implements Transport {
   }
 
   needed(): boolean {
-    return this.needs.size > 0;
+    return !this.injecting && this.needs.size > 0;
   }
 
   async start(): Promise<void> {
@@ -89,6 +108,37 @@ export class HTTPTransport implements Transport {
 
   closeLast(deadline: Deadline): Promise<void> {
     return this.server.close(deadline);
+  }
+
+  /**
+   * For weir/testing: requests go through fastify's `inject`, so the server never listens and no port
+   * is opened, whatever needs it.
+   */
+  injectOnly(): void {
+    this.injecting = true;
+  }
+
+  describe(record: RouteRecord): RouteDescription {
+    const route = normalizeHTTPRoute(record);
+    return {
+      type: this.type,
+      routes: route.paths,
+      details: {
+        methods: route.methods.join(","),
+        auth: (record.spec as HTTPRouteSpec).auth ? true : undefined,
+      },
+    };
+  }
+
+  /** HTTP is request/response, not described by AsyncAPI: a note lists the paths. */
+  asyncapi(builder: AsyncAPIBuilder, records: readonly RouteRecord[]): void {
+    const paths = records.flatMap((record) => {
+      const route = normalizeHTTPRoute(record);
+      return route.paths.map((path) => ({ path, methods: [...route.methods] }));
+    });
+    const text = paths.map((entry) => `${entry.methods.join(",")} ${entry.path}`).join("; ");
+    builder.note(`The app also serves HTTP (request/response, not described here): ${text}.`);
+    builder.document.info["x-weir-http"] = paths;
   }
 
   health(): TransportHealth {

@@ -16,7 +16,22 @@ export interface ConnectionListener {
 }
 
 /** What bounds one connection. */
+/**
+ * The `fetch` a transport's connections use: the global one, or what weir/testing puts in its place
+ * for one app (never the process's global `fetch`).
+ */
+export interface Fetcher {
+  fetch: typeof fetch;
+}
+
+/** A Fetcher that uses the global `fetch` as it is at each call. */
+export function globalFetcher(): Fetcher {
+  return { fetch: (input, init) => globalThis.fetch(input, init) };
+}
+
 export interface ConnectionLimits {
+  /** Where requests go. */
+  readonly fetcher: Fetcher;
   /** ms without a byte before the connection is dropped; `undefined`: never. */
   readonly idleTimeout: number | undefined;
   /** Bytes an event may reach before it ends; past them the connection is dropped. */
@@ -115,7 +130,7 @@ export class SSEConnection {
     const fetchStream: FetchLike = async (input, init) => {
       const merged = new Headers(init.headers);
       for (const [name, value] of headers) merged.set(name, value);
-      const response = await fetch(input, { ...init, headers: merged });
+      const response = await limits.fetcher.fetch(input, { ...init, headers: merged });
       const contentType = response.headers.get("content-type");
       const eventStream = hasEssence(contentType, EVENT_STREAM);
       this.response = { status: response.status, contentType, eventStream };

@@ -5,6 +5,7 @@ import { type HandlerCall, type Instrumentation, noInstrumentation } from "../..
 import type { Logger } from "../../core/logger.js";
 import { Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
+import { type Fetcher, globalFetcher } from "./connection.js";
 import { SSEHandlerError } from "./errors.js";
 import type { SSEEvent } from "./event.js";
 import { SSEExceptionActions, type SSERoute } from "./route-spec.js";
@@ -50,6 +51,7 @@ export class SSERouteConsumer {
     readonly route: SSERoute,
     logger: Logger,
     private readonly instrumentation: Instrumentation = noInstrumentation,
+    fetcher: Fetcher = globalFetcher(),
   ) {
     this.logger = logger.child({ transport: "sse", route: route.name });
     this.pipeline = new BulkPipeline<SSEEvent>({
@@ -74,7 +76,7 @@ export class SSERouteConsumer {
       onDisconnect: () => this.pipeline.flush(),
       waitForRoom: () => this.waitForRoom(),
     };
-    this.streams = route.streams.map((stream) => new StreamConsumer(stream, sink, this.logger));
+    this.streams = route.streams.map((stream) => new StreamConsumer(stream, sink, this.logger, fetcher));
   }
 
   /** Resolves once every stream of the route is connected (retrying with backoff until then). */

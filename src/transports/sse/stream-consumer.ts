@@ -1,6 +1,7 @@
 import type { Deadline } from "../../core/deadline.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import { Sleeper } from "../../core/sleeper.js";
+import type { Fetcher } from "./connection.js";
 import { SSEConnection } from "./connection.js";
 import { SSEStreamError } from "./errors.js";
 import type { SSEEvent } from "./event.js";
@@ -80,6 +81,7 @@ export class StreamConsumer {
     readonly config: StreamConfig,
     private readonly sink: StreamSink,
     logger: Logger,
+    private readonly fetcher: Fetcher,
   ) {
     this.logger = logger.child({ path: config.path });
   }
@@ -150,7 +152,11 @@ export class StreamConsumer {
       this.config.url,
       this.config.safeUrl,
       headers,
-      { idleTimeout: this.config.idleTimeout, maxEventSize: this.config.maxEventSize },
+      {
+        fetcher: this.fetcher,
+        idleTimeout: this.config.idleTimeout,
+        maxEventSize: this.config.maxEventSize,
+      },
       {
         onOpen: () => this.onOpen(),
         onEvent: (name, data, id) => this.onEvent(name, data, id),

@@ -1,12 +1,28 @@
+import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
-import type { RouteRecord, Transport, TransportContext, TransportHealth } from "../../core/transport.js";
+import { redactUrl } from "../../core/logger.js";
+import type {
+  RouteDescription,
+  RouteRecord,
+  Transport,
+  TransportContext,
+  TransportHealth,
+} from "../../core/transport.js";
+import { addSSEChannels } from "./asyncapi.js";
+import { type Fetcher, globalFetcher } from "./connection.js";
 import type { SSEOptions } from "./options.js";
 import { SSERouteConsumer } from "./route-consumer.js";
-import { normalizeSSERoute, type ResolvedSSEOptions, resolveSSEOptions } from "./route-spec.js";
+import {
+  normalizeSSERoute,
+  type ResolvedSSEOptions,
+  resolveSSEOptions,
+  type SSERoute,
+  type SSERouteSpec,
+} from "./route-spec.js";
 
 /**
  * The Server-Sent Events transport: one stream per route path, each with its own reconnect loop,
@@ -14,10 +30,17 @@ import { normalizeSSERoute, type ResolvedSSEOptions, resolveSSEOptions } from ".
  */
 export class SSETransport implements Transport {
   readonly type = RouteTypes.SSE;
+  /** No `messaging.system` of OpenTelemetry's list fits a Server-Sent Events stream: its own name. */
+  readonly system = "sse";
+  readonly role = "consume";
   private readonly options: ResolvedSSEOptions;
   private readonly logger: Logger;
   private readonly instrumentation: Instrumentation;
   private readonly consumers: SSERouteConsumer[] = [];
+  /** What every connection of this app fetches through (weir/testing swaps `fetch` per app). */
+  readonly fetcher: Fetcher = globalFetcher();
+  /** Each registered route, normalized, for `describe`. */
+  private readonly routes = new WeakMap<RouteRecord, SSERoute>();
 
   constructor(context: TransportContext, options: SSEOptions = {}) {
     this.options = resolveSSEOptions(options);
@@ -26,13 +49,9 @@ export class SSETransport implements Transport {
   }
 
   register(record: RouteRecord): void {
-    this.consumers.push(
-      new SSERouteConsumer(
-        normalizeSSERoute(record, this.options, this.logger),
-        this.logger,
-        this.instrumentation,
-      ),
-    );
+    const route = normalizeSSERoute(record, this.options, this.logger);
+    this.routes.set(record, route);
+    this.consumers.push(new SSERouteConsumer(route, this.logger, this.instrumentation, this.fetcher));
   }
 
   needed(): boolean {
@@ -46,6 +65,29 @@ export class SSETransport implements Transport {
 
   async stop(deadline: Deadline): Promise<void> {
     await Promise.all(this.consumers.map((consumer) => consumer.stop(deadline)));
+  }
+
+  describe(record: RouteRecord): RouteDescription {
+    const spec = record.spec as SSERouteSpec;
+    const route = this.routes.get(record) ?? normalizeSSERoute(record, this.options, this.logger);
+    const url = spec.url ?? this.options.base?.url.href;
+    return {
+      type: this.type,
+      routes: record.routes,
+      details: {
+        url: url === undefined ? undefined : redactUrl(url),
+        bulkSize: route.bulkSize,
+      },
+    };
+  }
+
+  asyncapi(builder: AsyncAPIBuilder, records: readonly RouteRecord[]): void {
+    addSSEChannels(builder, records, this.health());
+  }
+
+  /** The route `record` became when it was registered: for weir/testing's feeds. */
+  routeOf(record: RouteRecord): SSERoute | undefined {
+    return this.routes.get(record);
   }
 
   health(): TransportHealth {

@@ -1,9 +1,9 @@
 import { clearTimeout as clearRealTimeout, setTimeout as realTimeout } from "node:timers";
 import { setTimeout as realSleep } from "node:timers/promises";
-import type { RouteHealth } from "../core/transport.js";
-import { knownKeys } from "../core/validate.js";
-import type { WaitOptions } from "./amqp-client.js";
-import { TestClientError } from "./errors.js";
+import type { RouteHealth } from "../../../core/transport.js";
+import { knownKeys } from "../../../core/validate.js";
+import type { WaitOptions } from "../../../testing/driver.js";
+import { TestClientError } from "../../../testing/errors.js";
 
 /**
  * `client.sse`: feeds events into the app's real SSE pipeline (EventSource parsing, bulks, retries,
@@ -246,35 +246,10 @@ class Feed {
   }
 }
 
-/** The one fetch override of the process, shared by every running test client. */
-const feeds = new Map<string, Feed>();
-let realFetch: typeof fetch | undefined;
-let installed: typeof fetch | undefined;
-
 function requestUrl(input: string | URL | Request): string {
   if (typeof input === "string") return new URL(input).href;
   if (input instanceof URL) return input.href;
   return input.url;
-}
-
-function install(): void {
-  if (installed !== undefined && globalThis.fetch === installed) return;
-  const previous = globalThis.fetch;
-  realFetch = previous;
-  installed = (async (input: string | URL | Request, init?: RequestInit) => {
-    const feed = feeds.get(requestUrl(input));
-    if (feed === undefined) return previous(input, init);
-    return feed.open(init);
-  }) as typeof fetch;
-  globalThis.fetch = installed;
-}
-
-function uninstallIfUnused(): void {
-  if (feeds.size > 0 || installed === undefined) return;
-  // Someone replaced fetch after us: leave theirs in place (ours now only passes through).
-  if (globalThis.fetch === installed && realFetch !== undefined) globalThis.fetch = realFetch;
-  installed = undefined;
-  realFetch = undefined;
 }
 
 /** The SSE side of one test client. */
@@ -286,16 +261,21 @@ export class SSEFeeds implements TestSSE {
     private readonly routeHealth: (name: string) => RouteHealth | undefined,
   ) {}
 
-  /** Claims the app's stream URLs and installs the fetch override; before the app starts. */
+  /**
+   * The `fetch` of this client's app: a request for one of its streams gets the feed; any other
+   * request goes to the real `fetch`. Only this app's SSE connections use it (never the process's
+   * global `fetch`), so test clients running at once never see each other's streams.
+   */
+  readonly fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const feed = this.owned.get(requestUrl(input));
+    if (feed === undefined) return globalThis.fetch(input, init);
+    return feed.open(init);
+  }) as typeof fetch;
+
+  /** Claims the app's stream URLs; before the app starts. */
   attach(streams: ReadonlyArray<{ url: string; path: string; route: SSERouteInfo }>): void {
     const models = new Map<string, BulkModel>();
     for (const { url, path, route } of streams) {
-      if (feeds.has(url)) {
-        throw new TestClientError(
-          "WEIR_ERR_TEST_STREAM_IN_USE",
-          `another running test client serves the SSE stream ${url}; close it first`,
-        );
-      }
       let model = models.get(route.name);
       if (model === undefined) {
         model = new BulkModel(route);
@@ -304,17 +284,11 @@ export class SSEFeeds implements TestSSE {
       const feed = new Feed(url, path, route, model);
       this.owned.set(url, feed);
     }
-    for (const [url, feed] of this.owned) feeds.set(url, feed);
-    if (this.owned.size > 0) install();
   }
 
   detach(): void {
-    for (const [url, feed] of this.owned) {
-      feed.current?.close();
-      if (feeds.get(url) === feed) feeds.delete(url);
-    }
+    for (const feed of this.owned.values()) feed.current?.close();
     this.owned.clear();
-    uninstallIfUnused();
   }
 
   async emit(

@@ -1,12 +1,13 @@
 import { clearTimeout as clearRealTimeout, setTimeout as realTimeout } from "node:timers";
 import type { MessageProperties } from "amqplib";
-import { decodeBody, UNDECODABLE } from "../core/codec/body.js";
-import { knownKeys } from "../core/validate.js";
-import type { AMQPMessage } from "../transports/amqp/message.js";
-import { encodeBody } from "../transports/amqp/publisher.js";
+import { decodeBody, UNDECODABLE } from "../../../core/codec/body.js";
+import { knownKeys } from "../../../core/validate.js";
+import type { WaitOptions } from "../../../testing/driver.js";
+import { TestClientError } from "../../../testing/errors.js";
+import type { AMQPMessage } from "../message.js";
+import { encodeBody } from "../publisher.js";
 import { currentHandlerCall, type HandlerCall, type HandlerCallObserver } from "./attribution.js";
-import type { BrokerError } from "./errors.js";
-import { TestClientError } from "./errors.js";
+import type { BrokerError } from "./broker-error.js";
 import { type ChannelObserver, type DeliveryRecord, deliveryOf, type SettleAction } from "./memory-amqp.js";
 import type {
   BrokerObserver,
@@ -128,14 +129,6 @@ const DELIVER_KEYS = [
 ];
 
 /** How long a client call may wait. */
-export interface WaitOptions {
-  /**
-   * Real milliseconds (fake timers do not move it) before the call rejects with
-   * `WEIR_ERR_TEST_TIMEOUT`.
-   * @defaultValue 10000
-   */
-  timeout?: number;
-}
 
 /** Options of `client.amqp.messages(queue, options)`. */
 export interface QueueLookupOptions {

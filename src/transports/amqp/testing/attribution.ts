@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { AMQPMessage } from "../transports/amqp/message.js";
-import type { AMQPHandler } from "../transports/amqp/route-spec.js";
+import type { AMQPMessage } from "../message.js";
+import type { AMQPHandler } from "../route-spec.js";
 import type { DeliveryRecord } from "./memory-amqp.js";
 
 /**

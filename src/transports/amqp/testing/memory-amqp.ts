@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { ChannelModel, ConsumeMessage, GetMessage, MessageProperties } from "amqplib";
-import type { ConnectFunction } from "../transports/amqp/options.js";
-import { BrokerError, channelClosedError } from "./errors.js";
+import type { ConnectFunction } from "../options.js";
+import { BrokerError, channelClosedError } from "./broker-error.js";
 import {
   type ConsumerSlot,
   type DeadLetterResult,

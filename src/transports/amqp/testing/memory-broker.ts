@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { MessageProperties } from "amqplib";
 import { outsideHandlerCalls } from "./attribution.js";
-import { BrokerError } from "./errors.js";
+import { BrokerError } from "./broker-error.js";
 
 /**
  * The state of weir/testing's in-memory broker: vhosts, queues, exchanges, bindings, ready

@@ -1,25 +1,26 @@
 import type { Channel } from "amqplib";
-import { RouteTypes } from "./core/constants.js";
-import { ConfigurationError, InvalidHandlerError, InvalidOptionError, WeirError } from "./core/errors.js";
-import type { HandlerContext } from "./core/handler-call.js";
+import { RouteTypes } from "../../core/constants.js";
+import { ConfigurationError, InvalidHandlerError, InvalidOptionError, WeirError } from "../../core/errors.js";
+import type { HandlerContext } from "../../core/handler-call.js";
 import {
   formatIssues,
   type SchemaIssue,
   type SchemaResult,
   type StandardSchemaV1,
   validateWith,
-} from "./core/schema.js";
-import { knownKeys, nonEmptyString } from "./core/validate.js";
-import type { AMQPMessage } from "./transports/amqp/message.js";
+} from "../../core/schema.js";
+import { knownKeys, nonEmptyString } from "../../core/validate.js";
+import type { AMQPMessage } from "./message.js";
 import {
   delayQueueName,
   delayQueueOptions,
   MAX_DELAY_MS,
   quantizeDelay,
   renewAfter,
-} from "./transports/amqp/retry/topology.js";
-import type { AMQPHandler, AMQPRouteSpec, QueueDeclareOptions } from "./transports/amqp/route-spec.js";
-import { type AMQPTransport, amqpInternals } from "./transports/amqp/transport.js";
+} from "./retry/topology.js";
+import type { AMQPHandler, AMQPRouteSpec, QueueDeclareOptions } from "./route-spec.js";
+import { markTaskHandler } from "./task-names.js";
+import { type AMQPTransport, amqpInternals } from "./transport.js";
 
 /**
  * Tasks (alfred's `SQSTask`, Alsek's `Task`): one call site defines the consumer of a queue and
@@ -161,15 +162,8 @@ const OPTION_KEYS = [
   "schema",
 ];
 
-/** Task route handlers → their task's name: how `weir routes` and the AsyncAPI document spot tasks. */
-const taskHandlers = new WeakMap<object, string>();
 /** Task names per host, to refuse a second task on one queue. */
 const namesByHost = new WeakMap<object, Set<string>>();
-
-/** The name of the task whose route this handler is, if it is one. */
-export function taskNameOf(handler: unknown): string | undefined {
-  return typeof handler === "function" ? taskHandlers.get(handler) : undefined;
-}
 
 export function createTask<T>(
   host: TaskHost,
@@ -212,7 +206,7 @@ export function createTask<T>(
   };
   host.route([queue], spec, routeHandler);
   names.add(key);
-  taskHandlers.set(routeHandler, queue);
+  markTaskHandler(routeHandler, queue);
   return new TaskProducer<T>(queue, given.vhost, given.schema, host.transport);
 }
 

@@ -1,0 +1,21 @@
+import type { TransportCommand } from "./cli/transport-command.js";
+import { DLQ_HELP, PUBLISH_HELP } from "./transports/amqp/cli/help.js";
+
+/**
+ * The commands transports add to `weir`, by name: the CLI's side of the composition root (src/app.ts
+ * is the App's). Each command's code is imported when it runs; only its help text is loaded here.
+ */
+export const TRANSPORT_COMMANDS: Readonly<Record<string, TransportCommand>> = {
+  publish: {
+    synopsis: "publish <queue> <json>",
+    summary: "publish one message to RabbitMQ and wait for the broker's confirm",
+    help: PUBLISH_HELP,
+    run: async (argv) => (await import("./transports/amqp/cli/commands.js")).publishCommand(argv),
+  },
+  dlq: {
+    synopsis: "dlq list|replay|purge <queue>",
+    summary: "show, move back or delete the dead letters of <queue>",
+    help: DLQ_HELP,
+    run: async (argv) => (await import("./transports/amqp/cli/commands.js")).dlqCommand(argv),
+  },
+};
