@@ -117,6 +117,19 @@ export function registerHealthMetrics(p: string, registers: Registry[], snapshot
       }
     },
   });
+  new Counter({
+    name: `${p}stop_abandoned_total`,
+    help: "Waits of stop() abandoned at the shutdown deadline (a close the broker did not answer, handlers still running), by route.",
+    labelNames: ["transport", "route"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { transport, route } of snapshot.routes()) {
+        const value = finite(route.stopAbandoned);
+        if (value !== undefined) this.inc({ transport, route: route.name }, value);
+      }
+    },
+  });
   new Gauge({
     name: `${p}route_ready`,
     help: "1 when the route is attached and receiving work, else 0.",

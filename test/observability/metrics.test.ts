@@ -117,6 +117,7 @@ describe("/metrics", () => {
     expect(sampleValue(samples, "weir_reconnects_total", amqp(mixed))).toBe(0);
     expect(sampleValue(samples, "weir_reattachments_total", amqp(mixed))).toBe(0);
     expect(sampleValue(samples, "weir_consumer_timeouts_total", amqp(mixed))).toBe(0);
+    expect(sampleValue(samples, "weir_stop_abandoned_total", amqp(mixed))).toBe(0);
     expect(sampleValue(samples, "weir_route_ready", amqp(mixed))).toBe(1);
     expect(sampleValue(samples, "weir_ready")).toBe(1);
     const since = sampleValue(samples, "weir_time_since_last_delivery_seconds", amqp(mixed));

@@ -1,11 +1,13 @@
 import type { ChannelModel } from "amqplib";
 import * as amqp from "amqplib";
+import type { Deadline } from "../../core/deadline.js";
 import { ConnectionError } from "../../core/errors.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import { failureFields, type Logger, redactUrl } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 import { accessRefusal, urlUser } from "./refusal.js";
+import { dropSocket, isBlocked, stepWithin } from "./stop-steps.js";
 
 type UpListener = (model: ChannelModel) => void;
 type DownListener = (error: Error | undefined) => void;
@@ -120,19 +122,26 @@ export class VhostConnection {
     return this.connecting;
   }
 
-  /** Closes the connection and cancels any reconnect in progress. Channels should be closed first. */
-  async close(): Promise<void> {
+  /**
+   * Closes the connection and cancels any reconnect in progress. Channels should be closed first.
+   * With a `deadline`, a close the broker has not answered by then is abandoned (logged with
+   * `WEIR_ERR_STOP_ABANDONED`) and resolves `false`; the socket of an abandoned or blocked
+   * connection is destroyed, so it cannot keep the process alive (stop-steps.ts).
+   */
+  async close(deadline?: Deadline): Promise<boolean> {
     this.closed = true;
     this.sleeper.cancel();
     const model = this.model;
     this.model = undefined;
-    if (model) {
-      try {
-        await model.close();
-      } catch (error) {
-        this.logger.debug(failureFields(error), "connection already closed");
-      }
-    }
+    if (!model) return true;
+    const closing = model.close().catch((error: unknown) => {
+      this.logger.debug(failureFields(error), "connection already closed");
+    });
+    let closed = true;
+    if (deadline === undefined) await closing;
+    else closed = await stepWithin(deadline, closing, "connection close", this.logger);
+    if (!closed || isBlocked(model)) dropSocket(model);
+    return closed;
   }
 
   private closedError(): ConnectionError {
@@ -207,7 +216,11 @@ export class VhostConnection {
     this.refusal = undefined;
     this.logger.info({ url: this.safeUrl, attempts }, "AMQP connected");
     // Without an 'error' listener an emitted error would crash the process; 'close' follows it.
-    model.on("error", (error: Error) => this.logger.warn(failureFields(error), "AMQP connection error"));
+    model.on("error", (error: Error) => {
+      // After close(): the socket of an abandoned close, destroyed on purpose (stop-steps.ts).
+      if (this.closed) this.logger.debug(failureFields(error), "AMQP connection error after close");
+      else this.logger.warn(failureFields(error), "AMQP connection error");
+    });
     model.on("blocked", (reason: string) => this.logger.warn({ reason }, "broker blocked the connection"));
     model.on("unblocked", () => this.logger.info("broker unblocked the connection"));
     model.on("close", (error?: Error) => this.onClose(model, error));

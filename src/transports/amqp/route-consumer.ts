@@ -19,6 +19,7 @@ import type { ResolvedAMQPOptions } from "./options.js";
 import { STREAM_OFFSET_HEADER } from "./qos.js";
 import type { HandlerOutcome, RoutePolicy } from "./route-policy.js";
 import type { AMQPRoute } from "./route-spec.js";
+import { closeDeadline, logAbandoned, stepWithin } from "./stop-steps.js";
 
 async function closeQuietly(channel: Channel): Promise<void> {
   try {
@@ -50,6 +51,12 @@ export class RouteConsumer {
   reattachments = 0;
   /** Times the broker closed the channel for its consumer timeout. */
   consumerTimeouts = 0;
+  /**
+   * Waits of `stop()` abandoned at the shutdown deadline: this route's own (attach, cancel,
+   * handlers, dead-letter publishes, channel close) and those of its vhost's shared publish and
+   * topology channels and connection (counted on every route of the vhost).
+   */
+  stopAbandoned = 0;
   private lastConsumerTimeout: { at: string; queue: string | null; heldMs: number | null } | null = null;
   private session: ChannelSession | undefined;
   private sessionModel: ChannelModel | undefined;
@@ -122,29 +129,51 @@ export class RouteConsumer {
     );
   }
 
-  /** Stops intake, drains the pipeline within the deadline, then closes the channel. */
-  async stop(deadline: Deadline): Promise<void> {
+  /**
+   * Stops intake, drains the pipeline within `deadline`, then closes the channel by `closeBy` (the
+   * deadline plus a short grace, `closeDeadline`). Every wait on the broker is bounded: a step that
+   * does not end in time is abandoned, logged with `WEIR_ERR_STOP_ABANDONED` and counted
+   * (`stopAbandoned`); an abandoned channel's unsettled messages are counted as dropped (the broker
+   * requeues them when the connection goes).
+   */
+  async stop(deadline: Deadline, closeBy: Deadline = closeDeadline(deadline)): Promise<void> {
     this.stopping = true;
     this.sleeper.cancel();
     this.policy?.stop();
     for (const unsubscribe of this.unsubscribe) unsubscribe();
-    if (this.attaching) await deadline.race(this.attaching);
+    if (this.attaching && !(await stepWithin(deadline, this.attaching, "consumer attach", this.logger))) {
+      this.stopAbandoned++;
+    }
     const session = this.session;
     if (session?.alive) {
       const tags = [...this.consumerTags.values()];
       this.consumerTags.clear();
-      await deadline.race(Promise.allSettled(tags.map((tag) => session.channel.cancel(tag))));
+      const cancels = Promise.allSettled(tags.map((tag) => session.channel.cancel(tag)));
+      if (!(await stepWithin(deadline, cancels, "consumer cancel", this.logger))) this.stopAbandoned++;
     }
-    const finished = await this.pipeline.drain(deadline);
-    if (!finished) {
-      this.logger.warn(
-        { inHandler: this.pipeline.size },
-        "shutdown deadline passed with messages still in a handler; the broker will redeliver them",
-      );
+    const draining = Date.now();
+    if (!(await this.pipeline.drain(deadline))) {
+      this.stopAbandoned++;
+      // The handlers keep running; their messages are settled if their channel is still open by
+      // then, else the broker redelivers them.
+      logAbandoned(this.logger, "handlers", draining, { inHandler: this.pipeline.size });
     }
     // Dead letters of undecodable bodies are acked on this channel once confirmed: before it closes.
-    if (this.policy) await this.policy.drain(deadline);
-    if (session?.alive) await closeQuietly(session.channel);
+    const sending = Date.now();
+    if (this.policy && !(await this.policy.drain(deadline))) {
+      this.stopAbandoned++;
+      logAbandoned(this.logger, "dead-letter publishes", sending);
+    }
+    if (session?.alive) {
+      const unsettled = session.unsettled;
+      const closing = closeQuietly(session.channel);
+      if (!(await stepWithin(closeBy, closing, "consumer channel close", this.logger, { unsettled }))) {
+        this.stopAbandoned++;
+        // Nothing more may be settled on it; its messages come back when the connection goes.
+        const left = session.kill();
+        if (left > 0) this.options.instrumentation.settled("amqp", this.route.name, "dropped", left);
+      }
+    }
   }
 
   health(): RouteHealth {
@@ -164,6 +193,7 @@ export class RouteConsumer {
       reattachments: this.reattachments,
       lostOnReconnect: this.lostOnReconnect,
       consumerTimeouts: this.consumerTimeouts,
+      stopAbandoned: this.stopAbandoned,
       lastConsumerTimeout: this.lastConsumerTimeout,
       inFlight: this.pipeline.size,
       unsettled: this.session?.unsettled ?? 0,

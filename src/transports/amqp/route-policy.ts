@@ -124,9 +124,12 @@ export class RoutePolicy {
     this.gate?.stop();
   }
 
-  /** Waits (up to the deadline) for dead letters sent outside the pipeline. */
-  async drain(deadline: Deadline): Promise<void> {
-    if (this.pending.size > 0) await deadline.race(Promise.all(this.pending));
+  /**
+   * Waits (up to the deadline) for dead letters sent outside the pipeline; false when the deadline
+   * passed first (their originals stay unacknowledged, and the broker redelivers them).
+   */
+  async drain(deadline: Deadline): Promise<boolean> {
+    return this.pending.size === 0 || deadline.race(Promise.all(this.pending));
   }
 
   /**

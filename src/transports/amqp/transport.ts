@@ -34,6 +34,7 @@ import { Declarer } from "./retry/topology.js";
 import { RouteConsumer } from "./route-consumer.js";
 import { RoutePolicy } from "./route-policy.js";
 import { type AMQPHandler, type AMQPRoute, normalizeAMQPRoute } from "./route-spec.js";
+import { closeDeadline, stepWithin } from "./stop-steps.js";
 import { taskNameOf } from "./task-names.js";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
@@ -157,6 +158,8 @@ export class AMQPTransport implements Transport, AMQPClient {
   private readonly deadLetterRoutes = new Map<string, { vhost: string; deadLetter: ResolvedDeadLetter }>();
   private readonly onceStores = new Set<OnceStore>();
   private stopped = false;
+  /** The deadline of the closes of the stop in progress (`closeDeadline`), set by `stop()`. */
+  private closeBy: Deadline | undefined;
   /** Set by weir/testing only (`wrapHandlers`). */
   private wrapHandler: ((handler: AMQPHandler) => AMQPHandler) | undefined;
 
@@ -207,27 +210,58 @@ export class AMQPTransport implements Transport, AMQPClient {
   }
 
   async stop(deadline: Deadline): Promise<void> {
-    await Promise.all(this.consumers.map((consumer) => consumer.stop(deadline)));
+    // One deadline for every close of this stop, set when it begins: the grace past the drain's
+    // deadline is granted once, not once per step.
+    const closeBy = closeDeadline(deadline);
+    this.closeBy = closeBy;
+    await Promise.all(this.consumers.map((consumer) => consumer.stop(deadline, closeBy)));
   }
 
+  /**
+   * Closes the publish and topology channels, then the connections, each bounded by the stop's
+   * close deadline: what the broker does not answer in time (a connection it blocks during a
+   * resource alarm) is abandoned, logged with `WEIR_ERR_STOP_ABANDONED` and counted on the routes
+   * of its vhost (`stopAbandoned`).
+   */
   async close(deadline: Deadline): Promise<void> {
     this.stopped = true;
+    const closeBy = this.closeBy ?? closeDeadline(deadline);
+    const logger = this.options.logger.child({ transport: "amqp" });
+    const step = async (vhost: string, closing: Promise<unknown>, what: string): Promise<void> => {
+      if (!(await stepWithin(closeBy, closing, what, logger, { vhost }))) this.abandonedOn(vhost);
+    };
     // Channels first: amqplib interleaves frames of different channels, so closing the connection
     // before a channel's close-ok could lose that channel's last acks.
     await Promise.all([
-      ...[...this.publishers.values()].map((publisher) => publisher.close(deadline.remaining())),
-      ...[...this.declarers.values()].map((declarer) => declarer.close()),
+      ...[...this.publishers].map(([vhost, publisher]) =>
+        step(vhost, publisher.close(deadline.remaining()), "publish channel close"),
+      ),
+      ...[...this.declarers].map(([vhost, declarer]) =>
+        step(vhost, declarer.close(), "topology channel close"),
+      ),
     ]);
-    await Promise.all([...this.connections.values()].map((connection) => connection.close()));
     await Promise.all(
-      [...this.onceStores].map(async (store) => {
-        try {
-          await store.close?.();
-        } catch (error) {
-          this.options.logger.warn({ err: error, transport: "amqp" }, "once store failed to close");
-        }
+      [...this.connections].map(async ([vhost, connection]) => {
+        if (!(await connection.close(closeBy))) this.abandonedOn(vhost);
       }),
     );
+    await Promise.all(
+      [...this.onceStores].map(async (store) => {
+        const closing = (async () => {
+          try {
+            await store.close?.();
+          } catch (error) {
+            logger.warn({ err: error }, "once store failed to close");
+          }
+        })();
+        await stepWithin(closeBy, closing, "once store close", logger);
+      }),
+    );
+  }
+
+  /** Counts an abandoned close of a vhost's shared channel or connection on each of its routes. */
+  private abandonedOn(vhost: string): void {
+    for (const consumer of this.consumers) if (consumer.route.vhost === vhost) consumer.stopAbandoned++;
   }
 
   describe(record: RouteRecord): RouteDescription {
