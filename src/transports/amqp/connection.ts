@@ -5,6 +5,7 @@ import { ConnectionError } from "../../core/errors.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import { failureFields, type Logger, redactUrl } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
+import { installHeaderDecoder } from "./field-table/frames.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 import { accessRefusal, urlUser } from "./refusal.js";
 import { dropSocket, isBlocked, stepWithin } from "./stop-steps.js";
@@ -215,6 +216,8 @@ export class VhostConnection {
     this.established = true;
     this.refusal = undefined;
     this.logger.info({ url: this.safeUrl, attempts }, "AMQP connected");
+    // Before any channel exists: every header of every delivery goes through weir's decoder.
+    installHeaderDecoder(model, this.logger);
     // Without an 'error' listener an emitted error would crash the process; 'close' follows it.
     model.on("error", (error: Error) => {
       // After close(): the socket of an abandoned close, destroyed on purpose (stop-steps.ts).

@@ -1,5 +1,7 @@
 export type { VhostConnection } from "./connection.js";
 export { ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
+export { HeaderValueError } from "./field-table/errors.js";
+export type { TypedFieldValue } from "./field-table/types.js";
 export { AMQPMessage, type RejectOptions, type RetryMessageOptions } from "./message.js";
 export { MemoryOnceStore, type MemoryOnceStoreOptions } from "./once/memory-store.js";
 export { RedisOnceStore, type RedisOnceStoreOptions } from "./once/redis-store.js";
@@ -32,4 +34,5 @@ export type {
   AMQPSchemaRouteSpec,
   QueueDeclareOptions,
 } from "./route-spec.js";
+export { StopAbandonedError } from "./stop-steps.js";
 export { type AMQPClient, AMQPTransport, DEFAULT_AMQP_URL } from "./transport.js";

@@ -23,7 +23,12 @@ export interface PublishOptions {
    * @defaultValue the vhost of the app's AMQP URL, else "/"
    */
   vhost?: string;
-  /** Message headers. */
+  /**
+   * Message headers. A `Date` travels as an AMQP timestamp (whole seconds), a `bigint` as a signed
+   * 64-bit long, nested objects and arrays as tables and arrays (docs/amqp.md, "Headers"); a value
+   * that cannot travel unchanged rejects the publish with a `HeaderValueError`
+   * (`WEIR_ERR_PUBLISH_HEADER`) before anything is sent.
+   */
   headers?: Record<string, unknown>;
   /**
    * Ask the broker to write the message to disk (delivery mode 2).

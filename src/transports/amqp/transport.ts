@@ -17,6 +17,7 @@ import { addAMQPChannels } from "./asyncapi.js";
 import { urlVhost, VhostConnection, vhostUrl } from "./connection.js";
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from "./consumer-timeout.js";
 import { describeAMQPRoute } from "./describe.js";
+import { encodeHeaders } from "./field-table/encode.js";
 import type { OnceStore } from "./once/store.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import { connectTimeout, encodeBody, Publisher, type PublishOptions } from "./publisher.js";
@@ -65,8 +66,9 @@ export interface AMQPClient {
   /**
    * Publishes `body` (objects as JSON, Buffers as they are) and resolves once the broker confirms
    * it. Rejects with a `PublishError` (`WEIR_ERR_PUBLISH_*`) on a nack, a timeout or a closed app,
-   * and at once with a `ConnectionError` `WEIR_ERR_AUTH` when the broker refuses the credentials
-   * or the vhost (403 / 530).
+   * at once with a `HeaderValueError` (`WEIR_ERR_PUBLISH_HEADER`) for a header value that cannot
+   * travel unchanged (nothing is sent), and at once with a `ConnectionError` `WEIR_ERR_AUTH` when
+   * the broker refuses the credentials or the vhost (403 / 530).
    */
   publish(body: unknown, options?: PublishOptions): Promise<void>;
   /**
@@ -293,19 +295,26 @@ export class AMQPTransport implements Transport, AMQPClient {
         new PublishError("WEIR_ERR_PUBLISH_CLOSED", "cannot publish: the app is stopped"),
       );
     }
+    let headers: Record<string, unknown> | undefined;
+    try {
+      // Refused here, before anything is sent: a value that cannot arrive as it was given.
+      headers = encodeHeaders(options.headers);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const publisher = this.publisher(options.vhost ?? this.defaultVhost);
     const { content, contentType } = encodeBody(body, options.contentType);
     const exchange = options.exchange ?? "";
     const routingKey = options.routingKey ?? "";
     const instrumentation = this.options.instrumentation;
     if (instrumentation === noInstrumentation) {
-      return this.send(publisher, exchange, routingKey, content, contentType, options, options.headers);
+      return this.send(publisher, exchange, routingKey, content, contentType, options, headers);
     }
     return instrumentation.runPublish(
       { transport: "amqp", destination: exchange || routingKey },
       (traceHeaders) =>
         this.send(publisher, exchange, routingKey, content, contentType, options, {
-          ...options.headers,
+          ...headers,
           ...traceHeaders,
         }),
     );
@@ -427,10 +436,27 @@ export class AMQPTransport implements Transport, AMQPClient {
     return publisher;
   }
 
-  /** Confirmed publishes on `vhost` through its shared Publisher: retries, dead letters, replays. */
+  /**
+   * Confirmed publishes on `vhost` through its shared Publisher: retries, dead letters, replays.
+   * Their headers go through the same encoder as `publish` (those of a received message as
+   * `headersToRepublish` gives them: each value with the AMQP type it came with).
+   */
   private rawPublish(vhost: string): RawPublish {
-    return (exchange, routingKey, content, properties) =>
-      this.publisher(vhost).publish(exchange, routingKey, content, properties, this.options.publishTimeout);
+    return (exchange, routingKey, content, properties) => {
+      let headers: Record<string, unknown> | undefined;
+      try {
+        headers = encodeHeaders(properties.headers);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.publisher(vhost).publish(
+        exchange,
+        routingKey,
+        content,
+        { ...properties, headers },
+        this.options.publishTimeout,
+      );
+    };
   }
 
   private declarer(vhost: string): Declarer {

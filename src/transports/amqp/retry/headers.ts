@@ -1,5 +1,6 @@
 import type { MessageProperties, Options } from "amqplib";
 import type { SchemaIssue } from "../../../core/schema.js";
+import { headersToRepublish } from "../field-table/decode.js";
 
 /**
  * The headers weir writes on retried and dead-lettered messages. The attempt count lives here, on
@@ -84,9 +85,13 @@ export function describeError(error: unknown): { message: string; code: string }
   return { message: truncate(String(error), MAX_ERROR_LENGTH), code: "non-error" };
 }
 
-/** The message's own headers without what the broker added when it dead-lettered it. */
+/**
+ * The message's own headers, each with the AMQP type it was received with (`headersToRepublish`:
+ * a retry or a dead letter sends a 64-bit integer or a 32-bit int back as it came), without what
+ * the broker added when it dead-lettered it.
+ */
 function ownHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> {
-  const copy: Record<string, unknown> = { ...headers };
+  const copy: Record<string, unknown> = { ...headersToRepublish(headers) };
   for (const name of BROKER_DEATH_HEADERS) delete copy[name];
   return copy;
 }
@@ -132,8 +137,8 @@ export function deadLetterHeaders(
 
 /** Headers of a replayed message: a fresh start (no attempts, no errors), one more replay. */
 export function replayHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> {
+  const replays = attemptsOf({ [WeirHeaders.ATTEMPTS]: headers?.[WeirHeaders.REPLAYS] });
   const next = ownHeaders(headers);
-  const replays = attemptsOf({ [WeirHeaders.ATTEMPTS]: next[WeirHeaders.REPLAYS] });
   for (const name of WEIR_HEADER_NAMES) delete next[name];
   next[WeirHeaders.REPLAYS] = replays + 1;
   return next;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { ChannelModel, ConsumeMessage, GetMessage, MessageProperties } from "amqplib";
+import { throughTheWire } from "../field-table/round-trip.js";
 import type { ConnectFunction } from "../options.js";
 import { BrokerError, channelClosedError } from "./broker-error.js";
 import {
@@ -498,11 +499,8 @@ function inSettleOrder(tags: number[], action: SettleAction): number[] {
 
 /** amqplib's publish options → the properties a consumer receives (amqplib's own mapping). */
 function publishProperties(options: Record<string, unknown>): MessageProperties {
-  const headers: Record<string, unknown> = {};
-  const given = options.headers;
-  if (typeof given === "object" && given !== null) {
-    for (const key in given) headers[key] = (given as Record<string, unknown>)[key];
-  }
+  // Written and read back as bytes, as through RabbitMQ (a Date arrives as a Date, a long as a BigInt).
+  const headers = throughTheWire(options.headers as Record<string, unknown> | undefined);
   let deliveryMode: number | undefined;
   if (options.persistent !== undefined) deliveryMode = options.persistent ? 2 : 1;
   else if (typeof options.deliveryMode === "number") deliveryMode = options.deliveryMode;

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { MessageProperties } from "amqplib";
+import { cloneHeaders, headersToRepublish, wasDecoded } from "../field-table/decode.js";
+import { throughTheWire } from "../field-table/round-trip.js";
 import { outsideHandlerCalls } from "./attribution.js";
 import { BrokerError } from "./broker-error.js";
 
@@ -395,7 +397,7 @@ export class MemoryBroker {
       this.enqueue(this.queue(vhost, name), {
         trace,
         content,
-        properties: { ...properties, headers: { ...properties.headers } },
+        properties: { ...properties, headers: cloneHeaders(properties.headers ?? {}) },
         exchange,
         routingKey,
         redelivered: false,
@@ -409,6 +411,12 @@ export class MemoryBroker {
   /** Puts a message on a queue (at its head for a requeue, as RabbitMQ keeps its position) and delivers. */
   enqueue(queue: MemoryQueue, message: StoredMessage, atHead = false): void {
     if (queue.deleted || this.closed) return;
+    const headers = message.properties.headers;
+    // Put here by the test client's deliver(): read as a consumer would (a HeaderValueError for
+    // what could not be sent), like every header the broker stores.
+    if (headers === undefined || !wasDecoded(headers)) {
+      message.properties = { ...message.properties, headers: throughTheWire(headers) };
+    }
     const ttl = ttlOf(queue, message);
     if (ttl !== undefined) {
       message.expiresAt ??= Date.now() + ttl;
@@ -453,9 +461,11 @@ export class MemoryBroker {
     }
     const dlKey = args["x-dead-letter-routing-key"];
     const routingKey = typeof dlKey === "string" ? dlKey : message.routingKey;
-    const headers: Record<string, unknown> = { ...message.properties.headers };
-    const deaths = Array.isArray(headers["x-death"])
-      ? [...(headers["x-death"] as Record<string, unknown>[])]
+    // RabbitMQ keeps every header's type as it came, and adds its own.
+    const received: Record<string, unknown> = message.properties.headers ?? {};
+    const headers: Record<string, unknown> = { ...headersToRepublish(received) };
+    const deaths = Array.isArray(received["x-death"])
+      ? [...(received["x-death"] as Record<string, unknown>[])]
       : [];
     const at = deaths.findIndex((death) => death.queue === queue.name && death.reason === reason);
     const previous = at === -1 ? undefined : deaths.splice(at, 1)[0];
@@ -475,10 +485,14 @@ export class MemoryBroker {
     headers["x-last-death-queue"] = queue.name;
     headers["x-last-death-exchange"] = message.exchange;
     // RabbitMQ drops the per-message TTL of a dead letter, so it does not expire again at once.
-    const properties: MessageProperties = { ...message.properties, headers, expiration: undefined };
+    const properties: MessageProperties = {
+      ...message.properties,
+      headers: throughTheWire(headers),
+      expiration: undefined,
+    };
     let targets: string[];
     try {
-      targets = this.route(queue.vhost, exchange, routingKey, headers);
+      targets = this.route(queue.vhost, exchange, routingKey, properties.headers ?? {});
     } catch {
       targets = [];
     }
@@ -486,14 +500,14 @@ export class MemoryBroker {
       this.enqueue(this.queue(queue.vhost, name), {
         trace: message.trace,
         content: message.content,
-        properties: { ...properties, headers: { ...headers } },
+        properties: { ...properties, headers: cloneHeaders(properties.headers ?? {}) },
         exchange,
         routingKey,
         redelivered: false,
       });
     }
     this.observer.deadLettered(message, queue, reason, targets);
-    return { queues: targets, headers };
+    return { queues: targets, headers: properties.headers ?? {} };
   }
 
   /**
