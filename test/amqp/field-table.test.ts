@@ -205,6 +205,8 @@ describe("the test client reads headers as RabbitMQ delivers them (issue #14.3)"
       await expect(client.amqp.deliver("in", [{}], { headers: { f: () => 1 } })).rejects.toBeInstanceOf(
         HeaderValueError,
       );
+      // Refused before anything was enqueued: nothing is left waiting.
+      await client.amqp.idle({ timeout: 1000 });
     } finally {
       await client.close();
     }

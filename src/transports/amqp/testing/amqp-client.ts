@@ -4,6 +4,8 @@ import { decodeBody, UNDECODABLE } from "../../../core/codec/body.js";
 import { knownKeys } from "../../../core/validate.js";
 import type { WaitOptions } from "../../../testing/driver.js";
 import { TestClientError } from "../../../testing/errors.js";
+import { cloneHeaders } from "../field-table/decode.js";
+import { throughTheWire } from "../field-table/round-trip.js";
 import type { AMQPMessage } from "../message.js";
 import { encodeBody } from "../publisher.js";
 import { currentHandlerCall, type HandlerCall, type HandlerCallObserver } from "./attribution.js";
@@ -535,6 +537,8 @@ export function createTestAMQP(
             (queue === undefined ? " (the queue does not exist)" : ""),
         );
       }
+      // As RabbitMQ would deliver them; a value that cannot be sent rejects before anything is.
+      const headers = throughTheWire(options.headers);
       const traces: number[] = [];
       const waits: Promise<DeliveryResult>[] = [];
       for (const body of bodies) {
@@ -548,7 +552,7 @@ export function createTestAMQP(
           properties: {
             contentType,
             contentEncoding: options.contentEncoding,
-            headers: { ...options.headers },
+            headers: cloneHeaders(headers),
             deliveryMode: 2,
             priority: options.priority,
             correlationId: options.correlationId,

@@ -412,8 +412,8 @@ export class MemoryBroker {
   enqueue(queue: MemoryQueue, message: StoredMessage, atHead = false): void {
     if (queue.deleted || this.closed) return;
     const headers = message.properties.headers;
-    // Put here by the test client's deliver(): read as a consumer would (a HeaderValueError for
-    // what could not be sent), like every header the broker stores.
+    // Every header the broker stores is read as a consumer would read it (the test client's
+    // deliver() and publishes come so already; anything else is made so here).
     if (headers === undefined || !wasDecoded(headers)) {
       message.properties = { ...message.properties, headers: throughTheWire(headers) };
     }
