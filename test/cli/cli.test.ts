@@ -177,14 +177,20 @@ describe("weir publish", () => {
 });
 
 describe("weir dlq", () => {
-  it("lists, replays and purges dead letters", async () => {
+  it("lists, replays and purges dead letters (a 64-bit header in --json: issue #14.3)", async () => {
     const queue = uniqueName("cli-dlq");
     const broker = await Broker.connect();
     try {
       await broker.queue(queue);
       const dlq = await broker.queue(`${queue}.dlq`);
       await broker.publish(dlq, [{ n: 1 }, { n: 2 }], {
-        headers: { "x-weir-original-queue": queue, "x-weir-reason": "max-attempts", "x-weir-attempts": 3 },
+        headers: {
+          "x-weir-original-queue": queue,
+          "x-weir-reason": "max-attempts",
+          "x-weir-attempts": 3,
+          id: { "!": "long", value: 1234567890123456789n },
+          at: { "!": "timestamp", value: 1_700_000_000 },
+        },
       });
       const list = await runCli(["dlq", "list", queue]);
       expect(list.code).toBe(0);
@@ -192,7 +198,12 @@ describe("weir dlq", () => {
       expect(list.stdout).toContain("reason=max-attempts");
       const json = await runCli(["dlq", "list", queue, "--json", "--limit", "1"]);
       expect(JSON.parse(json.stdout)).toMatchObject([
-        { body: { n: 1 }, reason: "max-attempts", attempts: 3 },
+        {
+          body: { n: 1 },
+          reason: "max-attempts",
+          attempts: 3,
+          headers: { id: "1234567890123456789", at: "2023-11-14T22:13:20.000Z" },
+        },
       ]);
       const replay = await runCli(["dlq", "replay", queue, "--grep", '"n":2']);
       expect(replay.code).toBe(0);

@@ -171,7 +171,8 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
               raw: undefined,
               body: Buffer.isBuffer(letter.body) ? letter.body.toString("utf8") : letter.body,
             })),
-            null,
+            // A 64-bit integer header (a bigint: docs/amqp.md) as its digits; JSON has no bigint.
+            (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value),
             2,
           ),
         );
