@@ -66,7 +66,8 @@ describe("RedisOnceStore (the machine's Redis)", () => {
     const a = new RedisOnceStore({ redis: REDIS_URL, prefix });
     const b = new RedisOnceStore({ redis, prefix });
     const claims = await Promise.all([a.claim("k1", 5000), b.claim("k1", 5000)]);
-    expect(claims.sort()).toEqual(["busy", "claimed"]);
+    // Sorted in a copy: which store won decides which one owns the marker below.
+    expect([...claims].sort()).toEqual(["busy", "claimed"]);
     const owner = claims[0] === "claimed" ? a : b;
     const other = owner === a ? b : a;
     await other.release("k1"); // not its marker: nothing happens
