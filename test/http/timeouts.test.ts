@@ -177,7 +177,11 @@ describe("HTTP timeouts against slow clients (issue 15.5: unbounded input on the
       const slow = await fetch(`http://127.0.0.1:${port}/slow`);
       expect(await slow.text()).toBe("finally");
       await until(() => closedAt.every((at) => at !== undefined), 3_000);
-      expect(closedAt.every((at) => at !== undefined && at >= 350 && at < 1_500)).toBe(true);
+      const times = closedAt as number[];
+      // Not before the 400 ms head timeout; and before the 2 s request timeout, so it was the silence
+      // that closed them (room for a loaded machine between the two).
+      expect(Math.min(...times)).toBeGreaterThanOrEqual(350);
+      expect(Math.max(...times)).toBeLessThan(1_950);
     } finally {
       for (const socket of sockets) socket.destroy();
     }
