@@ -19,6 +19,13 @@ export {
   type RouteType,
   RouteTypes,
 } from "./core/constants.js";
+// The delivery model, for transport authors (docs/architecture.md, "The delivery model").
+export type { Acknowledger, Forwarding, ForwardTarget } from "./core/consume/acknowledger.js";
+export { Delivery } from "./core/consume/delivery.js";
+export { onceOption, type ResolvedOnce } from "./core/consume/once/options.js";
+export { DeliveryPolicy, type HandlerOutcome, type PolicySettings } from "./core/consume/policy.js";
+export type { BulkHandler, ConsumerRoute } from "./core/consume/route.js";
+export { RouteRunner, type RouteRunnerOptions, type RouteSource } from "./core/consume/route-runner.js";
 export type { Deadline } from "./core/deadline.js";
 export {
   ConfigurationError,

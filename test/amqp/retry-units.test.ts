@@ -1,11 +1,13 @@
 import type { Channel, ConsumeMessage, Options } from "amqplib";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { DeliveryPolicy } from "../../src/core/consume/policy.js";
 import { noInstrumentation } from "../../src/core/instrumentation.js";
 import { ConstantBackoff, InvalidOptionError, RouteTypes, WeirHeaders } from "../../src/index.js";
+import { amqpAcknowledger } from "../../src/transports/amqp/acknowledger.js";
 import { ChannelSession } from "../../src/transports/amqp/channel-session.js";
 import { AMQPMessage } from "../../src/transports/amqp/message.js";
-import type { ResolvedAMQPOptions } from "../../src/transports/amqp/options.js";
+import { Forwarder } from "../../src/transports/amqp/retry/forwarder.js";
 import {
   attemptsOf,
   deadLetterHeaders,
@@ -21,7 +23,6 @@ import {
   quantizeDelay,
   renewAfter,
 } from "../../src/transports/amqp/retry/topology.js";
-import { RoutePolicy } from "../../src/transports/amqp/route-policy.js";
 import { normalizeAMQPRoute } from "../../src/transports/amqp/route-spec.js";
 
 const silent = pino({ level: "silent" });
@@ -65,8 +66,14 @@ function setup(spec: Record<string, unknown>) {
   };
   const { sent, publish } = publisher();
   const declarer = { ensure: async () => {} } as unknown as Declarer;
-  const options = { instrumentation: noInstrumentation } as unknown as ResolvedAMQPOptions;
-  const policy = new RoutePolicy(route(spec), publish, declarer, options, silent);
+  const routed = route(spec);
+  const forwarding = new Forwarder(routed, publish, declarer, silent);
+  const policy = new DeliveryPolicy<AMQPMessage>(
+    { ...routed, route: routed.name, transport: "amqp", forwarding },
+    amqpAcknowledger,
+    noInstrumentation,
+    silent,
+  );
   return { frames, deliver, sent, policy };
 }
 
@@ -267,8 +274,12 @@ describe("registration of retry, deadLetter, once and schema", () => {
   });
 
   it("a route with none of them has no policy (the plain, cheaper path)", () => {
-    expect(RoutePolicy.needed(route({}))).toBe(false);
-    expect(RoutePolicy.needed(route({ deadLetter: true }))).toBe(true);
+    const needed = (r: ReturnType<typeof route>) => DeliveryPolicy.needed({ ...r, forwarding: r.deadLetter });
+    expect(needed(route({}))).toBe(false);
+    expect(needed(route({ deadLetter: true }))).toBe(true);
+    expect(
+      needed(route({ schema: { "~standard": { version: 1, vendor: "x", validate: () => ({ value: 1 }) } } })),
+    ).toBe(true);
     expect(route({ retry: {} }).deadLetter).toEqual({ queue: undefined });
     expect(route({ retry: {}, deadLetter: false }).deadLetter).toBeUndefined();
     expect(route({ retry: {} }).retry?.maxAttempts).toBe(5);

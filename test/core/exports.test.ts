@@ -25,6 +25,16 @@ describe("the package root", () => {
     "SSETransport",
     "isMainModule",
     "InspectOnlyError",
+    // The seam and the delivery model, for transport authors (issue #16).
+    "BUILT_IN_TRANSPORTS",
+    "amqpTransport",
+    "httpTransport",
+    "sseTransport",
+    "Delivery",
+    "DeliveryPolicy",
+    "RouteRunner",
+    "onceOption",
+    "SSEEvent",
   ])("exports %s", (name) => {
     expect(Object.hasOwn(weir, name)).toBe(true);
   });

@@ -18,7 +18,11 @@ function registrationError(
 ): unknown {
   const app = createApp({ sse: appOptions });
   try {
-    app.route(["/events"], { type: RouteTypes.SSE, ...spec } as SSERouteSpec, handler);
+    app.route(
+      ["/events"],
+      { type: RouteTypes.SSE, ...spec } as SSERouteSpec & { schema?: undefined },
+      handler,
+    );
   } catch (error) {
     expect(app.routes).toHaveLength(0);
     return error;

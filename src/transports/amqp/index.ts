@@ -1,11 +1,14 @@
+export {
+  MemoryOnceStore,
+  type MemoryOnceStoreOptions,
+} from "../../core/consume/once/memory-store.js";
+export { RedisOnceStore, type RedisOnceStoreOptions } from "../../core/consume/once/redis-store.js";
+export type { OnceClaim, OnceOptions, OnceState, OnceStore } from "../../core/consume/once/store.js";
 export type { VhostConnection } from "./connection.js";
 export { ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
 export { HeaderValueError } from "./field-table/errors.js";
 export type { TypedFieldValue } from "./field-table/types.js";
 export { AMQPMessage, type RejectOptions, type RetryMessageOptions } from "./message.js";
-export { MemoryOnceStore, type MemoryOnceStoreOptions } from "./once/memory-store.js";
-export { RedisOnceStore, type RedisOnceStoreOptions } from "./once/redis-store.js";
-export type { OnceClaim, OnceOptions, OnceState, OnceStore } from "./once/store.js";
 export type { AMQPOptions } from "./options.js";
 export type { PublishOptions } from "./publisher.js";
 export type {

@@ -1,15 +1,13 @@
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
-import { BulkPipeline } from "../../core/bulk-pipeline.js";
 import { decodeBody, decodeBodyResult, UNDECODABLE } from "../../core/codec/body.js";
 import { InvalidBodyError } from "../../core/codec/errors.js";
-import { type Action, Actions } from "../../core/constants.js";
+import type { DeliveryPolicy } from "../../core/consume/policy.js";
+import { RouteRunner } from "../../core/consume/route-runner.js";
 import type { Deadline } from "../../core/deadline.js";
-import { UnrecoverableError } from "../../core/errors.js";
-import { callHandler } from "../../core/handler-call.js";
-import { type HandlerCall, noInstrumentation } from "../../core/instrumentation.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
+import { amqpAcknowledger } from "./acknowledger.js";
 import { ChannelSession } from "./channel-session.js";
 import type { VhostConnection } from "./connection.js";
 import { attachError, ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
@@ -17,8 +15,7 @@ import { ConsumerTimeoutError, isConsumerTimeout } from "./consumer-timeout.js";
 import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 import { STREAM_OFFSET_HEADER } from "./qos.js";
-import type { HandlerOutcome, RoutePolicy } from "./route-policy.js";
-import type { AMQPRoute } from "./route-spec.js";
+import type { AMQPHandler, AMQPRoute } from "./route-spec.js";
 import { closeDeadline, logAbandoned, stepWithin } from "./stop-steps.js";
 
 async function closeQuietly(channel: Channel): Promise<void> {
@@ -70,7 +67,8 @@ export class RouteConsumer {
   private failure: StreamQueueError | undefined;
   private readonly sleeper = new Sleeper();
   private readonly unsubscribe: Array<() => void> = [];
-  private readonly pipeline: BulkPipeline<AMQPMessage>;
+  /** Bulks, the handler, the policy, settlement and the drain: core's, for every transport. */
+  private readonly runner: RouteRunner<AMQPMessage>;
   private readonly logger: Logger;
 
   constructor(
@@ -81,22 +79,28 @@ export class RouteConsumer {
      * Retries, dead letters, once and schema, when the route has any (built by the transport). The
      * processing path is chosen here, once: a route without a policy never pays for one.
      */
-    private readonly policy?: RoutePolicy,
+    private readonly policy?: DeliveryPolicy<AMQPMessage>,
   ) {
     this.logger = options.logger.child({ transport: "amqp", route: route.name });
-    this.pipeline = new BulkPipeline<AMQPMessage>({
-      bulkSize: route.bulkSize,
-      flushInterval: route.flushInterval,
-      concurrency: route.concurrency,
-      process: policy === undefined ? this.process : this.processWithPolicy,
-      // Bulks that never started before the shutdown deadline go back to the queue untouched.
-      abandon: (bulk) => {
-        for (const message of bulk) {
-          message.settle(Actions.REQUEUE);
-          message.session.send(message, Actions.REQUEUE);
-        }
+    this.runner = new RouteRunner<AMQPMessage>({
+      route,
+      transport: "amqp",
+      acknowledger: amqpAcknowledger,
+      policy,
+      instrumentation: options.instrumentation,
+      logger: this.logger,
+      // The handlers keep running; their messages are settled if their channel is still open by
+      // then, else the broker redelivers them. Dead letters of undecodable bodies likewise.
+      abandoned: (what, startedAt, fields) => {
+        this.stopAbandoned++;
+        logAbandoned(this.logger, what, startedAt, fields);
       },
     });
+  }
+
+  /** Replaces the handler of every call to come (weir/testing's async-context attribution). */
+  wrapHandler(wrap: (handler: AMQPHandler) => AMQPHandler): void {
+    this.runner.wrapHandler(wrap as Parameters<RouteRunner<AMQPMessage>["wrapHandler"]>[0]);
   }
 
   /** Attaches the route; rejects (with a coded StartError) if any queue cannot be consumed. */
@@ -130,40 +134,31 @@ export class RouteConsumer {
   }
 
   /**
-   * Stops intake, drains the pipeline within `deadline`, then closes the channel by `closeBy` (the
-   * deadline plus a short grace, `closeDeadline`). Every wait on the broker is bounded: a step that
-   * does not end in time is abandoned, logged with `WEIR_ERR_STOP_ABANDONED` and counted
+   * Stops intake, drains the route within `deadline` (core's runner), then closes the channel by
+   * `closeBy` (the deadline plus a short grace, `closeDeadline`). Every wait on the broker is bounded:
+   * a step that does not end in time is abandoned, logged with `WEIR_ERR_STOP_ABANDONED` and counted
    * (`stopAbandoned`); an abandoned channel's unsettled messages are counted as dropped (the broker
    * requeues them when the connection goes).
    */
   async stop(deadline: Deadline, closeBy: Deadline = closeDeadline(deadline)): Promise<void> {
     this.stopping = true;
     this.sleeper.cancel();
-    this.policy?.stop();
     for (const unsubscribe of this.unsubscribe) unsubscribe();
-    if (this.attaching && !(await stepWithin(deadline, this.attaching, "consumer attach", this.logger))) {
-      this.stopAbandoned++;
-    }
+    await this.runner.stop(deadline, {
+      stopIntake: async (within) => {
+        if (this.attaching && !(await stepWithin(within, this.attaching, "consumer attach", this.logger))) {
+          this.stopAbandoned++;
+        }
+        const current = this.session;
+        if (current?.alive) {
+          const tags = [...this.consumerTags.values()];
+          this.consumerTags.clear();
+          const cancels = Promise.allSettled(tags.map((tag) => current.channel.cancel(tag)));
+          if (!(await stepWithin(within, cancels, "consumer cancel", this.logger))) this.stopAbandoned++;
+        }
+      },
+    });
     const session = this.session;
-    if (session?.alive) {
-      const tags = [...this.consumerTags.values()];
-      this.consumerTags.clear();
-      const cancels = Promise.allSettled(tags.map((tag) => session.channel.cancel(tag)));
-      if (!(await stepWithin(deadline, cancels, "consumer cancel", this.logger))) this.stopAbandoned++;
-    }
-    const draining = Date.now();
-    if (!(await this.pipeline.drain(deadline))) {
-      this.stopAbandoned++;
-      // The handlers keep running; their messages are settled if their channel is still open by
-      // then, else the broker redelivers them.
-      logAbandoned(this.logger, "handlers", draining, { inHandler: this.pipeline.size });
-    }
-    // Dead letters of undecodable bodies are acked on this channel once confirmed: before it closes.
-    const sending = Date.now();
-    if (this.policy && !(await this.policy.drain(deadline))) {
-      this.stopAbandoned++;
-      logAbandoned(this.logger, "dead-letter publishes", sending);
-    }
     if (session?.alive) {
       const unsettled = session.unsettled;
       const closing = closeQuietly(session.channel);
@@ -195,9 +190,9 @@ export class RouteConsumer {
       consumerTimeouts: this.consumerTimeouts,
       stopAbandoned: this.stopAbandoned,
       lastConsumerTimeout: this.lastConsumerTimeout,
-      inFlight: this.pipeline.size,
+      inFlight: this.runner.size,
       unsettled: this.session?.unsettled ?? 0,
-      ...this.policy?.stats(),
+      ...this.runner.stats(),
       ...(this.failure !== undefined && {
         error: { code: this.failure.code, message: this.failure.message },
       }),
@@ -341,25 +336,8 @@ export class RouteConsumer {
       this.refuseInvalidBody(queue, session, delivery);
       return;
     }
-    this.pipeline.push(new AMQPMessage(delivery, queue, body, session));
+    this.runner.push(new AMQPMessage(delivery, queue, body, session));
   }
-
-  private readonly process = async (bulk: AMQPMessage[]): Promise<void> => {
-    let failure: Action | undefined;
-    const instrumentation = this.options.instrumentation;
-    try {
-      await this.callHandler(bulk);
-    } catch (error) {
-      // An UnrecoverableError must never come back; with no dead-letter queue it is rejected.
-      failure = error instanceof UnrecoverableError ? Actions.REJECT : this.route.onException;
-      const queues = [...new Set(bulk.map((message) => message.queue))];
-      this.logger.error({ err: error, queues, count: bulk.length, action: failure }, "handler failed");
-    }
-    const fallback = failure ?? this.route.onSuccess;
-    const first = bulk[0];
-    if (first) first.session.settle(bulk, fallback);
-    if (instrumentation !== noInstrumentation) this.countOutcomes(bulk, fallback);
-  };
 
   /**
    * A body that can never be decoded (invalid JSON, an unknown charset or content-encoding):
@@ -370,7 +348,7 @@ export class RouteConsumer {
   private refuseInvalidBody(queue: string, session: ChannelSession, delivery: ConsumeMessage): void {
     const error = whyUndecodable(delivery);
     if (this.policy) {
-      this.policy.refuseInvalidBody(new AMQPMessage(delivery, queue, undefined, session), error);
+      this.policy.refuse(new AMQPMessage(delivery, queue, undefined, session), error);
       return;
     }
     session.rejectNow(delivery, false);
@@ -387,75 +365,6 @@ export class RouteConsumer {
     );
   }
 
-  /** `process` for a route with a policy: schema and once first, retries and dead letters after. */
-  private readonly processWithPolicy = async (bulk: AMQPMessage[]): Promise<void> => {
-    try {
-      await this.policy!.process(bulk, this.runHandler);
-    } catch (error) {
-      // The pipeline's process must never reject. A bug in the policy must not lose messages
-      // either: whatever is not settled yet goes back to the queue.
-      this.logger.error({ err: error, count: bulk.length }, "settling a bulk failed; requeueing it");
-      for (const message of bulk) {
-        if (message.isSettled()) continue;
-        message.settle(Actions.REQUEUE);
-        message.session.send(message, Actions.REQUEUE);
-      }
-    }
-  };
-
-  private readonly runHandler = async (bulk: AMQPMessage[]): Promise<HandlerOutcome> => {
-    try {
-      await this.callHandler(bulk);
-      return { failed: false, error: undefined };
-    } catch (error) {
-      const queues = [...new Set(bulk.map((message) => message.queue))];
-      const action =
-        error instanceof UnrecoverableError
-          ? "dead-letter"
-          : this.route.retry
-            ? "retry"
-            : this.route.onException;
-      this.logger.error({ err: error, queues, count: bulk.length, action }, "handler failed");
-      return { failed: true, error };
-    }
-  };
-
-  /** The handler on `bulk`, bounded by the route's `timeout` (core's one handler call). */
-  private callHandler(bulk: AMQPMessage[]): unknown {
-    const { handler, timeout } = this.route;
-    const instrumentation = this.options.instrumentation;
-    if (instrumentation === noInstrumentation) return callHandler(handler, bulk, timeout);
-    return instrumentation.runHandler(this.handlerCall(bulk), async () =>
-      callHandler(handler, bulk, timeout),
-    );
-  }
-
-  private handlerCall(bulk: readonly AMQPMessage[]): HandlerCall {
-    return {
-      transport: "amqp",
-      route: this.route.name,
-      size: bulk.length,
-      carriers: () => bulk.map((message) => message.properties.headers),
-    };
-  }
-
-  /** Off the hot path: only when instrumentation is on. */
-  private countOutcomes(bulk: readonly AMQPMessage[], fallback: Action): void {
-    let ack = 0;
-    let reject = 0;
-    let requeue = 0;
-    for (const message of bulk) {
-      const action = message.decision ?? fallback;
-      if (action === Actions.ACK) ack++;
-      else if (action === Actions.REJECT) reject++;
-      else requeue++;
-    }
-    const instrumentation = this.options.instrumentation;
-    if (ack > 0) instrumentation.settled("amqp", this.route.name, "ack", ack);
-    if (reject > 0) instrumentation.settled("amqp", this.route.name, "reject", reject);
-    if (requeue > 0) instrumentation.settled("amqp", this.route.name, "requeue", requeue);
-  }
-
   /**
    * Retires a channel incarnation: its deliveries can no longer be settled, so they leave the
    * buffer (the broker redelivers them), are counted and logged once. Called when the channel
@@ -466,7 +375,7 @@ export class RouteConsumer {
   private retire(session: ChannelSession, redelivered = true): void {
     if (!session.alive) return;
     const unsettled = session.kill();
-    const dropped = this.pipeline.drop((message) => message.session === session);
+    const dropped = this.runner.drop((message) => message.session === session);
     if (unsettled > 0 && redelivered) {
       this.lostOnReconnect += unsettled;
       this.options.instrumentation.settled("amqp", this.route.name, "dropped", unsettled);

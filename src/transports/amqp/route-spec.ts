@@ -1,5 +1,7 @@
 import { BULK_DEFAULTS, type BulkOptions } from "../../core/bulk-pipeline.js";
 import { type Action, Actions, isAction, type RouteTypes } from "../../core/constants.js";
+import { onceOption, type ResolvedOnce } from "../../core/consume/once/options.js";
+import type { OnceOptions } from "../../core/consume/once/store.js";
 import { InvalidOptionError } from "../../core/errors.js";
 import { type HandlerContext, handlerTimeoutOption } from "../../core/handler-call.js";
 import type { Logger } from "../../core/logger.js";
@@ -9,9 +11,6 @@ import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
 import { StreamQueueError } from "./consume-errors.js";
 import { consumerTimeoutRisk } from "./consumer-timeout.js";
 import type { AMQPMessage } from "./message.js";
-import { defaultOnceKey } from "./once/key.js";
-import { MemoryOnceStore } from "./once/memory-store.js";
-import type { OnceOptions, OnceStore } from "./once/store.js";
 import { declaresStream, prefetchShares } from "./qos.js";
 import {
   type DeadLetterOptions,
@@ -90,7 +89,7 @@ export interface AMQPRouteSpec<T = unknown> {
    * without calling the handler.
    * @defaultValue off
    */
-  once?: OnceOptions<T>;
+  once?: OnceOptions<T, AMQPMessage<T>>;
   /**
    * A Standard Schema v1 validator (zod, valibot, arktype, ...) for the body. The handler's body
    * type is inferred from it and it receives the schema's output; a body that fails never reaches
@@ -118,14 +117,6 @@ export type AMQPSchemaRouteSpec<S extends StandardSchemaV1> = Omit<
  */
 export type AMQPHandler<T = unknown> = (messages: AMQPMessage<T>[], context: HandlerContext) => unknown;
 
-/** `once` with its defaults applied. */
-export interface ResolvedOnce {
-  readonly ttl: number;
-  readonly lease: number;
-  readonly key: (message: AMQPMessage) => string | undefined;
-  readonly store: OnceStore;
-}
-
 /** An AMQP route with every default applied and every option checked. */
 export interface AMQPRoute {
   readonly name: string;
@@ -145,7 +136,7 @@ export interface AMQPRoute {
   readonly handler: AMQPHandler;
   readonly retry: ResolvedRetry | undefined;
   readonly deadLetter: ResolvedDeadLetter | undefined;
-  readonly once: ResolvedOnce | undefined;
+  readonly once: ResolvedOnce<AMQPMessage> | undefined;
   readonly schema: StandardSchemaV1 | undefined;
 }
 
@@ -190,33 +181,6 @@ function declareOptions(value: AMQPRouteSpec["declare"]): Required<QueueDeclareO
     exclusive: given.exclusive ?? false,
     autoDelete: given.autoDelete ?? false,
     arguments: given.arguments ?? {},
-  };
-}
-
-const STORE_METHODS = ["claim", "complete", "release", "peek"] as const;
-
-function onceOptions(value: unknown): ResolvedOnce | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "object" || value === null) {
-    throw new InvalidOptionError("once", `must be an object like { ttl }, got ${String(value)}`);
-  }
-  knownKeys("once", value, ["ttl", "key", "store", "lease"]);
-  const given = value as OnceOptions;
-  if (given.ttl === undefined) throw new InvalidOptionError("once.ttl", "is required (ms)");
-  const key = given.key ?? defaultOnceKey;
-  if (typeof key !== "function")
-    throw new InvalidOptionError("once.key", "must be a function of the message");
-  const store = given.store ?? new MemoryOnceStore();
-  for (const method of STORE_METHODS) {
-    if (typeof (store as unknown as Record<string, unknown>)[method] !== "function") {
-      throw new InvalidOptionError("once.store", `must implement OnceStore (no ${method} method)`);
-    }
-  }
-  return {
-    ttl: duration("once.ttl", given.ttl, 0),
-    lease: duration("once.lease", given.lease, 60_000),
-    key: key as (message: AMQPMessage) => string | undefined,
-    store,
   };
 }
 
@@ -279,7 +243,7 @@ export function normalizeAMQPRoute(
     handler: record.handler as AMQPHandler,
     retry,
     deadLetter: normalizeDeadLetter(spec.deadLetter, retry !== undefined),
-    once: onceOptions(spec.once),
+    once: onceOption<AMQPMessage>(spec.once),
     schema: schemaOption("schema", spec.schema),
   };
   warnConsumerTimeout(route, defaults.consumerTimeout, logger);

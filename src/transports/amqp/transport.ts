@@ -1,6 +1,8 @@
 import type { Channel } from "amqplib";
 import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import { RouteTypes } from "../../core/constants.js";
+import type { OnceStore } from "../../core/consume/once/store.js";
+import { DeliveryPolicy } from "../../core/consume/policy.js";
 import { type Deadline, withTimeout } from "../../core/deadline.js";
 import { InvalidOptionError, PublishError } from "../../core/errors.js";
 import { noInstrumentation } from "../../core/instrumentation.js";
@@ -13,12 +15,13 @@ import type {
   TransportHealth,
 } from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
+import { amqpAcknowledger } from "./acknowledger.js";
 import { addAMQPChannels } from "./asyncapi.js";
 import { urlVhost, VhostConnection, vhostUrl } from "./connection.js";
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from "./consumer-timeout.js";
 import { describeAMQPRoute } from "./describe.js";
 import { encodeHeaders } from "./field-table/encode.js";
-import type { OnceStore } from "./once/store.js";
+import type { AMQPMessage } from "./message.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import { connectTimeout, encodeBody, Publisher, type PublishOptions } from "./publisher.js";
 import {
@@ -29,11 +32,11 @@ import {
   type ReplayOptions,
   type ReplayResult,
 } from "./retry/dead-letters.js";
-import type { RawPublish } from "./retry/forwarder.js";
+import { Forwarder, type RawPublish } from "./retry/forwarder.js";
 import { deadLetterQueueOf, type ResolvedDeadLetter } from "./retry/options.js";
 import { Declarer } from "./retry/topology.js";
 import { RouteConsumer } from "./route-consumer.js";
-import { RoutePolicy } from "./route-policy.js";
+
 import { type AMQPHandler, type AMQPRoute, normalizeAMQPRoute } from "./route-spec.js";
 import { closeDeadline, stepWithin } from "./stop-steps.js";
 import { taskNameOf } from "./task-names.js";
@@ -183,14 +186,31 @@ export class AMQPTransport implements Transport, AMQPClient {
     this.routes.set(record, normalized);
     const wrap = this.wrapHandler;
     const route = wrap === undefined ? normalized : { ...normalized, handler: wrap(normalized.handler) };
-    let policy: RoutePolicy | undefined;
-    if (RoutePolicy.needed(route)) {
+    const settings = {
+      route: route.name,
+      transport: this.type,
+      onSuccess: route.onSuccess,
+      onException: route.onException,
+      retry: route.retry,
+      once: route.once,
+      schema: route.schema,
+      forwarding: undefined as Forwarder | undefined,
+    };
+    let policy: DeliveryPolicy<AMQPMessage> | undefined;
+    if (DeliveryPolicy.needed(settings) || route.deadLetter !== undefined) {
       const logger = this.options.logger.child({ transport: "amqp", route: route.name });
-      policy = new RoutePolicy(
+      // Failures of a route with a policy go through the forwarder: to a delay queue, to the
+      // dead-letter queue, or, with neither, rejected (told once, by the forwarder).
+      settings.forwarding = new Forwarder(
         route,
         this.rawPublish(route.vhost),
         this.declarer(route.vhost),
-        this.options,
+        logger,
+      );
+      policy = new DeliveryPolicy<AMQPMessage>(
+        settings,
+        amqpAcknowledger,
+        this.options.instrumentation,
         logger,
       );
       if (route.deadLetter !== undefined) {
@@ -360,10 +380,8 @@ export class AMQPTransport implements Transport, AMQPClient {
       withChannel: (vhost, fn) => this.withChannel(vhost, fn),
       wrapHandlers: (wrap) => {
         this.wrapHandler = wrap;
-        // The consumers call `route.handler` on each bulk: those already built pick the wrapper up.
-        for (const consumer of this.consumers) {
-          (consumer.route as { handler: AMQPHandler }).handler = wrap(consumer.route.handler);
-        }
+        // Routes already registered wrap theirs now; those to come, in register().
+        for (const consumer of this.consumers) consumer.wrapHandler(wrap);
       },
     };
   }

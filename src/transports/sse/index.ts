@@ -6,7 +6,7 @@ export {
   SSEStreamError,
   type SSEStreamErrorCode,
 } from "./errors.js";
-export type { SSEEvent } from "./event.js";
+export { SSEEvent } from "./event.js";
 export type { SSEConnectionOptions, SSEHeaders, SSEOptions, SSEReconnectOptions } from "./options.js";
 export {
   type SSEExceptionAction,

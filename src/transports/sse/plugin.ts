@@ -6,7 +6,7 @@ import { SSETransport } from "./transport.js";
 declare module "../../core/route-kinds.js" {
   interface RouteKinds<T> {
     /** A Server-Sent Events route: a stream in, bulks of events to the handler. */
-    sse: { spec: SSERouteSpec; handler: SSEHandler<T> };
+    sse: { spec: SSERouteSpec<T>; handler: SSEHandler<T>; standardSchema: true };
   }
 }
 

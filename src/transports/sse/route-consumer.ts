@@ -1,40 +1,34 @@
-import { BulkPipeline } from "../../core/bulk-pipeline.js";
+import { Actions } from "../../core/constants.js";
+import { DeliveryPolicy } from "../../core/consume/policy.js";
+import { RouteRunner } from "../../core/consume/route-runner.js";
 import type { Deadline } from "../../core/deadline.js";
-import { callHandler } from "../../core/handler-call.js";
-import { type HandlerCall, type Instrumentation, noInstrumentation } from "../../core/instrumentation.js";
+import { type Instrumentation, noInstrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import { Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
+import { eventIds, SSEAcknowledger } from "./acknowledger.js";
 import { type Fetcher, globalFetcher } from "./connection.js";
 import { SSEHandlerError } from "./errors.js";
 import type { SSEEvent } from "./event.js";
 import { SSEExceptionActions, type SSERoute } from "./route-spec.js";
 import { StreamConsumer } from "./stream-consumer.js";
 
-/** Enough ids to find a bulk in the server's logs, not so many that one log line is megabytes. */
-const MAX_LOGGED_IDS = 100;
-
-function eventIds(events: readonly SSEEvent[]): { eventIds: (string | undefined)[]; count: number } {
-  return { eventIds: events.slice(0, MAX_LOGGED_IDS).map((event) => event.id), count: events.length };
-}
-
 function iso(time: number | undefined): string | null {
   return time === undefined ? null : new Date(time).toISOString();
 }
 
 /**
- * Runs one SSE route: a stream per path feeding one bulk pipeline, the handler with its retries and
- * its `onException` policy.
+ * Runs one SSE route: a stream per path feeding core's route runner (bulks, the handler, schema and
+ * once-only through core's policy, the stop), with SSE's own ways: a failing handler is re-run in
+ * process on the same events (`options.retry`), then `onException` (`continue` or `stop`).
  *
- * Ordering: each stream hands its events to the pipeline in the order it received them, and the
- * pipeline starts bulks in that order. With `concurrency: 1` (the default) a bulk starts only after
- * the previous one finished, so the handler sees the events of a stream strictly in order. With
- * `concurrency: n`, up to n bulks run at once: bulks still *start* in stream order and each bulk is
- * in order, but a later bulk may finish (and retry) before an earlier one.
+ * Ordering: each stream hands its events to the runner in the order it received them, and bulks
+ * start in that order. With `concurrency: 1` (the default) a bulk starts only after the previous one
+ * finished, so the handler sees the events of a stream strictly in order. With `concurrency: n`, up
+ * to n bulks run at once: bulks still *start* in stream order and each bulk is in order, but a later
+ * bulk may finish (and retry) before an earlier one.
  */
 export class SSERouteConsumer {
-  /** Events whose handler call succeeded. */
-  handled = 0;
   /** Bulks given up after every retry failed. */
   failedBulks = 0;
   private halted: SSEHandlerError | undefined;
@@ -43,40 +37,59 @@ export class SSERouteConsumer {
   private roomWaiters: Array<() => void> = [];
   private stopping: Promise<void> | undefined;
   private readonly streams: StreamConsumer[];
-  private readonly pipeline: BulkPipeline<SSEEvent>;
+  private readonly runner: RouteRunner<SSEEvent>;
+  private readonly acknowledger: SSEAcknowledger;
   private readonly retrySleeper = new Sleeper();
   private readonly logger: Logger;
 
   constructor(
     readonly route: SSERoute,
     logger: Logger,
-    private readonly instrumentation: Instrumentation = noInstrumentation,
+    instrumentation: Instrumentation = noInstrumentation,
     fetcher: Fetcher = globalFetcher(),
   ) {
     this.logger = logger.child({ transport: "sse", route: route.name });
-    this.pipeline = new BulkPipeline<SSEEvent>({
-      bulkSize: route.bulkSize,
-      flushInterval: route.flushInterval,
-      concurrency: route.concurrency,
-      process: this.process,
-      // SSE has no redelivery: a bulk that never started before the shutdown deadline is lost, and
-      // its ids are logged so it can be replayed from the server by hand.
-      abandon: (bulk) => {
-        this.logger.error(eventIds(bulk), "shutdown deadline passed before these events reached the handler");
-        this.release(bulk.length);
-      },
+    this.acknowledger = new SSEAcknowledger(this.logger, (count) => this.release(count));
+    const settings = {
+      route: route.name,
+      transport: "sse",
+      onSuccess: Actions.ACK,
+      onException: Actions.REJECT,
+      // SSE re-runs in process (options.retry); there is no delay queue to retry through.
+      retry: undefined,
+      once: route.once,
+      schema: route.schema,
+      forwarding: undefined,
+    };
+    this.runner = new RouteRunner<SSEEvent>({
+      // An event that failed is dropped (counted as rejected): SSE cannot give it back.
+      route: { ...route, onSuccess: Actions.ACK, onException: Actions.REJECT },
+      transport: "sse",
+      acknowledger: this.acknowledger,
+      policy: DeliveryPolicy.needed(settings)
+        ? new DeliveryPolicy<SSEEvent>(settings, this.acknowledger, instrumentation, this.logger)
+        : undefined,
+      instrumentation,
+      logger: this.logger,
+      call: (bulk) => this.attempts(bulk),
+      logFailures: false,
     });
     const sink = {
       onEvent: (event: SSEEvent) => {
         if (this.halted !== undefined) return;
         this.pending++;
-        this.pipeline.push(event);
+        this.runner.push(event);
       },
       // Nothing more may come for a while: hand over what the stream delivered, do not let it age.
-      onDisconnect: () => this.pipeline.flush(),
+      onDisconnect: () => this.runner.flush(),
       waitForRoom: () => this.waitForRoom(),
     };
     this.streams = route.streams.map((stream) => new StreamConsumer(stream, sink, this.logger, fetcher));
+  }
+
+  /** Events whose handler call succeeded (or that the handler accepted). */
+  get handled(): number {
+    return this.acknowledger.handled;
   }
 
   /** Resolves once every stream of the route is connected (retrying with backoff until then). */
@@ -91,16 +104,13 @@ export class SSERouteConsumer {
   }
 
   private async doStop(deadline: Deadline): Promise<void> {
-    await Promise.all(this.streams.map((stream) => stream.stop(deadline)));
-    const finished = await this.pipeline.drain(deadline);
-    if (!finished) {
-      // Retries still waiting now give up (and are logged with their ids) instead of outliving stop().
-      this.retrySleeper.cancel();
-      this.logger.warn(
-        { inHandler: this.pipeline.size },
-        "shutdown deadline passed with events still in a handler",
-      );
-    }
+    const finished = await this.runner.stop(deadline, {
+      stopIntake: async (within) => {
+        await Promise.all(this.streams.map((stream) => stream.stop(within)));
+      },
+    });
+    // Retries still waiting now give up (and are logged with their ids) instead of outliving stop().
+    if (!finished) this.retrySleeper.cancel();
   }
 
   health(): RouteHealth {
@@ -130,11 +140,17 @@ export class SSERouteConsumer {
       stoppedByException: this.halted ? { code: this.halted.code, message: this.halted.message } : null,
       handled: this.handled,
       failedBulks: this.failedBulks,
-      inFlight: this.pipeline.size,
+      inFlight: this.runner.size,
       // True while the route is full and weir has stopped reading its streams.
       backpressure: this.pending >= this.route.maxPending,
+      ...this.runner.stats(),
       streams,
     };
+  }
+
+  /** Replaces the handler of every call to come (weir/testing). */
+  wrapHandler(wrap: Parameters<RouteRunner<SSEEvent>["wrapHandler"]>[0]): void {
+    this.runner.wrapHandler(wrap);
   }
 
   private waitForRoom(): Promise<void> | undefined {
@@ -150,55 +166,35 @@ export class SSERouteConsumer {
     for (const resolve of waiters) resolve();
   }
 
-  private readonly process = async (bulk: SSEEvent[]): Promise<void> => {
-    // Re-runs get a fresh array: a handler that consumed its argument (splice, shift) must not retry on less.
-    const events = this.route.maxAttempts > 1 ? [...bulk] : bulk;
-    try {
-      await this.attempt(bulk, events);
-    } finally {
-      this.release(events.length);
-    }
-  };
-
-  private async attempt(bulk: SSEEvent[], events: SSEEvent[]): Promise<void> {
+  /**
+   * The handler on `bulk`, re-run on the same events while it fails (`options.retry`), each call
+   * bounded by the route's `timeout`. Events the handler decided (`accept()`, `reject()`) are not
+   * given again. Throws once it gives up, after telling why.
+   */
+  private async attempts(bulk: SSEEvent[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      // Re-runs get a fresh array: a handler that consumed its argument (splice, shift) must not retry on less.
+      const given = attempt === 1 ? bulk : bulk.filter((event) => event.decision === undefined);
+      if (given.length === 0) return;
       try {
-        const given = attempt === 1 ? bulk : [...events];
-        const { handler, timeout } = this.route;
-        if (this.instrumentation === noInstrumentation) await callHandler(handler, given, timeout);
-        else
-          await this.instrumentation.runHandler(this.handlerCall(given), async () =>
-            callHandler(handler, given, timeout),
-          );
-        this.handled += events.length;
-        this.instrumentation.settled("sse", this.route.name, "ack", events.length);
+        await this.runner.callHandler(given);
         return;
       } catch (error) {
-        if (attempt >= this.route.maxAttempts || this.halted !== undefined) {
-          this.giveUp(events, attempt, error);
-          return;
-        }
+        if (attempt >= this.route.maxAttempts || this.halted !== undefined)
+          throw this.giveUp(given, attempt, error);
         const delayMs = this.route.retryDelay(attempt);
         this.logger.warn(
-          { err: error, ...eventIds(events), attempt, maxAttempts: this.route.maxAttempts, delayMs },
+          { err: error, ...eventIds(given), attempt, maxAttempts: this.route.maxAttempts, delayMs },
           "handler failed; re-running it on the same events",
         );
-        if (!(await this.retrySleeper.sleep(delayMs))) {
-          this.giveUp(events, attempt, error);
-          return;
-        }
+        if (!(await this.retrySleeper.sleep(delayMs))) throw this.giveUp(given, attempt, error);
       }
     }
   }
 
-  private handlerCall(events: readonly SSEEvent[]): HandlerCall {
-    return { transport: "sse", route: this.route.name, size: events.length, carriers: () => [] };
-  }
-
   /** An SSE event cannot be redelivered: after the last attempt it counts as rejected. */
-  private giveUp(events: SSEEvent[], attempts: number, cause: unknown): void {
+  private giveUp(events: SSEEvent[], attempts: number, cause: unknown): SSEHandlerError {
     this.failedBulks++;
-    this.instrumentation.settled("sse", this.route.name, "reject", events.length);
     const error = new SSEHandlerError(
       this.route.name,
       events.map((event) => event.id),
@@ -210,6 +206,7 @@ export class SSERouteConsumer {
       "handler failed",
     );
     if (this.route.onException === SSEExceptionActions.STOP) this.halt(error);
+    return error;
   }
 
   /** `onException: "stop"`: no event after a failed one reaches the handler; the route goes not ready. */
@@ -217,8 +214,8 @@ export class SSERouteConsumer {
     if (this.halted !== undefined) return;
     this.halted = error;
     for (const stream of this.streams) void stream.stop();
-    const dropped = this.pipeline.drop(() => true);
-    this.release(dropped.length);
+    const dropped = this.runner.drop(() => true);
+    this.acknowledger.lost(dropped);
     this.logger.error(
       { ...eventIds(dropped), firstDroppedId: dropped[0]?.id, lastDroppedId: dropped.at(-1)?.id },
       "route stopped by onException: stop; its streams are closed and it reports not ready",

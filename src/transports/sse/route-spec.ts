@@ -1,8 +1,12 @@
 import { BULK_DEFAULTS, type BulkOptions } from "../../core/bulk-pipeline.js";
 import type { RouteTypes } from "../../core/constants.js";
+import type { ResolvedOnce } from "../../core/consume/once/options.js";
+import { onceOption } from "../../core/consume/once/options.js";
+import type { OnceOptions } from "../../core/consume/once/store.js";
 import { InvalidOptionError } from "../../core/errors.js";
 import { type HandlerContext, handlerTimeoutOption } from "../../core/handler-call.js";
 import { type Logger, redactUrl } from "../../core/logger.js";
+import { type StandardSchemaV1, schemaOption } from "../../core/schema.js";
 import type { RouteRecord } from "../../core/transport.js";
 import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
 import type { Backoff } from "../../utils/backoff.js";
@@ -74,9 +78,24 @@ export interface SSERouteOptions extends BulkOptions {
  * An SSE route: one stream per path, at `url + path`. A route that sets its own `url` is a source of
  * its own: the app's `headers`, `user` and `password` are not sent to it (they belong to the app's url).
  */
-export interface SSERouteSpec extends SSEConnectionOptions {
+export interface SSERouteSpec<T = unknown> extends SSEConnectionOptions {
   type: typeof RouteTypes.SSE;
   options?: SSERouteOptions;
+  /**
+   * A Standard Schema (zod, valibot, arktype) each event's body must pass before the handler sees it
+   * (the handler gets the schema's output, and its type is inferred from it). An event that fails is
+   * dropped and logged with `WEIR_ERR_SCHEMA_VALIDATION` (SSE has nowhere to dead-letter it), counted
+   * as rejected; the route goes on.
+   * @defaultValue none
+   */
+  schema?: StandardSchemaV1;
+  /**
+   * Once-only processing: an event whose key was handled within `ttl` ms is skipped without calling
+   * the handler (a server that replays events after a reconnect). The default key is the event's
+   * `id:`, else a hash of its data.
+   * @defaultValue off
+   */
+  once?: OnceOptions<T, SSEEvent<T>>;
 }
 
 /**
@@ -100,6 +119,8 @@ export interface SSERoute {
   /** Wait before re-run number `failures` (ms). */
   readonly retryDelay: (failures: number) => number;
   readonly handler: SSEHandler;
+  readonly schema: StandardSchemaV1 | undefined;
+  readonly once: ResolvedOnce<SSEEvent> | undefined;
 }
 
 /** The app's `sse` option, checked once when the App is built. */
@@ -174,7 +195,7 @@ function retryDelay(retry: SSERetryOptions | undefined): {
   };
 }
 
-const SPEC_KEYS = ["type", "options", ...CONNECTION_KEYS] as const;
+const SPEC_KEYS = ["type", "options", "schema", "once", ...CONNECTION_KEYS] as const;
 const OPTION_KEYS = [
   "bulkSize",
   "bulkFlushInterval",
@@ -265,5 +286,7 @@ export function normalizeSSERoute(record: RouteRecord, app: ResolvedSSEOptions, 
     maxAttempts: retry.maxAttempts,
     retryDelay: retry.delay,
     handler: record.handler as SSEHandler,
+    schema: schemaOption("schema", spec.schema),
+    once: onceOption<SSEEvent>(spec.once),
   };
 }

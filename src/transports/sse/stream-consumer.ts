@@ -4,8 +4,7 @@ import { Sleeper } from "../../core/sleeper.js";
 import type { Fetcher } from "./connection.js";
 import { SSEConnection } from "./connection.js";
 import { SSEStreamError } from "./errors.js";
-import type { SSEEvent } from "./event.js";
-import { createEvent } from "./event.js";
+import { SSEEvent } from "./event.js";
 import type { HeaderSource } from "./headers.js";
 import { withServerFloor } from "./options.js";
 
@@ -190,7 +189,7 @@ export class StreamConsumer {
   private onEvent(name: string, data: string, id: string | undefined): void {
     this.lastEventAt = Date.now();
     if (id !== undefined) this.lastEventId = id;
-    this.sink.onEvent(createEvent(this.config.path, name, data, id, this.lastEventId ?? ""));
+    this.sink.onEvent(new SSEEvent(this.config.path, name, data, id, this.lastEventId ?? "", this.logger));
   }
 
   private fail(error: SSEStreamError): void {

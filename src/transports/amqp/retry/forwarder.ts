@@ -1,6 +1,7 @@
 import type { Options } from "amqplib";
 import { InvalidBodyError } from "../../../core/codec/errors.js";
 import { Actions } from "../../../core/constants.js";
+import type { Forwarding } from "../../../core/consume/acknowledger.js";
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { SchemaIssue } from "../../../core/schema.js";
 import type { AMQPMessage, Redirect } from "../message.js";
@@ -72,7 +73,7 @@ function reasonOf(error: unknown): DeadLetterReason {
  * channel meanwhile (so no `multiple` ack covers it): nothing is lost between the two. A crash in
  * between leaves both copies; the duplicate is the price of never losing one (at-least-once).
  */
-export class Forwarder {
+export class Forwarder implements Forwarding<AMQPMessage, Forward> {
   /** Messages sent to a delay queue. */
   retried = 0;
   /** Messages sent to a dead-letter queue. */
@@ -86,7 +87,7 @@ export class Forwarder {
   ) {}
 
   /** Declares the route's dead-letter queues; run at every attach (start and after reconnects). */
-  async declareDeadLetterQueues(): Promise<void> {
+  async attach(): Promise<void> {
     const deadLetter = this.route.deadLetter;
     if (deadLetter === undefined) return;
     const queues = new Set(this.route.queues.map((queue) => deadLetterQueueOf(queue, deadLetter)));

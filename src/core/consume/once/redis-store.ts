@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { InvalidOptionError } from "../../../core/errors.js";
-import { currentInspection } from "../../../core/inspect.js";
-import { knownKeys, nonEmptyString } from "../../../core/validate.js";
+import { InvalidOptionError } from "../../errors.js";
+import { currentInspection } from "../../inspect.js";
+import { knownKeys, nonEmptyString } from "../../validate.js";
 import type { OnceClaim, OnceState, OnceStore } from "./store.js";
 
 /** Options of {@link RedisOnceStore}. */

@@ -1,4 +1,4 @@
-import type { AMQPMessage } from "../message.js";
+import type { Delivery } from "../delivery.js";
 
 /** What a claim found: the key is now ours to process, was processed already, or is being processed. */
 export type OnceClaim = "claimed" | "done" | "busy";
@@ -27,8 +27,11 @@ export interface OnceStore {
   close?(): Promise<void>;
 }
 
-/** `once` in an AMQP route (alfred's `once_time`): skip messages processed recently. */
-export interface OnceOptions<T = unknown> {
+/**
+ * `once` in a route (alfred's `once_time`): skip messages processed recently. `M` is the transport's
+ * message type (`AMQPMessage<T>`, `SSEEvent<T>`), which the key function receives.
+ */
+export interface OnceOptions<T = unknown, M extends Delivery<T> = Delivery<T>> {
   /**
    * How long (ms) a processed key makes its duplicates be acked without calling the handler.
    * Required.
@@ -37,9 +40,9 @@ export interface OnceOptions<T = unknown> {
   /**
    * The dedup key of a message (it sees the body after the route's schema). Return `undefined` to
    * process a message without dedup.
-   * @defaultValue the AMQP `messageId` property, else a SHA-256 of the raw body
+   * @defaultValue the sender's id (AMQP `messageId`, SSE `id:`), else a SHA-256 of the raw body
    */
-  key?(message: AMQPMessage<T>): string | undefined;
+  key?(message: M): string | undefined;
   /**
    * Where keys live. Share a `RedisOnceStore` between workers to dedup across them.
    * @defaultValue a `MemoryOnceStore` of this route (100,000 keys, this process only)

@@ -1,4 +1,4 @@
-import { knownKeys, positiveInteger } from "../../../core/validate.js";
+import { knownKeys, positiveInteger } from "../../validate.js";
 import type { OnceClaim, OnceState, OnceStore } from "./store.js";
 
 /** Options of {@link MemoryOnceStore}. */

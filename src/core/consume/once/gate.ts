@@ -1,24 +1,24 @@
-import { Actions } from "../../../core/constants.js";
-import type { Logger } from "../../../core/logger.js";
-import { Sleeper } from "../../../core/sleeper.js";
-import type { AMQPMessage } from "../message.js";
-import { OnceStoreError } from "../retry/errors.js";
-import type { ResolvedOnce } from "../route-spec.js";
+import { Actions } from "../../constants.js";
+import type { Logger } from "../../logger.js";
+import { Sleeper } from "../../sleeper.js";
+import type { Delivery } from "../delivery.js";
+import { OnceStoreError } from "../errors.js";
+import type { ResolvedOnce } from "./options.js";
 import type { OnceState } from "./store.js";
 
 /** What the gate let through, and what it held back. */
-export interface OnceAdmission {
+export interface OnceAdmission<D extends Delivery = Delivery> {
   /** Messages to hand to the handler: claimed, or without a key. */
-  readonly ready: AMQPMessage[];
+  readonly ready: D[];
   /** Key of every claimed message: completed or released once the message is settled. */
-  readonly claimed: Map<AMQPMessage, string>;
+  readonly claimed: Map<D, string>;
   /**
    * Messages whose key another delivery is processing right now (a duplicate in flight). Each
    * waits for that to end: acked if it succeeded, requeued otherwise.
    */
-  readonly busy: Map<AMQPMessage, Promise<OnceState>>;
+  readonly busy: Map<D, Promise<OnceState>>;
   /** Messages whose key could not be read (store or key function failed): they count as failed. */
-  readonly failed: Array<{ message: AMQPMessage; error: unknown }>;
+  readonly failed: Array<{ message: D; error: unknown }>;
 }
 
 /** How long a duplicate waits for the delivery that holds its key, at most. */
@@ -30,19 +30,19 @@ const MAX_BUSY_WAIT_MS = 10_000;
  * the handler. After: a key whose message was acked becomes done for `ttl`; any other outcome
  * releases it, so a retry or a redelivery is processed.
  */
-export class OnceGate {
+export class OnceGate<D extends Delivery = Delivery> {
   /** Messages acked as duplicates without calling the handler. */
   duplicates = 0;
   private readonly sleeper = new Sleeper();
 
   constructor(
     private readonly routeName: string,
-    private readonly once: ResolvedOnce,
+    private readonly once: ResolvedOnce<D>,
     private readonly logger: Logger,
   ) {}
 
-  async admit(messages: readonly AMQPMessage[]): Promise<OnceAdmission> {
-    const admission: OnceAdmission = { ready: [], claimed: new Map(), busy: new Map(), failed: [] };
+  async admit(messages: readonly D[]): Promise<OnceAdmission<D>> {
+    const admission: OnceAdmission<D> = { ready: [], claimed: new Map(), busy: new Map(), failed: [] };
     const keys = messages.map((message) => this.keyOf(message, admission));
     const claims = await Promise.all(
       keys.map(async (key) => {
@@ -64,7 +64,7 @@ export class OnceGate {
       } else if (claim === "done") {
         this.duplicates++;
         message.decision = Actions.ACK;
-        this.logger.debug({ queue: message.queue, key }, "duplicate acked without calling the handler");
+        this.logger.debug({ ...message.logFields(), key }, "duplicate acked without calling the handler");
       } else if (claim === "busy") {
         admission.busy.set(message, this.awaitKey(key));
       } else {
@@ -75,10 +75,7 @@ export class OnceGate {
   }
 
   /** Marks the keys of acked messages done for `ttl`, releases the others. Never rejects. */
-  async finish(
-    claimed: ReadonlyMap<AMQPMessage, string>,
-    acked: (message: AMQPMessage) => boolean,
-  ): Promise<void> {
+  async finish(claimed: ReadonlyMap<D, string>, acked: (message: D) => boolean): Promise<void> {
     const store = this.once.store;
     await Promise.all(
       [...claimed].map(async ([message, key]) => {
@@ -87,7 +84,7 @@ export class OnceGate {
           else await store.release(key);
         } catch (error) {
           // The message's own outcome stands; only the dedup of a later duplicate is weakened.
-          this.logger.warn({ err: error, queue: message.queue, key }, "once store failed to record a key");
+          this.logger.warn({ err: error, ...message.logFields(), key }, "once store failed to record a key");
         }
       }),
     );
@@ -99,7 +96,7 @@ export class OnceGate {
   }
 
   /** The namespaced key of a message; undefined for "no dedup"; null when the key function threw. */
-  private keyOf(message: AMQPMessage, admission: OnceAdmission): string | undefined | null {
+  private keyOf(message: D, admission: OnceAdmission<D>): string | undefined | null {
     let key: string | undefined;
     try {
       key = this.once.key(message);
