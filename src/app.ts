@@ -47,6 +47,21 @@ export interface AppOptions extends CoreOptions {
   transports?: readonly TransportPlugin[];
 }
 
+/**
+ * What the app offers per transport as `app.<type>` (`app.amqp`, `app.http`): each transport adds its
+ * member by declaration merging, as it adds its route type to `RouteKinds`:
+ *
+ * ```ts
+ * declare module "weir" {
+ *   interface AppClients {
+ *     readonly files: FilesClient;
+ *   }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by each transport by declaration merging.
+export interface AppClients {}
+
 const CORE_OPTION_KEYS = ["logger", "shutdownTimeout", "name"] as const;
 
 function pluginsOf(options: AppOptions): TransportPlugin[] {
@@ -112,6 +127,9 @@ function checked(options: AppOptions, plugins: readonly TransportPlugin[]): AppO
  * await app.run();
  * ```
  */
+// biome-ignore lint/correctness/noUnusedVariables: S must match the class's parameters for the merge.
+export interface App<S extends object = Record<string, unknown>> extends AppClients {}
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface only adds the transports' clients, which the constructor defines.
 export class App<S extends object = Record<string, unknown>> extends Application<S> {
   /**
    * The App's own prom-client registry (never the global one), for your metrics beside weir's;

@@ -1,4 +1,4 @@
-export { App, type AppOptions, BUILT_IN_TRANSPORTS } from "./app.js";
+export { App, type AppClients, type AppOptions, BUILT_IN_TRANSPORTS } from "./app.js";
 export {
   type AsyncAPIDocument,
   type AsyncAPIOptions,
@@ -21,7 +21,7 @@ export {
 } from "./core/constants.js";
 // The delivery model, for transport authors (docs/architecture.md, "The delivery model").
 export type { Acknowledger, Forwarding, ForwardTarget } from "./core/consume/acknowledger.js";
-export { Delivery } from "./core/consume/delivery.js";
+export { Delivery, type Redirect } from "./core/consume/delivery.js";
 export { onceOption, type ResolvedOnce } from "./core/consume/once/options.js";
 export { DeliveryPolicy, type HandlerOutcome, type PolicySettings } from "./core/consume/policy.js";
 export type { BulkHandler, ConsumerRoute } from "./core/consume/route.js";
@@ -38,7 +38,7 @@ export {
   UnrecoverableError,
   WeirError,
 } from "./core/errors.js";
-export { type HandlerContext, HandlerTimeoutError } from "./core/handler-call.js";
+export { type HandlerContext, HandlerTimeoutError, handlerTimeoutOption } from "./core/handler-call.js";
 export type { Hook } from "./core/hooks.js";
 export { InspectOnlyError } from "./core/inspect.js";
 export type { HandlerCall, Instrumentation, PublishCall, SettleOutcome } from "./core/instrumentation.js";
@@ -48,6 +48,7 @@ export { isMainModule } from "./core/main-module.js";
 export type { PeriodicTask, RunEveryOptions } from "./core/periodic-task.js";
 export type { RouteKind, RouteKinds, RouteMethod } from "./core/route-kinds.js";
 export type { SchemaIssue, SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
+export { schemaOption } from "./core/schema.js";
 export type {
   EndpointHost,
   JSONValue,
@@ -60,6 +61,8 @@ export type {
   TransportPlugin,
   TransportRole,
 } from "./core/transport.js";
+// Option checks that throw weir's coded InvalidOptionError, for transport authors' route specs.
+export { duration, knownKeys, positiveInteger } from "./core/validate.js";
 export * from "./observability/index.js";
 export * from "./transports/amqp/index.js";
 export { amqpTransport } from "./transports/amqp/plugin.js";

@@ -15,7 +15,7 @@ declare module "../../app.js" {
     /** The RabbitMQ transport: URL, prefetch, heartbeat, reconnect backoff, publish timeout. */
     amqp?: AMQPOptions;
   }
-  interface App<S> {
+  interface AppClients {
     /** Publish to RabbitMQ with publisher confirms; list, replay and purge dead letters. */
     readonly amqp: AMQPClient;
   }

@@ -19,7 +19,7 @@ declare module "../../app.js" {
      */
     http?: HTTPOptions;
   }
-  interface App<S> {
+  interface AppClients {
     /** weir's fastify server, for plugins and route shorthands. */
     readonly http: HTTPFacade;
   }
