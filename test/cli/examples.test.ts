@@ -18,6 +18,7 @@ const ROUTES: Record<string, string[][]> = {
   "07-observability.ts": [["weir.demo.observed"]],
   "08-testing.ts": [["orders"], ["/stats"]],
   "09-tasks.ts": [["weir.example.thumbnails"]],
+  "10-custom-transport.ts": [["orders"]],
 };
 
 // Issue 13, point 8: examples started their app when imported, so the CLI could not read them, and
