@@ -27,6 +27,7 @@ export { DeliveryPolicy, type HandlerOutcome, type PolicySettings } from "./core
 export type { BulkHandler, ConsumerRoute } from "./core/consume/route.js";
 export { RouteRunner, type RouteRunnerOptions, type RouteSource } from "./core/consume/route-runner.js";
 export type { Deadline } from "./core/deadline.js";
+export { ERROR_CODES, type WeirErrorCode } from "./core/error-codes.js";
 export {
   ConfigurationError,
   ConnectionError,

@@ -1,13 +1,15 @@
+import type { WeirErrorCode } from "./error-codes.js";
+
 /**
  * Every error weir throws is a `WeirError` with a stable `code` (`WEIR_ERR_*`), listed in
  * docs/errors.md. Match on `code`, not on the message: messages may be reworded, codes never change.
  * The error that caused it, when there is one, is kept as the standard `cause`.
  */
 export class WeirError extends Error {
-  /** A stable, documented identifier such as `WEIR_ERR_INVALID_OPTION`. */
-  readonly code: string;
+  /** A stable, documented identifier such as `WEIR_ERR_INVALID_OPTION` (`ERROR_CODES`). */
+  readonly code: WeirErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: WeirErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;

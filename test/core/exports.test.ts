@@ -22,7 +22,6 @@ describe("the package root", () => {
     "cachedBasicAuth",
     "jwtAuth",
     "hashPassword",
-    "SSETransport",
     "isMainModule",
     "InspectOnlyError",
     // The seam and the delivery model, for transport authors (issue #16).
@@ -37,5 +36,19 @@ describe("the package root", () => {
     "SSEEvent",
   ])("exports %s", (name) => {
     expect(Object.hasOwn(weir, name)).toBe(true);
+  });
+
+  // Issue #16: the root is the public API. Transports are reached through their plugins
+  // (amqpTransport, ...), not their classes; connection internals and defaults stay inside.
+  it.each([
+    "AMQPTransport",
+    "SSETransport",
+    "HTTPTransport",
+    "VhostConnection",
+    "DEFAULT_AMQP_URL",
+    "DEFAULT_HTTP_HOST",
+    "DEFAULT_HTTP_PORT",
+  ])("does not export the internal %s", (name) => {
+    expect(Object.hasOwn(weir, name)).toBe(false);
   });
 });

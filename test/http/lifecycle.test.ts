@@ -4,15 +4,17 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   type AMQPMessage,
   type App,
-  DEFAULT_HTTP_HOST,
-  DEFAULT_HTTP_PORT,
   HTTPStartError,
   InvalidOptionError,
   PortInUseError,
   RouteTypes,
   StartError,
 } from "../../src/index.js";
-import { resolveHTTPOptions } from "../../src/transports/http/options.js";
+import {
+  DEFAULT_HTTP_HOST,
+  DEFAULT_HTTP_PORT,
+  resolveHTTPOptions,
+} from "../../src/transports/http/options.js";
 import { newApp, started, stopAll, urlOf } from "./helpers.js";
 
 const apps: App[] = [];

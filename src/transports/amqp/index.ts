@@ -4,7 +4,6 @@ export {
 } from "../../core/consume/once/memory-store.js";
 export { RedisOnceStore, type RedisOnceStoreOptions } from "../../core/consume/once/redis-store.js";
 export type { OnceClaim, OnceOptions, OnceState, OnceStore } from "../../core/consume/once/store.js";
-export type { VhostConnection } from "./connection.js";
 export { ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
 export { HeaderValueError } from "./field-table/errors.js";
 export type { TypedFieldValue } from "./field-table/types.js";
@@ -38,4 +37,4 @@ export type {
   QueueDeclareOptions,
 } from "./route-spec.js";
 export { StopAbandonedError } from "./stop-steps.js";
-export { type AMQPClient, AMQPTransport, DEFAULT_AMQP_URL } from "./transport.js";
+export type { AMQPClient } from "./transport.js";

@@ -8,13 +8,7 @@ export {
   ReservedPathError,
 } from "./errors.js";
 export type { HTTPFacade, HTTPPlugin, HTTPShorthand, HTTPShorthandOptions } from "./facade.js";
-export {
-  DEFAULT_HTTP_HOST,
-  DEFAULT_HTTP_PORT,
-  type HTTPOptions,
-  type HTTPServerOptions,
-} from "./options.js";
+export type { HTTPOptions, HTTPServerOptions } from "./options.js";
 export type { HTTPErrorBody } from "./replies.js";
 export { HTTP_METHODS, type HTTPHandler, type HTTPMethod, type HTTPRouteSpec } from "./route-spec.js";
 export type { HTTPAddress } from "./server.js";
-export { HTTPTransport } from "./transport.js";

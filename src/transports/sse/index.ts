@@ -16,4 +16,3 @@ export {
   type SSERouteOptions,
   type SSERouteSpec,
 } from "./route-spec.js";
-export { SSETransport } from "./transport.js";
