@@ -20,21 +20,11 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { HEAVY_LIBRARIES } from "./lib/heavy-libraries.js";
 
 const run = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PROBE = pathToFileURL(join(ROOT, "bench/lib/loaded-packages.mjs")).href;
-
-/** The libraries a pure AMQP worker should not load at import (only amqplib, once it connects). */
-export const HEAVY_LIBRARIES = [
-  "amqplib",
-  "fastify",
-  "eventsource",
-  "ioredis",
-  "jose",
-  "prom-client",
-  "@opentelemetry/api",
-] as const;
 
 interface Sample {
   /** ms from the start of `import "weir"` to the App with its route built. */

@@ -66,6 +66,13 @@ export interface EndpointHost {
   /** The fastify instance the endpoints and request hooks are added to. */
   readonly server: FastifyInstance;
   /**
+   * Runs `listener` with the server once it exists (at once if it does), before any route is added
+   * to it: how observability installs its request hooks without creating a server (and loading
+   * fastify) that nothing else needs. A host that creates its server eagerly may leave it out; then
+   * `server` is read at once.
+   */
+  whenServer?(listener: (server: FastifyInstance) => void): void;
+  /**
    * Claims `path` for one of weir's endpoints: the server starts for it, and a user route on it
    * fails at registration with a coded error naming `option`.
    */

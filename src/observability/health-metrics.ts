@@ -1,6 +1,7 @@
-import { Counter, Gauge, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { AppHealth } from "../core/application.js";
 import type { RouteHealth } from "../core/transport.js";
+import { promClient } from "./libraries.js";
 
 /** A route's state as `app.health()` reports it, for the gauges read at scrape time. */
 export interface RouteState {
@@ -51,6 +52,7 @@ export class HealthSnapshot {
  * pays nothing for them and they can never drift from what `/ready` says.
  */
 export function registerHealthMetrics(p: string, registers: Registry[], snapshot: HealthSnapshot): void {
+  const { Counter, Gauge } = promClient();
   new Gauge({
     name: `${p}messages_in_flight`,
     help: "Messages received and not settled yet: buffered, waiting for a slot, or in a handler.",

@@ -1,6 +1,6 @@
 import type { Context } from "@opentelemetry/api";
-import { context } from "@opentelemetry/api";
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from "fastify";
+import { openTelemetry } from "./libraries.js";
 import type { WeirMetrics } from "./metrics.js";
 import { endHTTPSpan, type Tracing } from "./tracing.js";
 
@@ -32,6 +32,7 @@ export function instrumentHTTP(
 }
 
 function traceRequests(server: FastifyInstance, tracing: Tracing): void {
+  const { context } = openTelemetry();
   // Keyed by request, so nothing is added to fastify's request object (its shape stays fixed).
   const spans = new WeakMap<FastifyRequest, Context>();
   const errors = new WeakMap<FastifyRequest, unknown>();

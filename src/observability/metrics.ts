@@ -1,8 +1,9 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import type { Counter, Histogram, Registry } from "prom-client";
 import type { AppHealth } from "../core/application.js";
 import { InvalidOptionError } from "../core/errors.js";
 import type { SettleOutcome } from "../core/instrumentation.js";
 import { HealthSnapshot, registerHealthMetrics } from "./health-metrics.js";
+import { promClient } from "./libraries.js";
 import type { ResolvedMetricsOptions } from "./options.js";
 
 /** Every outcome of the seam, so each route shows all of them from its first scrape (at 0). */
@@ -53,6 +54,7 @@ export class WeirMetrics {
   readonly consumers = new Set<string>();
 
   constructor(options: ResolvedMetricsOptions, health: () => AppHealth) {
+    const { Counter, collectDefaultMetrics, Histogram, Registry } = promClient();
     this.registry = options.registry ?? new Registry();
     this.snapshot = new HealthSnapshot(health);
     const registers = [this.registry];

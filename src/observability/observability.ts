@@ -1,3 +1,4 @@
+import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import { ConfigurationError } from "../core/errors.js";
 import type { Instrumentation } from "../core/instrumentation.js";
@@ -44,6 +45,15 @@ export class Observability {
     if (role === "consume") this.metrics?.consumers.add(type);
   }
 
+  /** Whether any of `/health`, `/ready`, `/metrics` is served. */
+  private servesEndpoints(): boolean {
+    return (
+      this.options.livenessPath !== undefined ||
+      this.options.readinessPath !== undefined ||
+      this.options.metrics?.path !== undefined
+    );
+  }
+
   /**
    * Installs the request hooks and the endpoints on the server of the transport that hosts them.
    * Must run before any route is added, so that every route's handler runs in its request's span.
@@ -51,11 +61,7 @@ export class Observability {
    */
   attachEndpoints(host: EndpointHost | undefined): void {
     if (host === undefined) {
-      if (
-        this.options.livenessPath !== undefined ||
-        this.options.readinessPath !== undefined ||
-        this.options.metrics?.path !== undefined
-      ) {
+      if (this.servesEndpoints()) {
         throw new ConfigurationError(
           "WEIR_ERR_NO_ENDPOINT_HOST",
           "observability endpoints need a transport that serves HTTP (the built-in http transport)",
@@ -63,9 +69,19 @@ export class Observability {
       }
       return;
     }
-    instrumentHTTP(host.server, this.metrics, this.tracing);
-    serveEndpoints(host.server, this.options, this.app, this.metrics, (path, owner, option) =>
-      host.reserve(path, owner, option),
-    );
+    // Request hooks only once the server exists: an app that serves no HTTP creates no server, and
+    // never loads fastify, just to instrument it (issue #16).
+    if (this.metrics !== undefined || this.tracing !== undefined) {
+      const metrics = this.metrics;
+      const tracing = this.tracing;
+      const instrument = (server: FastifyInstance) => instrumentHTTP(server, metrics, tracing);
+      if (host.whenServer !== undefined) host.whenServer(instrument);
+      else instrument(host.server);
+    }
+    if (this.servesEndpoints()) {
+      serveEndpoints(host.server, this.options, this.app, this.metrics, (path, owner, option) =>
+        host.reserve(path, owner, option),
+      );
+    }
   }
 }

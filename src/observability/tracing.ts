@@ -1,19 +1,7 @@
-import {
-  type Context,
-  context,
-  isSpanContextValid,
-  type Link,
-  propagation,
-  ROOT_CONTEXT,
-  type Span,
-  type SpanContext,
-  SpanKind,
-  SpanStatusCode,
-  type TextMapGetter,
-  type Tracer,
-  trace,
-} from "@opentelemetry/api";
+import type * as OpenTelemetry from "@opentelemetry/api";
+import type { Context, Link, Span, SpanContext, TextMapGetter, Tracer } from "@opentelemetry/api";
 import type { HandlerCall, PublishCall } from "../core/instrumentation.js";
+import { openTelemetry } from "./libraries.js";
 
 /** The instrumentation scope weir's spans are recorded under. */
 export const TRACER_NAME = "weir";
@@ -34,10 +22,13 @@ export const headerGetter: TextMapGetter<Carrier> = {
   },
 };
 
+/** Required by the first `Tracing`: every function below runs only once one exists. */
+let api: typeof OpenTelemetry;
+
 function fail(span: Span, error: unknown): void {
   if (error instanceof Error) span.recordException(error);
   span.setStatus({
-    code: SpanStatusCode.ERROR,
+    code: api.SpanStatusCode.ERROR,
     message: error instanceof Error ? error.message : String(error),
   });
 }
@@ -53,7 +44,8 @@ export class Tracing {
   readonly systems = new Map<string, string>();
 
   constructor() {
-    this.tracer = trace.getTracer(TRACER_NAME);
+    api = openTelemetry();
+    this.tracer = api.trace.getTracer(TRACER_NAME);
   }
 
   /**
@@ -66,13 +58,13 @@ export class Tracing {
     const links = this.links(call);
     const parent =
       links.length > 0 && links.every((link) => sameSpan(link.context, links[0]!.context))
-        ? trace.setSpanContext(ROOT_CONTEXT, links[0]!.context)
+        ? api.trace.setSpanContext(api.ROOT_CONTEXT, links[0]!.context)
         : // The active context here is whatever was active when the channel was opened: never a parent.
-          ROOT_CONTEXT;
+          api.ROOT_CONTEXT;
     const span = this.tracer.startSpan(
       `process ${call.route}`,
       {
-        kind: SpanKind.CONSUMER,
+        kind: api.SpanKind.CONSUMER,
         links,
         attributes: {
           "messaging.system": this.systems.get(call.transport) ?? call.transport,
@@ -85,16 +77,16 @@ export class Tracing {
       },
       parent,
     );
-    return this.runIn(span, trace.setSpan(parent, span), run);
+    return this.runIn(span, api.trace.setSpan(parent, span), run);
   }
 
   /** Runs a publish in a producer span whose context travels in the message's headers. */
   runPublish<T>(call: PublishCall, run: (headers: Record<string, string>) => Promise<T>): Promise<T> {
-    const active = context.active();
+    const active = api.context.active();
     const span = this.tracer.startSpan(
       `publish ${call.destination || "(default)"}`,
       {
-        kind: SpanKind.PRODUCER,
+        kind: api.SpanKind.PRODUCER,
         attributes: {
           "messaging.system": this.systems.get(call.transport) ?? call.transport,
           "messaging.operation.type": "send",
@@ -105,19 +97,19 @@ export class Tracing {
       },
       active,
     );
-    const spanContext = trace.setSpan(active, span);
+    const spanContext = api.trace.setSpan(active, span);
     const headers: Record<string, string> = {};
-    propagation.inject(spanContext, headers);
+    api.propagation.inject(spanContext, headers);
     return this.runIn(span, spanContext, () => run(headers));
   }
 
   /** The context of an incoming HTTP request: its `traceparent` header, if any, is the parent. */
   startHTTPSpan(method: string, route: string | undefined, path: string, headers: Carrier): Context {
-    const parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+    const parent = api.propagation.extract(api.ROOT_CONTEXT, headers, headerGetter);
     const span = this.tracer.startSpan(
       route === undefined ? method : `${method} ${route}`,
       {
-        kind: SpanKind.SERVER,
+        kind: api.SpanKind.SERVER,
         attributes: {
           "http.request.method": method,
           "url.path": path,
@@ -126,24 +118,27 @@ export class Tracing {
       },
       parent,
     );
-    return trace.setSpan(parent, span);
+    return api.trace.setSpan(parent, span);
   }
 
   private links(call: HandlerCall): Link[] {
     // No propagator registered (no SDK): nothing to extract, so skip reading the headers at all.
-    if (propagation.fields().length === 0) return [];
+    if (api.propagation.fields().length === 0) return [];
     const links: Link[] = [];
     for (const carrier of call.carriers()) {
       if (carrier === undefined) continue;
-      const spanContext = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, carrier, headerGetter));
-      if (spanContext !== undefined && isSpanContextValid(spanContext)) links.push({ context: spanContext });
+      const spanContext = api.trace.getSpanContext(
+        api.propagation.extract(api.ROOT_CONTEXT, carrier, headerGetter),
+      );
+      if (spanContext !== undefined && api.isSpanContextValid(spanContext))
+        links.push({ context: spanContext });
     }
     return links;
   }
 
   private async runIn<T>(span: Span, spanContext: Context, run: () => Promise<T>): Promise<T> {
     try {
-      return await context.with(spanContext, run);
+      return await api.context.with(spanContext, run);
     } catch (error) {
       fail(span, error);
       throw error;
@@ -159,10 +154,10 @@ function sameSpan(a: SpanContext, b: SpanContext): boolean {
 
 /** Ends an HTTP request's span with its status; a 5xx (or an error) marks it failed. */
 export function endHTTPSpan(spanContext: Context, status: number, error?: unknown): void {
-  const span = trace.getSpan(spanContext);
+  const span = api.trace.getSpan(spanContext);
   if (span === undefined) return;
   span.setAttribute("http.response.status_code", status);
   if (error !== undefined) fail(span, error);
-  else if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  else if (status >= 500) span.setStatus({ code: api.SpanStatusCode.ERROR });
   span.end();
 }

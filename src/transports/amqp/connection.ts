@@ -1,5 +1,4 @@
 import type { ChannelModel } from "amqplib";
-import * as amqp from "amqplib";
 import type { Deadline } from "../../core/deadline.js";
 import { ConnectionError } from "../../core/errors.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
@@ -153,7 +152,9 @@ export class VhostConnection {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw this.closedError();
       try {
-        const connect = this.options.connect ?? amqp.connect;
+        // amqplib is imported at the first connection, not with weir (issue #16): an app that never
+        // connects (weir routes, a test client, an HTTP-only app) never loads it.
+        const connect = this.options.connect ?? (await import("amqplib")).connect;
         const model = await connect(this.connectUrl, {
           clientProperties: { connection_name: `weir:${this.options.appName}:${this.vhost}` },
         });

@@ -28,7 +28,8 @@ export type HTTPPlugin<O extends FastifyPluginOptions = FastifyPluginOptions> =
 export interface HTTPFacade {
   /**
    * weir's fastify instance, for decorators, hooks and plugins. weir listens in `start()` and closes
-   * in `stop()`: do not call `listen()` or `close()` on it yourself.
+   * in `stop()`: do not call `listen()` or `close()` on it yourself. Created (and fastify loaded) on
+   * first access, or by the first HTTP route, plugin or endpoint.
    */
   readonly server: FastifyInstance;
   /** Where the server listens, once `start()` has resolved (the real port when `port` was 0). */
@@ -72,7 +73,10 @@ export function createFacade(
     }) as HTTPShorthand;
 
   const facade: HTTPFacade = {
-    server: server.instance,
+    // A getter: the instance, and fastify with it, is created on first use (issue #16).
+    get server() {
+      return server.instance;
+    },
     get address() {
       return server.address;
     },

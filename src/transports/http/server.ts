@@ -1,5 +1,7 @@
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import { type FastifyBaseLogger, type FastifyInstance, fastify, LogController } from "fastify";
+import type * as Fastify from "fastify";
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { Deadline } from "../../core/deadline.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Logger } from "../../core/logger.js";
@@ -41,15 +43,29 @@ const FASTIFY_LISTENING_TEXT = "weir: fastify listening";
 const FORCED_CLOSE_GRACE_MS = 1_000;
 
 /**
- * The fastify instance and its listening socket. weir owns the lifecycle: the instance is created at
- * construction (so plugins can be registered on it), listens in `start()` and closes in `stop()`.
+ * fastify, required when weir's server is first needed rather than with weir (issue #16): a pure
+ * AMQP or SSE worker never loads it. It is CommonJS, so `app.http.server` can stay synchronous.
+ */
+function loadFastify(): typeof Fastify {
+  return createRequire(import.meta.url)("fastify") as typeof Fastify;
+}
+
+/** Runs once the fastify instance exists, before anything else is added to it. */
+export type InstanceListener = (instance: FastifyInstance) => void;
+
+/**
+ * The fastify instance and its listening socket. weir owns the lifecycle: the instance is created on
+ * first use (a route, a plugin, weir's endpoints, `app.http.server`), before `start()`, so plugins
+ * can be registered on it; it listens in `start()` and closes in `stop()`. An app that never uses it
+ * never creates it, and never loads fastify.
  */
 export class HTTPServer {
-  readonly instance: FastifyInstance;
   /** The gate of the user's routes (see `stopIntake`). */
   readonly intake = new RequestIntake();
   private readonly options: ResolvedHTTPOptions;
   private readonly logger: Logger;
+  private created: FastifyInstance | undefined;
+  private readonly listeners: InstanceListener[] = [];
   private listening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private bound: HTTPAddress | undefined;
@@ -57,16 +73,44 @@ export class HTTPServer {
   constructor(options: ResolvedHTTPOptions, logger: Logger) {
     this.options = options;
     this.logger = logger;
-    this.instance = fastify({
+  }
+
+  /** The fastify instance, created (and fastify loaded) on first access. */
+  get instance(): FastifyInstance {
+    if (this.created === undefined) {
+      this.created = this.create();
+      for (const listener of this.listeners) listener(this.created);
+    }
+    return this.created;
+  }
+
+  /** Whether the instance exists: until then nothing was added to it, and there is nothing to close. */
+  get exists(): boolean {
+    return this.created !== undefined;
+  }
+
+  /**
+   * `listener` runs with the instance as soon as it exists (at once if it already does), in the
+   * order given, before whatever first asked for it is added: hooks installed here see every route.
+   */
+  whenCreated(listener: InstanceListener): void {
+    if (this.created !== undefined) listener(this.created);
+    else this.listeners.push(listener);
+  }
+
+  private create(): FastifyInstance {
+    const options = this.options;
+    const { fastify, LogController } = loadFastify();
+    const instance = fastify({
       ...options.fastify,
       ...serverTimeouts(options),
       // Typed as fastify's base logger so the instance has fastify's default type parameters.
-      loggerInstance: logger as FastifyBaseLogger,
+      loggerInstance: this.logger as FastifyBaseLogger,
       logController: new LogController({ disableRequestLogging: !options.logRequests }),
     });
     // Set on the server itself too: fastify reads a 0 as "use my default", and the head timeout is
     // not one of its options. Node checks them on every connection each `connectionsCheckingInterval`.
-    const server = this.instance.server as {
+    const server = instance.server as {
       headersTimeout?: number;
       requestTimeout?: number;
       keepAliveTimeout?: number;
@@ -75,19 +119,20 @@ export class HTTPServer {
     server.requestTimeout = options.requestTimeout;
     server.keepAliveTimeout = options.keepAliveTimeout;
     // fastify's own connectionTimeout, when given, is the user's choice of inactivity rule.
-    if (!options.fastify.connectionTimeout) closeSilentClients(this.instance.server, options.headersTimeout);
+    if (!options.fastify.connectionTimeout) closeSilentClients(instance.server, options.headersTimeout);
     // Declared up front so every request object has the same shape (fastify's advice for speed).
-    this.instance.decorateRequest("auth", undefined);
-    installErrorReplies(this.instance);
-    installJsonBodies(this.instance);
+    instance.decorateRequest("auth", undefined);
+    installErrorReplies(instance);
+    installJsonBodies(instance);
     // A kept-alive connection whose request was in flight at stop() would otherwise stay open until
     // its keep-alive timeout and hold the stop up to the deadline; asking the client to close it
     // after this response lets the server close as soon as the last request is answered.
     // Callback style: this runs for every response, and an async hook costs a promise each time.
-    this.instance.addHook("onSend", (_request, reply, payload, done) => {
+    instance.addHook("onSend", (_request, reply, payload, done) => {
       if (this.intake.closed) reply.header("connection", "close");
       done(null, payload);
     });
+    return instance;
   }
 
   /** Set once listening, cleared when stopping. */

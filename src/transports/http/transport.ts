@@ -27,7 +27,7 @@ export class HTTPTransport implements Transport {
   readonly role = "serve";
   /** `app.http`. */
   readonly client: HTTPFacade;
-  readonly endpoints: EndpointHost;
+  readonly endpoints: Required<EndpointHost>;
   private readonly logger: Logger;
   private readonly server: HTTPServer;
   private readonly routes: HTTPRoute[] = [];
@@ -41,16 +41,23 @@ export class HTTPTransport implements Transport {
     this.logger = context.logger.child({ transport: "http" });
     this.server = new HTTPServer(resolveHTTPOptions(options), this.logger);
     this.client = this.facade((routes, spec, handler) => context.route(routes, spec, handler));
+    const server = this.server;
     this.endpoints = {
-      server: this.server.instance,
+      get server() {
+        return server.instance;
+      },
+      whenServer: (listener) => server.whenCreated(listener),
       reserve: (path, owner, option) => this.reserve(path, owner, option),
     };
     // Every route counts, including those added straight on `app.http.server` or by a plugin, and
-    // every route but weir's own endpoints stops taking requests when the stop begins.
-    this.server.instance.addHook("onRoute", (route) => {
-      this.markNeeded("routes");
-      if (!this.reserved.has(withoutTrailingSlash(route.url))) this.server.intake.guard(route);
-    });
+    // every route but weir's own endpoints stops taking requests when the stop begins. Installed the
+    // moment the fastify instance is created (on first use: fastify is loaded only then).
+    server.whenCreated((instance) =>
+      instance.addHook("onRoute", (route) => {
+        this.markNeeded("routes");
+        if (!this.reserved.has(withoutTrailingSlash(route.url))) server.intake.guard(route);
+      }),
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import { type ErrorEvent, EventSource, type FetchLike } from "eventsource";
+import type { ErrorEvent, EventSource, FetchLike } from "eventsource";
 import { hasEssence } from "../../core/codec/media-type.js";
 import { tapBody } from "./body-tap.js";
 import { SSEHTTPStatusError, SSEStreamError } from "./errors.js";
@@ -38,27 +38,45 @@ export interface ConnectionLimits {
   readonly maxEventSize: number;
 }
 
+/** An `EventSource` that hands every server event to one callback (see `loadEventSource`). */
+export type CatchAllEventSource = new (
+  url: URL,
+  fetch: FetchLike,
+  onMessage: (event: MessageEvent) => void,
+) => EventSource;
+
+let catchAll: Promise<CatchAllEventSource> | undefined;
+
 /**
+ * The `eventsource` package, imported when the first stream connects rather than with weir (issue
+ * #16: an app without SSE routes never loads it), and its `EventSource` subclass built once.
+ *
  * `EventSource` dispatches each event under its own name, and `addEventListener` needs the names in
  * advance. Every event goes through `dispatchEvent`, the standard EventTarget path, so overriding it
  * sees every name. Server events are `MessageEvent`s; the package's own `open` and `error` are plain
  * `Event`s, so a server event named "error" is still an event, not a connection failure.
  */
-class CatchAllEventSource extends EventSource {
-  private readonly onMessage: (event: MessageEvent) => void;
+export function loadEventSource(): Promise<CatchAllEventSource> {
+  catchAll ??= import("eventsource").then(
+    ({ EventSource }) =>
+      class extends EventSource {
+        private readonly onMessage: (event: MessageEvent) => void;
 
-  constructor(url: URL, fetch: FetchLike, onMessage: (event: MessageEvent) => void) {
-    super(url, { fetch });
-    this.onMessage = onMessage;
-  }
+        constructor(url: URL, fetch: FetchLike, onMessage: (event: MessageEvent) => void) {
+          super(url, { fetch });
+          this.onMessage = onMessage;
+        }
 
-  override dispatchEvent(event: Event): boolean {
-    if (event instanceof MessageEvent) {
-      this.onMessage(event);
-      return true;
-    }
-    return super.dispatchEvent(event);
-  }
+        override dispatchEvent(event: Event): boolean {
+          if (event instanceof MessageEvent) {
+            this.onMessage(event);
+            return true;
+          }
+          return super.dispatchEvent(event);
+        }
+      },
+  );
+  return catchAll;
 }
 
 const EVENT_STREAM = "text/event-stream";
@@ -85,7 +103,7 @@ export class SSEConnection {
   /** Resolves once the connection is over: with why, or `undefined` when weir closed it. */
   readonly ended: Promise<SSEStreamError | undefined>;
   private settle!: (error: SSEStreamError | undefined) => void;
-  private readonly source: CatchAllEventSource;
+  private readonly source: EventSource;
   private opened = false;
   private finished = false;
   /** Not reading because the route is full: silence is then weir's doing, not the server's. */
@@ -103,8 +121,10 @@ export class SSEConnection {
    * @param url - the stream URL, without credentials
    * @param safeUrl - the same URL for logs and errors (redacted)
    * @param headers - this attempt's headers (auth, user headers, `Last-Event-ID`)
+   * @param Source - what `loadEventSource()` resolved with
    */
   constructor(
+    Source: CatchAllEventSource,
     url: URL,
     private readonly safeUrl: string,
     headers: Headers,
@@ -174,7 +194,7 @@ export class SSEConnection {
         }),
       };
     };
-    this.source = new CatchAllEventSource(url, fetchStream, (event) => {
+    this.source = new Source(url, fetchStream, (event) => {
       if (this.finished) return;
       const id = event.lastEventId === "" ? undefined : event.lastEventId;
       listener.onEvent(event.type, String(event.data), id);

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { createRequire } from "node:module";
+import type * as IORedis from "ioredis";
+import type { Redis } from "ioredis";
 import { InvalidOptionError } from "../../errors.js";
 import { currentInspection } from "../../inspect.js";
 import { knownKeys, nonEmptyString } from "../../validate.js";
@@ -63,6 +65,9 @@ export class RedisOnceStore implements OnceStore {
       // A message waits on its claim: during an outage a command fails fast (the message is then
       // retried like a failure) rather than sitting in the offline queue.
       // lazyConnect while only reading routes: ioredis would otherwise connect right here, at import.
+      // ioredis is required here, by a store that connects, not with weir (issue #16): an app
+      // without a Redis store never loads it. It is CommonJS, so this constructor stays synchronous.
+      const { Redis } = createRequire(import.meta.url)("ioredis") as typeof IORedis;
       this.client = new Redis(redis, {
         maxRetriesPerRequest: 1,
         commandTimeout: 5000,

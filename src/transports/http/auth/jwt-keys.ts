@@ -1,5 +1,5 @@
 import { createPublicKey, KeyObject, type webcrypto } from "node:crypto";
-import { createRemoteJWKSet, type JWK, type JWTVerifyGetKey } from "jose";
+import type { JWK } from "jose";
 import { InvalidOptionError } from "../../../core/errors.js";
 
 /**
@@ -93,7 +93,11 @@ export function publicKeyObject(key: JWTPublicKey, algorithms: readonly string[]
   return object;
 }
 
-export function remoteKeySet(url: string | URL): JWTVerifyGetKey {
+/**
+ * The key set's URL, checked here; jose's remote key set is built from it when the first token is
+ * checked (jose itself is imported then, see jwt.ts).
+ */
+export function remoteKeySetUrl(url: string | URL): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -103,5 +107,5 @@ export function remoteKeySet(url: string | URL): JWTVerifyGetKey {
   if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
     throw new InvalidOptionError("jwtAuth.jwksUrl", "must be an http(s) URL");
   }
-  return createRemoteJWKSet(parsed);
+  return parsed;
 }

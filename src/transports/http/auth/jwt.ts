@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
-import { errors, type JWTVerifyGetKey, jwtVerify } from "jose";
+import type * as Jose from "jose";
+import type { JWTVerifyGetKey } from "jose";
 import { InvalidOptionError } from "../../../core/errors.js";
 import { knownKeys } from "../../../core/validate.js";
 import { AuthUnavailableError } from "../errors.js";
@@ -10,7 +11,7 @@ import {
   type JWTAlgorithm,
   type JWTPublicKey,
   publicKeyObject,
-  remoteKeySet,
+  remoteKeySetUrl,
   secretKey,
 } from "./jwt-keys.js";
 
@@ -100,8 +101,20 @@ const KEY_SET_FAILURES = new Set([
  * A token the key or the claims refuse is a 401; a key set that cannot be fetched or parsed is the
  * server's problem: a logged 503, so that clients retry instead of dropping good credentials.
  */
-function isTokenRefusal(error: unknown): boolean {
-  return error instanceof errors.JOSEError && !KEY_SET_FAILURES.has(error.code);
+function isTokenRefusal(jose: typeof Jose, error: unknown): boolean {
+  return error instanceof jose.errors.JOSEError && !KEY_SET_FAILURES.has(error.code);
+}
+
+let loading: Promise<typeof Jose> | undefined;
+
+/**
+ * jose, imported when the first token is checked rather than with weir (issue #16): an app without
+ * JWT routes never loads it. (It is an ES module only, so it cannot be required synchronously on
+ * every Node that weir supports; checking a token is asynchronous anyway.)
+ */
+function loadJose(): Promise<typeof Jose> {
+  loading ??= import("jose");
+  return loading;
 }
 
 /**
@@ -122,12 +135,15 @@ export function jwtAuth(options: JWTAuthOptions): Authorizer {
     throw new InvalidOptionError("jwtAuth", "give exactly one of `secret`, `publicKey` and `jwksUrl`");
   }
   const algorithms = algorithmsOf(options.algorithms, secret !== undefined);
-  const key: Uint8Array | KeyObject | JWTVerifyGetKey =
+  const staticKey: Uint8Array | KeyObject | undefined =
     secret !== undefined
       ? secretKey(secret)
       : publicKey !== undefined
         ? publicKeyObject(publicKey, algorithms)
-        : remoteKeySet(jwksUrl as string | URL);
+        : undefined;
+  const keySetUrl = staticKey === undefined ? remoteKeySetUrl(jwksUrl as string | URL) : undefined;
+  /** One remote key set for the authorizer's life: it caches the keys it fetched. */
+  let keySet: JWTVerifyGetKey | undefined;
   const clockTolerance = options.clockTolerance ?? 0;
   if (typeof clockTolerance !== "number" || !Number.isFinite(clockTolerance) || clockTolerance < 0) {
     throw new InvalidOptionError("jwtAuth.clockTolerance", "must be a number of seconds >= 0");
@@ -146,15 +162,17 @@ export function jwtAuth(options: JWTAuthOptions): Authorizer {
     async authorize(request) {
       const token = bearerToken(request);
       if (token === undefined) return undefined;
+      const jose = await loadJose();
+      if (staticKey === undefined) keySet ??= jose.createRemoteJWKSet(keySetUrl as URL);
       try {
         // The overloads differ by key kind only; the union is what jose accepts at run time.
         const { payload } =
-          typeof key === "function"
-            ? await jwtVerify(token, key, verifyOptions)
-            : await jwtVerify(token, key, verifyOptions);
+          staticKey !== undefined
+            ? await jose.jwtVerify(token, staticKey, verifyOptions)
+            : await jose.jwtVerify(token, keySet as JWTVerifyGetKey, verifyOptions);
         return payload;
       } catch (error) {
-        if (isTokenRefusal(error)) return undefined;
+        if (isTokenRefusal(jose, error)) return undefined;
         throw new AuthUnavailableError("the token could not be checked: its key set is unavailable", {
           cause: error,
         });

@@ -1,4 +1,4 @@
-import type { InjectOptions, LightMyRequestResponse } from "fastify";
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from "fastify";
 import type { TestDriverFactory } from "../../../testing/driver.js";
 import type { HTTPTransport } from "../transport.js";
 
@@ -21,16 +21,21 @@ export const httpTestDriver: TestDriverFactory<HTTPTransport> = {
   optionKeys: [],
   create(transport, context) {
     transport.injectOnly();
-    const server = transport.endpoints.server;
+    // The server is created on first use (an HTTP route, `inject`): an app without HTTP never
+    // creates it, and there is then nothing to close.
+    let server: FastifyInstance | undefined;
+    transport.endpoints.whenServer((instance) => {
+      server = instance;
+    });
     return {
       api: {
         async inject(request: InjectOptions | string): Promise<LightMyRequestResponse> {
           await context.start();
-          return server.inject(request);
+          return transport.endpoints.server.inject(request);
         },
       } satisfies TestHTTP,
       async afterClose() {
-        await server.close();
+        await server?.close();
       },
     };
   },

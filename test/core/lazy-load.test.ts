@@ -1,0 +1,83 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { HEAVY_LIBRARIES } from "../../bench/lib/heavy-libraries.js";
+
+/**
+ * `import "weir"` loads only core and what the app uses (issue #16): a pure AMQP worker must not pay
+ * for fastify, eventsource, ioredis, jose, prom-client or OpenTelemetry, and not even for amqplib
+ * before it connects. Checked in a fresh process, where nothing else has loaded them: the child
+ * imports src/index.ts through tsx, builds an App with an AMQP route, lists the packages it loaded
+ * (bench/lib/loaded-packages.mjs), then uses the features that need them and lists again, which
+ * proves the listing sees both CommonJS (fastify, prom-client) and ESM-only (jose) packages.
+ */
+
+const ROOT = join(import.meta.dirname, "../..");
+const run = promisify(execFile);
+
+const CHILD = `
+const { watchLoadedPackages } = await import(process.env.PROBE);
+const loaded = watchLoadedPackages();
+const weir = await import(process.env.ENTRY);
+const { App, RouteTypes, jwtAuth } = weir;
+
+const app = new App({ name: "lazy-worker" });
+app.route(["lazy.orders"], { type: RouteTypes.AMQP, declare: true }, async () => {});
+// Reaching the clients and building an authorizer is not using their libraries yet.
+const clients = [typeof app.amqp.publish, typeof app.http];
+const auth = jwtAuth({ secret: "a secret of at least thirty-two bytes!", algorithms: ["HS256"] });
+const worker = loaded();
+
+void app.http.server;
+const observed = new App({ name: "observed", observability: true });
+const refused = await auth.authorize({ headers: { authorization: "Bearer not.a.token" } });
+const used = loaded();
+
+console.log(JSON.stringify({ worker, used, clients, refused: refused === undefined, metrics: observed.metrics !== undefined }));
+`;
+
+interface ChildReport {
+  /** Packages loaded once the pure AMQP worker is built. */
+  readonly worker: string[];
+  /** ... and after touching `app.http.server`, an App with observability, and a JWT check. */
+  readonly used: string[];
+  readonly clients: string[];
+  readonly refused: boolean;
+  readonly metrics: boolean;
+}
+
+let report: ChildReport;
+
+beforeAll(async () => {
+  const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", CHILD], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PROBE: pathToFileURL(join(ROOT, "bench/lib/loaded-packages.mjs")).href,
+      ENTRY: pathToFileURL(join(ROOT, "src/index.ts")).href,
+    },
+    timeout: 60_000,
+  });
+  report = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as ChildReport;
+}, 90_000);
+
+describe('import "weir" in a pure AMQP worker (issue #16)', () => {
+  it.each(HEAVY_LIBRARIES)("does not load %s", (library) => {
+    expect(report.worker).not.toContain(library);
+  });
+
+  it("loads core's own dependencies (the listing is not empty)", () => {
+    expect(report.worker).toEqual(expect.arrayContaining(["pino", "whatwg-mimetype"]));
+    expect(report.clients).toEqual(["function", "object"]);
+  });
+
+  it("loads fastify, prom-client, @opentelemetry/api and jose once the app uses them", () => {
+    expect(report.used).toEqual(
+      expect.arrayContaining(["fastify", "prom-client", "@opentelemetry/api", "jose"]),
+    );
+    expect(report.refused).toBe(true);
+    expect(report.metrics).toBe(true);
+  });
+});
