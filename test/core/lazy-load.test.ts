@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HEAVY_LIBRARIES } from "../../bench/lib/heavy-libraries.js";
+import { App } from "../../src/index.js";
 
 /**
  * `import "weir"` loads only core and what the app uses (issue #16): a pure AMQP worker must not pay
@@ -79,5 +80,18 @@ describe('import "weir" in a pure AMQP worker (issue #16)', () => {
     );
     expect(report.refused).toBe(true);
     expect(report.metrics).toBe(true);
+  });
+});
+
+describe("what stays where it was", () => {
+  it("a bad fastify option still throws in new App, not at the first HTTP route", () => {
+    expect(() => new App({ http: { fastify: { bodyLimit: "x" as unknown as number } } })).toThrow(
+      /bodyLimit/,
+    );
+  });
+
+  it("app.http.server is there at once, synchronously, with weir's request decorator", () => {
+    const app = new App();
+    expect(app.http.server.hasRequestDecorator("auth")).toBe(true);
   });
 });

@@ -39,7 +39,8 @@ export class HTTPTransport implements Transport {
 
   constructor(context: TransportContext, options: HTTPOptions = {}) {
     this.logger = context.logger.child({ transport: "http" });
-    this.server = new HTTPServer(resolveHTTPOptions(options), this.logger);
+    const resolved = resolveHTTPOptions(options);
+    this.server = new HTTPServer(resolved, this.logger);
     this.client = this.facade((routes, spec, handler) => context.route(routes, spec, handler));
     const server = this.server;
     this.endpoints = {
@@ -58,6 +59,9 @@ export class HTTPTransport implements Transport {
         if (!this.reserved.has(withoutTrailingSlash(route.url))) server.intake.guard(route);
       }),
     );
+    // fastify checks its own options when the instance is created: an app that passes some gets it
+    // now, so that a bad one still throws here, in `new App`, rather than at its first HTTP route.
+    if (Object.keys(resolved.fastify).length > 0) void server.instance;
   }
 
   /**
