@@ -5,6 +5,13 @@
  * The composition root of the test client: the only module of `testing/` that names transports; it
  * registers the built-in transports' drivers.
  */
+// Side-effect imports of the drivers too: declaration files drop the value imports below (nothing
+// of theirs is re-exported), and with them the drivers' additions to TestClientTransports and
+// TestClientOptions (`client.amqp`, `client.sse`, `queues`, `requeue`), so a project that installed
+// weir would not see them. A bare import is kept in the declaration file.
+import "../transports/amqp/testing/driver.js";
+import "../transports/http/testing/driver.js";
+import "../transports/sse/testing/driver.js";
 import { amqpTestDriver } from "../transports/amqp/testing/driver.js";
 import { httpTestDriver } from "../transports/http/testing/driver.js";
 import { sseTestDriver } from "../transports/sse/testing/driver.js";
