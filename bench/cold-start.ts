@@ -57,8 +57,10 @@ async function sample(entry: string, tsx: boolean, probe: boolean): Promise<Samp
     env: { ...process.env, ENTRY: entry, PROBE: probe ? PROBE : "" },
     timeout: 60_000,
   });
-  const last = stdout.trim().split("\n").at(-1) ?? "";
-  return JSON.parse(last) as Sample;
+  // weir's own log lines, JSON too, may surround the report.
+  const line = stdout.split("\n").find((text) => text.startsWith('{"importMs":'));
+  if (line === undefined) throw new Error(`the child printed no report:\n${stdout}`);
+  return JSON.parse(line) as Sample;
 }
 
 function median(values: readonly number[]): number {

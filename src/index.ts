@@ -65,19 +65,10 @@ export type {
 // Option checks that throw weir's coded InvalidOptionError, for transport authors' route specs.
 export { duration, knownKeys, positiveInteger } from "./core/validate.js";
 export * from "./observability/index.js";
+// Each transport's public API, also its own subpath (`weir/amqp`, `weir/http`, `weir/sse`).
 export * from "./transports/amqp/index.js";
-export { amqpTransport } from "./transports/amqp/plugin.js";
-export {
-  type DelayOptions,
-  type Task,
-  type TaskHandler,
-  type TaskOptions,
-  TaskPayloadError,
-} from "./transports/amqp/tasks.js";
 export * from "./transports/http/index.js";
-export { httpTransport } from "./transports/http/plugin.js";
 export * from "./transports/sse/index.js";
-export { sseTransport } from "./transports/sse/plugin.js";
 // The utils' own `Action` (an ActionQueue step) would clash with the route `Action` above; an
 // explicit export always wins over `export *`, so it is offered under a name of its own.
 export type { Action as RollbackAction } from "./utils/action-queue.js";

@@ -61,7 +61,10 @@ beforeAll(async () => {
     },
     timeout: 60_000,
   });
-  report = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as ChildReport;
+  // weir's own log lines, JSON too, may surround the report.
+  report = JSON.parse(
+    stdout.split("\n").find((line) => line.startsWith('{"worker":')) ?? "{}",
+  ) as ChildReport;
 }, 90_000);
 
 describe('import "weir" in a pure AMQP worker (issue #16)', () => {

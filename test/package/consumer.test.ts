@@ -67,8 +67,64 @@ export const app = createApp();
 if (process.argv[1] === fileURLToPath(import.meta.url)) await app.run();
 `;
 
+/**
+ * The transports' subpaths (issue #16): each exports its transport's public API, the very objects the
+ * root exports (one copy of each class, so `instanceof` holds whichever path it came from), and
+ * importing them loads none of the transports' libraries.
+ */
+const SUBPATHS = `import { createRequire } from "node:module";
+import * as root from "weir";
+import { type AMQPMessage, type AMQPRouteSpec, amqpTransport, SchemaValidationError } from "weir/amqp";
+import { type HTTPHandler, type HTTPRouteSpec, httpTransport, jwtAuth } from "weir/http";
+import { type SSEEvent, type SSERouteSpec, SSEStreamError, sseTransport } from "weir/sse";
+import { createTestClient } from "weir/testing";
+
+// Which CommonJS libraries are loaded so far: weir, its subpaths and weir/testing, nothing used yet.
+const cache = Object.keys(createRequire(import.meta.url).cache);
+const loaded = ["amqplib", "fastify", "ioredis", "prom-client", "@opentelemetry/api"].filter((name) =>
+  cache.some((path) => path.includes("/node_modules/" + name + "/")),
+);
+
+const amqpSpec = { type: root.RouteTypes.AMQP, options: { bulkSize: 1 } } satisfies AMQPRouteSpec;
+const httpSpec: HTTPRouteSpec = { type: root.RouteTypes.HTTP, methods: ["GET"] };
+const sseSpec: SSERouteSpec = { type: root.RouteTypes.SSE, url: "http://127.0.0.1:9" };
+const hello: HTTPHandler = async () => "hello";
+const onEvents = async (events: SSEEvent<{ n: number }>[]) => events.length;
+// @ts-expect-error an AMQP route spec has no HTTP methods
+const wrong: AMQPRouteSpec = { type: root.RouteTypes.AMQP, methods: ["GET"] };
+
+const same = {
+  amqpTransport: amqpTransport === root.amqpTransport,
+  SchemaValidationError: SchemaValidationError === root.SchemaValidationError,
+  httpTransport: httpTransport === root.httpTransport,
+  jwtAuth: jwtAuth === root.jwtAuth,
+  sseTransport: sseTransport === root.sseTransport,
+  SSEStreamError: SSEStreamError === root.SSEStreamError,
+};
+
+const app = new root.App({ name: "subpaths" });
+app.route(["subpaths.orders"], amqpSpec, async (messages: AMQPMessage<{ id: number }>[]) => {
+  for (const message of messages) console.log("subpath handled", message.body.id);
+});
+// client.amqp and the requeue option are the AMQP driver's additions to weir/testing's types.
+const client = createTestClient(app, { requeue: "hold" });
+const [result] = await client.amqp.deliver("subpaths.orders", [{ id: 9 }]);
+await client.close();
+console.log(
+  JSON.stringify({
+    same,
+    loaded,
+    outcome: result?.outcome,
+    types: [amqpTransport.type, httpTransport.type, sseTransport.type],
+    unused: [httpSpec.type, sseSpec.type, typeof hello, typeof onEvents, wrong.type],
+  }),
+);
+`;
+
 const REQUIRE = `const { App, RouteTypes } = require("weir");
 const { createTestClient } = require("weir/testing");
+const plugins = [require("weir/amqp").amqpTransport, require("weir/http").httpTransport, require("weir/sse").sseTransport];
+console.log("subpath plugins", plugins.map((plugin) => plugin.type).join(","));
 
 const app = new App({ name: "cjs" });
 app.route(["cjs.orders"], { type: RouteTypes.AMQP }, async (messages) => {
@@ -124,6 +180,7 @@ beforeAll(async () => {
   for (const [name, config] of Object.entries(TSCONFIGS))
     writeFileSync(join(project, name), JSON.stringify(config, null, 2));
   writeFileSync(join(project, "src/worker.ts"), WORKER);
+  writeFileSync(join(project, "src/subpaths.ts"), SUBPATHS);
   writeFileSync(join(project, "require.cjs"), REQUIRE);
   await sh("npm", [
     "install",
@@ -227,8 +284,33 @@ describe("weir installed from its tarball into a fresh project (issue #13)", () 
     expect(routes.stdout).toMatch(new RegExp(`amqp\\s+${queue.replaceAll(".", "\\.")}\\s+.*declare`));
   }, 60_000);
 
-  it('require("weir") and require("weir/testing") work from CommonJS', async () => {
+  it("weir/amqp, weir/http and weir/sse type-check (above) and export the root's very objects, loading no transport library", async () => {
+    const { stdout } = await sh("node", ["dist/subpaths.js"]);
+    expect(stdout).toContain("subpath handled 9");
+    // weir's own log lines (JSON too) may come before or after the report.
+    const line = stdout.split("\n").find((text) => text.startsWith('{"same":'));
+    const report = JSON.parse(line ?? "{}") as {
+      same: Record<string, boolean>;
+      loaded: string[];
+      outcome: string;
+      types: string[];
+    };
+    expect(report.same).toEqual({
+      amqpTransport: true,
+      SchemaValidationError: true,
+      httpTransport: true,
+      jwtAuth: true,
+      sseTransport: true,
+      SSEStreamError: true,
+    });
+    expect(report.loaded).toEqual([]);
+    expect(report.outcome).toBe("ack");
+    expect(report.types).toEqual(["amqp", "http", "sse"]);
+  }, 30_000);
+
+  it('require("weir"), require("weir/testing") and the subpaths work from CommonJS', async () => {
     const { stdout } = await sh("node", ["require.cjs"]);
+    expect(stdout).toContain("subpath plugins amqp,http,sse");
     expect(stdout).toContain("cjs handled 7");
     expect(stdout).toContain("outcome ack");
   }, 30_000);

@@ -1,3 +1,8 @@
+/**
+ * `weir/amqp`: the RabbitMQ transport's public API (its plugin, route spec and handler types,
+ * messages, once-only stores, dead letters, tasks, errors, the `app.amqp` client). The root `weir`
+ * exports all of it too. Importing it does not load amqplib: that happens at the first connection.
+ */
 export {
   MemoryOnceStore,
   type MemoryOnceStoreOptions,
@@ -9,6 +14,7 @@ export { HeaderValueError } from "./field-table/errors.js";
 export type { TypedFieldValue } from "./field-table/types.js";
 export { AMQPMessage, type RejectOptions, type RetryMessageOptions } from "./message.js";
 export type { AMQPOptions } from "./options.js";
+export { amqpTransport } from "./plugin.js";
 export type { PublishOptions } from "./publisher.js";
 export type {
   DeadLetter,
@@ -37,4 +43,11 @@ export type {
   QueueDeclareOptions,
 } from "./route-spec.js";
 export { StopAbandonedError } from "./stop-steps.js";
+export {
+  type DelayOptions,
+  type Task,
+  type TaskHandler,
+  type TaskOptions,
+  TaskPayloadError,
+} from "./tasks.js";
 export type { AMQPClient } from "./transport.js";

@@ -1,3 +1,8 @@
+/**
+ * `weir/sse`: the Server-Sent Events transport's public API (its plugin, route spec and handler
+ * types, events, errors). The root `weir` exports all of it too. Importing it does not load the
+ * eventsource package: that happens when the first stream connects.
+ */
 export {
   SSEDuplicateStreamError,
   SSEHandlerError,
@@ -8,6 +13,7 @@ export {
 } from "./errors.js";
 export { SSEEvent } from "./event.js";
 export type { SSEConnectionOptions, SSEHeaders, SSEOptions, SSEReconnectOptions } from "./options.js";
+export { sseTransport } from "./plugin.js";
 export {
   type SSEExceptionAction,
   SSEExceptionActions,
