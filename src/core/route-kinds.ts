@@ -72,7 +72,23 @@ type SchemaRoute = UnionToIntersection<
 >;
 
 /**
+ * `app.route` for a spec typed as a whole (`const spec: AMQPRouteSpec = ...`), whose `schema` may be
+ * there or not: the body is `unknown`.
+ */
+type WideRoute = UnionToIntersection<
+  {
+    [K in RouteType]: Kind<unknown, K> extends { standardSchema: true }
+      ? (
+          routes: readonly string[],
+          spec: Kind<unknown, K>["spec"],
+          handler: Kind<unknown, K>["handler"],
+        ) => Kind<unknown, K>["handler"]
+      : never;
+  }[RouteType]
+>;
+
+/**
  * `app.route(routes, spec, handler)`: one overload per registered route type, typed from
  * `RouteKinds`. Returns the handler.
  */
-export type RouteMethod = SchemaRoute & PlainRoute;
+export type RouteMethod = SchemaRoute & PlainRoute & WideRoute;
