@@ -1,7 +1,7 @@
-import type { Channel, ConsumeMessage } from "amqplib";
 import { type Action, Actions } from "../../core/constants.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import type { AMQPMessage } from "./message.js";
+import type { AMQPChannel, ConsumeMessage } from "./port.js";
 
 const INITIAL_BITS = 1024;
 
@@ -140,7 +140,7 @@ export class ChannelSession {
   private readonly outstanding = new OutstandingTags();
 
   constructor(
-    readonly channel: Channel,
+    readonly channel: AMQPChannel,
     readonly logger: Logger,
   ) {}
 

@@ -1,15 +1,16 @@
-import type { ChannelModel } from "amqplib";
 import type { Deadline } from "../../core/deadline.js";
 import { ConnectionError } from "../../core/errors.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import { failureFields, type Logger, redactUrl } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
+import { amqplibConnect } from "./amqplib-port.js";
 import { installHeaderDecoder } from "./field-table/frames.js";
 import type { ResolvedAMQPOptions } from "./options.js";
+import type { AMQPConnection } from "./port.js";
 import { accessRefusal, urlUser } from "./refusal.js";
 import { dropSocket, isBlocked, stepWithin } from "./stop-steps.js";
 
-type UpListener = (model: ChannelModel) => void;
+type UpListener = (model: AMQPConnection) => void;
 type DownListener = (error: Error | undefined) => void;
 
 /** Builds the URL of one vhost from the app's URL (the URL path is the vhost, percent-encoded). */
@@ -35,8 +36,8 @@ export function urlVhost(base: string): string {
 export class VhostConnection {
   /** How many times the connection was lost and had to be re-established. */
   reconnects = 0;
-  private model: ChannelModel | undefined;
-  private connecting: Promise<ChannelModel> | undefined;
+  private model: AMQPConnection | undefined;
+  private connecting: Promise<AMQPConnection> | undefined;
   private closed = false;
   /** Whether a connection was ever made: a refusal before that is a mistake, after it an incident. */
   private established = false;
@@ -66,7 +67,7 @@ export class VhostConnection {
   }
 
   /** The live connection, if there is one right now. */
-  get current(): ChannelModel | undefined {
+  get current(): AMQPConnection | undefined {
     return this.model;
   }
 
@@ -96,7 +97,7 @@ export class VhostConnection {
    * it rejects at once with `WEIR_ERR_INSPECT_ONLY`: a lazy connect from a top-level
    * `app.amqp.publish` or `task.delay` must not reach the broker there.
    */
-  connect(): Promise<ChannelModel> {
+  connect(): Promise<AMQPConnection> {
     if (this.model) return Promise.resolve(this.model);
     if (this.closed) return Promise.reject(this.closedError());
     try {
@@ -106,14 +107,14 @@ export class VhostConnection {
     }
     if (this.refusal !== undefined) return Promise.reject(this.refusal);
     const connecting = this.reconnect();
-    return new Promise<ChannelModel>((resolve, reject) => {
+    return new Promise<AMQPConnection>((resolve, reject) => {
       this.refusalWaiters.add(reject);
       connecting.then(resolve, reject).finally(() => this.refusalWaiters.delete(reject));
     });
   }
 
   /** The one reconnect loop, started if none runs. */
-  private reconnect(): Promise<ChannelModel> {
+  private reconnect(): Promise<AMQPConnection> {
     this.connecting ??= this.loop().finally(() => {
       this.connecting = undefined;
       // A loop that gave up leaves no refusal behind: the next connect() tries again.
@@ -148,13 +149,12 @@ export class VhostConnection {
     return new ConnectionError("WEIR_ERR_CONNECTION_CLOSED", `connection to ${this.safeUrl} was closed`);
   }
 
-  private async loop(): Promise<ChannelModel> {
+  private async loop(): Promise<AMQPConnection> {
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw this.closedError();
       try {
-        // amqplib is imported at the first connection, not with weir (issue #16): an app that never
-        // connects (weir routes, a test client, an HTTP-only app) never loads it.
-        const connect = this.options.connect ?? (await import("amqplib")).connect;
+        // amqplibConnect imports amqplib at the first connection, not with weir (issue #16).
+        const connect = this.options.connect ?? amqplibConnect;
         const model = await connect(this.connectUrl, {
           clientProperties: { connection_name: `weir:${this.options.appName}:${this.vhost}` },
         });
@@ -212,7 +212,7 @@ export class VhostConnection {
     }
   }
 
-  private attach(model: ChannelModel, attempts: number): void {
+  private attach(model: AMQPConnection, attempts: number): void {
     this.model = model;
     this.established = true;
     this.refusal = undefined;
@@ -231,7 +231,7 @@ export class VhostConnection {
     for (const listener of this.up) listener(model);
   }
 
-  private onClose(model: ChannelModel, error: Error | undefined): void {
+  private onClose(model: AMQPConnection, error: Error | undefined): void {
     if (this.model !== model) return;
     this.model = undefined;
     if (this.closed) return;

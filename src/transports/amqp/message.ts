@@ -1,7 +1,7 @@
-import type { ConsumeMessage, MessageProperties } from "amqplib";
 import { Delivery } from "../../core/consume/delivery.js";
 import type { Logger } from "../../core/logger.js";
 import type { ChannelSession } from "./channel-session.js";
+import type { ConsumeMessage, MessageProperties } from "./port.js";
 import { attemptsOf } from "./retry/headers.js";
 import { DELIVERY_COUNT_HEADER } from "./retry/redeliveries.js";
 

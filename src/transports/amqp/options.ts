@@ -1,6 +1,6 @@
-import type { ChannelModel } from "amqplib";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
+import type { AMQPConnection } from "./port.js";
 
 /** Connection-level settings of the AMQP transport (`new App({ amqp: { ... } })`). */
 export interface AMQPOptions {
@@ -72,8 +72,11 @@ export interface ResolvedAMQPOptions {
   connect?: ConnectFunction;
 }
 
-/** amqplib's `connect` as weir calls it; weir/testing provides an in-memory one. */
+/**
+ * How the transport opens a connection to one vhost: amqplib's `connect` behind the port
+ * (amqplib-port.ts), or weir/testing's in-memory broker. Either way the result is the port.
+ */
 export type ConnectFunction = (
   url: string,
   socketOptions: { clientProperties: Record<string, string> },
-) => Promise<ChannelModel>;
+) => Promise<AMQPConnection>;

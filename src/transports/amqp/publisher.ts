@@ -1,9 +1,9 @@
-import type { ConfirmChannel, Options } from "amqplib";
 import { withTimeout } from "../../core/deadline.js";
 import { PublishError } from "../../core/errors.js";
 import { InspectOnlyError } from "../../core/inspect.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import type { VhostConnection } from "./connection.js";
+import type { AMQPConfirmChannel, Options } from "./port.js";
 import { isAccessRefusal } from "./refusal.js";
 
 /** What to publish and where (`app.amqp.publish(body, options)`). */
@@ -100,8 +100,8 @@ interface PendingConfirm {
  * of arming one per message.
  */
 export class Publisher {
-  private channel: ConfirmChannel | undefined;
-  private opening: Promise<ConfirmChannel> | undefined;
+  private channel: AMQPConfirmChannel | undefined;
+  private opening: Promise<AMQPConfirmChannel> | undefined;
   /** Unconfirmed publishes in publish order; confirms mostly arrive in that order too. */
   private pending: PendingConfirm[] = [];
   private head = 0;
@@ -154,7 +154,7 @@ export class Publisher {
     deadline: number,
   ): Promise<void> {
     for (;;) {
-      let channel: ConfirmChannel;
+      let channel: AMQPConfirmChannel;
       try {
         channel = this.channel ?? (await this.openChannel(deadline));
       } catch (error) {
@@ -167,7 +167,7 @@ export class Publisher {
   }
 
   private publishOn(
-    channel: ConfirmChannel,
+    channel: AMQPConfirmChannel,
     exchange: string,
     routingKey: string,
     content: Buffer,
@@ -270,7 +270,7 @@ export class Publisher {
     this.timer = setTimeout(this.onTimer, Math.max(0, at - Date.now()));
   }
 
-  private async openChannel(deadline: number): Promise<ConfirmChannel> {
+  private async openChannel(deadline: number): Promise<AMQPConfirmChannel> {
     this.opening ??= (async () => {
       const model = await this.connection.connect();
       const channel = await model.createConfirmChannel();

@@ -1,4 +1,3 @@
-import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { decodeBody, decodeBodyResult, UNDECODABLE } from "../../core/codec/body.js";
 import { InvalidBodyError } from "../../core/codec/errors.js";
 import type { DeliveryPolicy } from "../../core/consume/policy.js";
@@ -14,11 +13,12 @@ import { attachError, ConsumeClosedConnectionError, StreamQueueError } from "./c
 import { ConsumerTimeoutError, isConsumerTimeout } from "./consumer-timeout.js";
 import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
+import type { AMQPChannel, AMQPConnection, ConsumeMessage } from "./port.js";
 import { STREAM_OFFSET_HEADER } from "./qos.js";
 import type { AMQPHandler, AMQPRoute } from "./route-spec.js";
 import { closeDeadline, logAbandoned, stepWithin } from "./stop-steps.js";
 
-async function closeQuietly(channel: Channel): Promise<void> {
+async function closeQuietly(channel: AMQPChannel): Promise<void> {
   try {
     await channel.close();
   } catch {
@@ -56,7 +56,7 @@ export class RouteConsumer {
   stopAbandoned = 0;
   private lastConsumerTimeout: { at: string; queue: string | null; heldMs: number | null } | null = null;
   private session: ChannelSession | undefined;
-  private sessionModel: ChannelModel | undefined;
+  private sessionModel: AMQPConnection | undefined;
   private attaching: Promise<void> | undefined;
   private reattachLoop: Promise<void> | undefined;
   private readonly consumerTags = new Map<string, string>();
@@ -199,7 +199,7 @@ export class RouteConsumer {
     };
   }
 
-  private ensureAttached(model: ChannelModel): Promise<void> {
+  private ensureAttached(model: AMQPConnection): Promise<void> {
     if (this.session?.alive && this.sessionModel === model) return Promise.resolve();
     if (this.failure !== undefined) return Promise.resolve();
     this.attaching ??= this.attach(model).finally(() => {
@@ -214,7 +214,7 @@ export class RouteConsumer {
     return this.route.queues.some((queue) => reason.includes(`queue '${queue}'`));
   }
 
-  private async attach(model: ChannelModel): Promise<void> {
+  private async attach(model: AMQPConnection): Promise<void> {
     if (this.stopping) return;
     // A connection-level error (5xx) closes every channel of the connection, and amqplib rejects
     // the pending call with a bare "Channel ended": keep the broker's reason for the start error.
@@ -230,7 +230,7 @@ export class RouteConsumer {
     }
   }
 
-  private async attachChannel(model: ChannelModel, closedWith: () => Error | undefined): Promise<void> {
+  private async attachChannel(model: AMQPConnection, closedWith: () => Error | undefined): Promise<void> {
     const channel = await model.createChannel();
     const session = new ChannelSession(channel, this.logger);
     // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
@@ -271,7 +271,7 @@ export class RouteConsumer {
     );
   }
 
-  private async checkQueue(channel: Channel, queue: string): Promise<void> {
+  private async checkQueue(channel: AMQPChannel, queue: string): Promise<void> {
     const declare = this.route.declare;
     if (declare) await channel.assertQueue(queue, declare);
     else await channel.checkQueue(queue);

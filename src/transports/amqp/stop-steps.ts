@@ -1,7 +1,7 @@
-import type { ChannelModel } from "amqplib";
 import { Deadline } from "../../core/deadline.js";
 import { WeirError } from "../../core/errors.js";
 import { failureFields, type Logger } from "../../core/logger.js";
+import type { AMQPConnection } from "./port.js";
 
 /**
  * How long the closes of a stop (channels, then connections) may run past `shutdownTimeout` when
@@ -74,7 +74,7 @@ interface SocketHolder {
 }
 
 /** Whether the broker told this connection it is blocked (`connection.blocked`, a resource alarm). */
-export function isBlocked(model: ChannelModel): boolean {
+export function isBlocked(model: AMQPConnection): boolean {
   return (model as unknown as SocketHolder).connection?.blocked === true;
 }
 
@@ -86,7 +86,7 @@ export function isBlocked(model: ChannelModel): boolean {
  * unacknowledged messages. Destroyed with an error so that amqplib tears the connection down (its
  * channels closed, its timers cleared). A no-op for anything that is not an amqplib connection.
  */
-export function dropSocket(model: ChannelModel): void {
+export function dropSocket(model: AMQPConnection): void {
   const stream = (model as unknown as SocketHolder).connection?.stream;
   if (stream === undefined || stream.destroyed === true || typeof stream.destroy !== "function") return;
   stream.destroy(new Error("connection abandoned by stop() at the shutdown deadline"));

@@ -1,4 +1,3 @@
-import type { Channel } from "amqplib";
 import { RouteTypes } from "../../core/constants.js";
 import { ConfigurationError, InvalidHandlerError, InvalidOptionError, WeirError } from "../../core/errors.js";
 import type { HandlerContext } from "../../core/handler-call.js";
@@ -11,6 +10,7 @@ import {
 } from "../../core/schema.js";
 import { knownKeys, nonEmptyString } from "../../core/validate.js";
 import type { AMQPMessage } from "./message.js";
+import type { AMQPChannel } from "./port.js";
 import {
   delayQueueName,
   delayQueueOptions,
@@ -262,7 +262,7 @@ class TaskProducer<T> implements Task<T> {
     if (at !== undefined && Date.now() - at < renewAfter(wait)) return;
     const sentAt = Date.now();
     const internals = this.transport[amqpInternals]();
-    await internals.withChannel(this.vhost ?? internals.defaultVhost, async (channel: Channel) => {
+    await internals.withChannel(this.vhost ?? internals.defaultVhost, async (channel: AMQPChannel) => {
       await channel.assertQueue(queue, delayQueueOptions(this.name, wait));
     });
     this.declared.set(queue, sentAt);

@@ -1,4 +1,3 @@
-import type { Channel } from "amqplib";
 import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import { RouteTypes } from "../../core/constants.js";
 import type { OnceStore } from "../../core/consume/once/store.js";
@@ -23,6 +22,7 @@ import { describeAMQPRoute } from "./describe.js";
 import { encodeHeaders } from "./field-table/encode.js";
 import type { AMQPMessage } from "./message.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
+import type { AMQPChannel } from "./port.js";
 import { connectTimeout, encodeBody, Publisher, type PublishOptions } from "./publisher.js";
 import {
   type DeadLetter,
@@ -55,7 +55,7 @@ export interface AMQPInternals {
   /** Replaces amqplib's `connect` (weir/testing's in-memory broker). Only before `start()`. */
   useConnect(connect: ConnectFunction): void;
   /** Runs `fn` on a new channel of the vhost's shared connection, then closes that channel. */
-  withChannel<T>(vhost: string, fn: (channel: Channel) => Promise<T>): Promise<T>;
+  withChannel<T>(vhost: string, fn: (channel: AMQPChannel) => Promise<T>): Promise<T>;
   /**
    * Replaces every route's handler, registered or to come, with `wrap(handler)` (weir/testing runs
    * each call in an async context, to tell which call caused what). Only before `start()`; nothing
@@ -386,7 +386,7 @@ export class AMQPTransport implements Transport, AMQPClient {
     };
   }
 
-  private async withChannel<T>(vhost: string, fn: (channel: Channel) => Promise<T>): Promise<T> {
+  private async withChannel<T>(vhost: string, fn: (channel: AMQPChannel) => Promise<T>): Promise<T> {
     if (this.stopped) throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped");
     // Bounded like a publish: the callers are producers, which must not hang through an outage.
     const model = await withTimeout(

@@ -1,5 +1,5 @@
-import type { ChannelModel } from "amqplib";
 import { failureFields, type Logger } from "../../../core/logger.js";
+import type { AMQPConnection } from "../port.js";
 import { adoptHeaders, decodeHeaders } from "./decode.js";
 
 /**
@@ -76,7 +76,7 @@ function amqplibLost(value: unknown): boolean {
  * when it is not an amqplib connection weir knows how to patch (the in-memory broker's decodes by
  * itself).
  */
-export function installHeaderDecoder(model: ChannelModel, logger: Logger): boolean {
+export function installHeaderDecoder(model: AMQPConnection, logger: Logger): boolean {
   const connection = (model as unknown as { connection?: AmqplibConnection }).connection;
   if (connection === undefined || connection === null) return false;
   if (patched.has(connection)) return true;

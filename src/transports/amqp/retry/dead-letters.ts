@@ -1,8 +1,8 @@
-import type { Channel, GetMessage, MessageProperties } from "amqplib";
 import { decodeBody, UNDECODABLE } from "../../../core/codec/body.js";
 import { InvalidOptionError } from "../../../core/errors.js";
 import type { SchemaIssue } from "../../../core/schema.js";
 import type { VhostConnection } from "../connection.js";
+import type { AMQPChannel, GetMessage, MessageProperties } from "../port.js";
 import { DeadLetterQueueNotFoundError } from "./errors.js";
 import type { RawPublish } from "./forwarder.js";
 import {
@@ -232,7 +232,7 @@ export class DeadLetterQueue {
     return this.withChannel(async (channel) => (await channel.purgeQueue(this.name)).messageCount);
   }
 
-  private async withChannel<T>(work: (channel: Channel, count: number) => Promise<T>): Promise<T> {
+  private async withChannel<T>(work: (channel: AMQPChannel, count: number) => Promise<T>): Promise<T> {
     const model = await this.connection.connect();
     const channel = await model.createChannel();
     channel.on("error", () => {

@@ -1,10 +1,10 @@
-import type { Options } from "amqplib";
 import { InvalidBodyError } from "../../../core/codec/errors.js";
 import { Actions } from "../../../core/constants.js";
 import type { Forwarding } from "../../../core/consume/acknowledger.js";
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { SchemaIssue } from "../../../core/schema.js";
 import type { AMQPMessage, Redirect } from "../message.js";
+import type { Options } from "../port.js";
 import type { AMQPRoute } from "../route-spec.js";
 import { DeadLetterDeclareError, DeadLetteredError, SchemaValidationError } from "./errors.js";
 import {

@@ -1,6 +1,6 @@
-import type { MessageProperties, Options } from "amqplib";
 import type { SchemaIssue } from "../../../core/schema.js";
 import { headersToRepublish } from "../field-table/decode.js";
+import type { MessageProperties, Options } from "../port.js";
 
 /**
  * The headers weir writes on retried and dead-lettered messages. The attempt count lives here, on

@@ -1,7 +1,7 @@
-import type { Channel, Options } from "amqplib";
 import { PublishError } from "../../../core/errors.js";
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { VhostConnection } from "../connection.js";
+import type { AMQPChannel, Options } from "../port.js";
 
 /**
  * The queues weir declares for retries and dead letters.
@@ -78,8 +78,8 @@ function brokerCode(error: unknown): unknown {
  * reconnect, or a refused declare) starts with an empty cache, so topology is declared again.
  */
 export class Declarer {
-  private channel: Channel | undefined;
-  private opening: Promise<Channel> | undefined;
+  private channel: AMQPChannel | undefined;
+  private opening: Promise<AMQPChannel> | undefined;
   /** Queue → when its last successful declare was sent (ms epoch), on the current channel. */
   private readonly declared = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -127,7 +127,7 @@ export class Declarer {
     if (this.channel === channel) this.declared.set(queue, sentAt);
   }
 
-  private open(): Promise<Channel> {
+  private open(): Promise<AMQPChannel> {
     if (this.channel) return Promise.resolve(this.channel);
     if (this.closed) return Promise.reject(new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped"));
     this.opening ??= this.openChannel().finally(() => {
@@ -136,7 +136,7 @@ export class Declarer {
     return this.opening;
   }
 
-  private async openChannel(): Promise<Channel> {
+  private async openChannel(): Promise<AMQPChannel> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

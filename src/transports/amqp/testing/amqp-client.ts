@@ -1,5 +1,4 @@
 import { clearTimeout as clearRealTimeout, setTimeout as realTimeout } from "node:timers";
-import type { MessageProperties } from "amqplib";
 import { decodeBody, UNDECODABLE } from "../../../core/codec/body.js";
 import { knownKeys } from "../../../core/validate.js";
 import type { WaitOptions } from "../../../testing/driver.js";
@@ -7,6 +6,7 @@ import { TestClientError } from "../../../testing/errors.js";
 import { cloneHeaders } from "../field-table/decode.js";
 import { throughTheWire } from "../field-table/round-trip.js";
 import type { AMQPMessage } from "../message.js";
+import type { MessageProperties } from "../port.js";
 import { encodeBody } from "../publisher.js";
 import { currentHandlerCall, type HandlerCall, type HandlerCallObserver } from "./attribution.js";
 import type { BrokerError } from "./broker-error.js";

@@ -4,6 +4,13 @@
  * it, so weir's own error mapping (`WEIR_ERR_QUEUE_NOT_FOUND`, ...) runs unchanged in tests.
  */
 export class BrokerError extends Error {
+  /**
+   * The AMQP class and method the close names (as amqplib reports them). Always 0 here: nothing
+   * reads them, but their presence marks a server close for `isClosedChannelError` (port.ts).
+   */
+  readonly classId = 0;
+  readonly methodId = 0;
+
   constructor(
     readonly code: number,
     message: string,

@@ -1,8 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import type { ChannelModel, ConsumeMessage, GetMessage, MessageProperties } from "amqplib";
 import { throughTheWire } from "../field-table/round-trip.js";
 import type { ConnectFunction } from "../options.js";
+import type {
+  AMQPChannel,
+  AMQPConfirmChannel,
+  AMQPConnection,
+  ConsumeMessage,
+  GetMessage,
+  MessageProperties,
+  Options,
+  QueueInfo,
+} from "../port.js";
+import { ChannelClosedError } from "../port.js";
 import { BrokerError, channelClosedError } from "./broker-error.js";
 import {
   type ConsumerSlot,
@@ -14,8 +24,8 @@ import {
 } from "./memory-broker.js";
 
 /**
- * The amqplib surface weir uses (ChannelModel, Channel, ConfirmChannel), over the in-memory
- * broker. Behaviour follows amqplib 2.x and RabbitMQ where weir depends on it: delivery tags per
+ * The port weir's AMQP transport talks to (port.ts: AMQPConnection, AMQPChannel,
+ * AMQPConfirmChannel), over the in-memory broker. Behaviour follows amqplib 2.x and RabbitMQ where weir depends on it: delivery tags per
  * channel from 1, prefetch per consumer or per channel (`global`), `ack(multiple)`, requeue on
  * channel close, a channel closed by the "server" on 404/406 with `error` then `close` events,
  * publisher confirms on a microtask, and operations on a closed channel throwing `Channel closed`.
@@ -60,8 +70,8 @@ function nextTick(): Promise<void> {
 }
 
 function channelClosed(): Error {
-  // amqplib's IllegalOperationError message: weir's publisher recognises a dead channel by it.
-  return new Error("Channel closed");
+  // The port's closed-channel error (isClosedChannelError), worded as amqplib's.
+  return new ChannelClosedError("Channel closed");
 }
 
 /**
@@ -118,8 +128,8 @@ class MemoryConsumer implements ConsumerSlot {
   }
 }
 
-/** A Channel or ConfirmChannel of the in-memory broker. */
-export class MemoryChannel extends EventEmitter {
+/** A channel of the in-memory broker, plain or in confirm mode: the port's channel types. */
+export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConfirmChannel {
   closed = false;
   private nextTag = 1;
   private readonly unacked = new Map<number, Unacked>();
@@ -188,10 +198,7 @@ export class MemoryChannel extends EventEmitter {
     return this.prefetch(count, global);
   }
 
-  assertQueue(
-    queue: string,
-    options?: Record<string, unknown>,
-  ): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
+  assertQueue(queue: string, options?: Options.AssertQueue): Promise<QueueInfo> {
     return this.rpc(() => {
       const declared = this.broker.assertQueue(this.vhost, queue ?? "", queueSettings(options));
       return {
@@ -202,7 +209,7 @@ export class MemoryChannel extends EventEmitter {
     });
   }
 
-  checkQueue(queue: string): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
+  checkQueue(queue: string): Promise<QueueInfo> {
     return this.rpc(() => {
       const found = this.broker.queue(this.vhost, queue);
       return { queue, messageCount: found.ready.length, consumerCount: found.consumers.length };
@@ -220,7 +227,7 @@ export class MemoryChannel extends EventEmitter {
   assertExchange(
     exchange: string,
     type: string,
-    options?: { durable?: boolean },
+    options?: Options.AssertExchange,
   ): Promise<{ exchange: string }> {
     return this.rpc(() => {
       this.broker.assertExchange(this.vhost, exchange, type, options?.durable ?? true);
@@ -265,7 +272,7 @@ export class MemoryChannel extends EventEmitter {
     exchange: string,
     routingKey: string,
     content: Buffer,
-    options?: Record<string, unknown>,
+    options?: Options.Publish,
     callback?: ConfirmCallback,
   ): boolean {
     if (this.closed) throw channelClosed();
@@ -293,7 +300,7 @@ export class MemoryChannel extends EventEmitter {
   sendToQueue(
     queue: string,
     content: Buffer,
-    options?: Record<string, unknown>,
+    options?: Options.Publish,
     callback?: ConfirmCallback,
   ): boolean {
     return this.publish("", queue, content, options, callback);
@@ -307,7 +314,7 @@ export class MemoryChannel extends EventEmitter {
   async consume(
     queue: string,
     callback: ConsumeCallback,
-    options?: { consumerTag?: string; noAck?: boolean },
+    options?: Options.Consume,
   ): Promise<{ consumerTag: string }> {
     return this.rpc(() => {
       const target = this.broker.queue(this.vhost, queue);
@@ -338,7 +345,7 @@ export class MemoryChannel extends EventEmitter {
     });
   }
 
-  get(queue: string, options?: { noAck?: boolean }): Promise<GetMessage | false> {
+  get(queue: string, options?: Options.Get): Promise<GetMessage | false> {
     return this.rpc(() => {
       const source = this.broker.queue(this.vhost, queue);
       const message = this.broker.take(source);
@@ -498,7 +505,7 @@ function inSettleOrder(tags: number[], action: SettleAction): number[] {
 }
 
 /** amqplib's publish options → the properties a consumer receives (amqplib's own mapping). */
-function publishProperties(options: Record<string, unknown>): MessageProperties {
+function publishProperties(options: Options.Publish): MessageProperties {
   // Written and read back as bytes, as through RabbitMQ (a Date arrives as a Date, a long as a BigInt).
   const headers = throughTheWire(options.headers as Record<string, unknown> | undefined);
   let deliveryMode: number | undefined;
@@ -524,8 +531,8 @@ function publishProperties(options: Record<string, unknown>): MessageProperties 
   } as MessageProperties;
 }
 
-/** A ChannelModel (an amqplib connection) of the in-memory broker, for one vhost. */
-export class MemoryConnection extends EventEmitter {
+/** A connection of the in-memory broker to one vhost: the port's connection type. */
+export class MemoryConnection extends EventEmitter implements AMQPConnection {
   closed = false;
   readonly connection = { serverProperties: { product: "weir in-memory broker" } };
   private readonly channels = new Set<MemoryChannel>();
@@ -549,7 +556,7 @@ export class MemoryConnection extends EventEmitter {
 
   private async open(confirm: boolean): Promise<MemoryChannel> {
     await nextTick();
-    if (this.closed) throw new Error("Connection closed");
+    if (this.closed) throw new ChannelClosedError("Connection closed");
     const channel = new MemoryChannel(this, this.broker, this.observer, this.vhost, confirm);
     this.channels.add(channel);
     return channel;
@@ -562,7 +569,7 @@ export class MemoryConnection extends EventEmitter {
   async updateSecret(): Promise<void> {}
 
   async close(): Promise<void> {
-    if (this.closed) throw new Error("Connection closed");
+    if (this.closed) throw new ChannelClosedError("Connection closed");
     await nextTick();
     this.shutDown(undefined);
   }
@@ -609,6 +616,6 @@ export function memoryConnect(
       connections.delete(closed),
     );
     connections.add(connection);
-    return connection as unknown as ChannelModel;
+    return connection;
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import type { MessageProperties } from "amqplib";
 import { cloneHeaders, headersToRepublish, wasDecoded } from "../field-table/decode.js";
 import { throughTheWire } from "../field-table/round-trip.js";
+import type { MessageProperties, Options } from "../port.js";
 import { outsideHandlerCalls } from "./attribution.js";
 import { BrokerError } from "./broker-error.js";
 
@@ -135,8 +135,8 @@ const QUEUE_ARGUMENT_OPTIONS: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /** amqplib's `assertQueue` options → the queue's settings (amqplib's defaults: durable). */
-export function queueSettings(options: Record<string, unknown> | undefined): QueueSettings {
-  const given = options ?? {};
+export function queueSettings(options: Options.AssertQueue | undefined): QueueSettings {
+  const given: Record<string, unknown> = { ...options };
   const args: Record<string, unknown> = {};
   // amqplib builds the table with Object.create(options.arguments): inherited keys count too.
   const table = given.arguments;
