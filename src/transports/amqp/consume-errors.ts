@@ -1,4 +1,5 @@
-import { ConfigurationError, StartError } from "../../core/errors.js";
+import { ConfigurationError, StartError, type WeirError } from "../../core/errors.js";
+import { TestClientError } from "../../testing/errors.js";
 
 /**
  * The errors of consuming: a queue type a route cannot consume, a consume the broker answered by
@@ -55,9 +56,11 @@ export class ConsumeClosedConnectionError extends StartError {
 /**
  * Turns a broker refusal while attaching into an error that says what to do about it, with the
  * broker's own reason (a 406 on a declare is an argument the broker refuses, not only a mismatch).
+ * A `TestClientError` (the in-memory broker's `WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT`) is kept as it is.
  */
-export function attachError(error: unknown, queue: string, vhost: string): StartError {
-  if (error instanceof StartError) return error;
+export function attachError(error: unknown, queue: string, vhost: string): StartError | WeirError {
+  // weir/testing's in-memory broker refusing what it cannot emulate: its own code says so best.
+  if (error instanceof StartError || error instanceof TestClientError) return error;
   const code = (error as { code?: unknown }).code;
   const reason = brokerReason(error);
   if (code === 404) {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { TestClientError } from "../../../testing/errors.js";
 import { cloneHeaders, headersToRepublish, wasDecoded } from "../field-table/decode.js";
 import { throughTheWire } from "../field-table/round-trip.js";
 import type { MessageProperties, Options } from "../port.js";
@@ -134,7 +135,61 @@ const QUEUE_ARGUMENT_OPTIONS: ReadonlyArray<readonly [string, string]> = [
   ["queueMode", "x-queue-mode"],
 ];
 
-/** amqplib's `assertQueue` options → the queue's settings (amqplib's defaults: durable). */
+/**
+ * The queue arguments the in-memory broker enforces, with RabbitMQ's semantics
+ * (https://www.rabbitmq.com/docs/dlx, https://www.rabbitmq.com/docs/ttl): dead-lettering on a
+ * reject without requeue or an expiry, with `x-death`; the per-queue message TTL; the queue type,
+ * classic or quorum (both behave as a classic queue here: see docs/testing.md for what that leaves out).
+ */
+export const ENFORCED_QUEUE_ARGUMENTS: ReadonlySet<string> = new Set([
+  "x-dead-letter-exchange",
+  "x-dead-letter-routing-key",
+  "x-message-ttl",
+  "x-queue-type",
+]);
+
+/**
+ * Queue arguments accepted without being enforced, each with the reason. `x-expires` is the lease
+ * weir's own delay queues (retries, `task.delay`) take, about twice their delay: the queue outlives
+ * every message it holds, so a test sees no difference while it runs.
+ */
+export const UNENFORCED_QUEUE_ARGUMENTS: Readonly<Record<string, string>> = {
+  "x-expires": "the lease of weir's own delay queues; a queue that would expire holds no message by then",
+};
+
+const QUEUE_TYPES = new Set(["classic", "quorum"]);
+
+/**
+ * Refuses what the broker would accept and then ignore (`x-max-length`, `x-overflow`,
+ * `x-max-priority`, `x-delivery-limit`, `x-single-active-consumer`, ...): a test passing against a
+ * broker that never applied them would say nothing about the app on RabbitMQ.
+ */
+function refuseUnenforced(args: Readonly<Record<string, unknown>>): void {
+  for (const key of Object.keys(args)) {
+    if (key in UNENFORCED_QUEUE_ARGUMENTS) continue;
+    if (!ENFORCED_QUEUE_ARGUMENTS.has(key)) {
+      throw new TestClientError(
+        "WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT",
+        `the in-memory broker does not enforce the queue argument "${key}"; it enforces ${[
+          ...ENFORCED_QUEUE_ARGUMENTS,
+        ].join(", ")} (docs/testing.md). Test a route that needs "${key}" against RabbitMQ`,
+      );
+    }
+  }
+  const type = args["x-queue-type"];
+  if (type !== undefined && !(typeof type === "string" && QUEUE_TYPES.has(type))) {
+    throw new TestClientError(
+      "WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT",
+      `the in-memory broker does not implement x-queue-type ${JSON.stringify(type)}; it has classic and quorum queues`,
+    );
+  }
+}
+
+/**
+ * amqplib's `assertQueue` options → the queue's settings (amqplib's defaults: durable).
+ * @throws TestClientError `WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT` for a queue argument the broker does
+ * not enforce (see {@link ENFORCED_QUEUE_ARGUMENTS}).
+ */
 export function queueSettings(options: Options.AssertQueue | undefined): QueueSettings {
   const given: Record<string, unknown> = { ...options };
   const args: Record<string, unknown> = {};
@@ -146,6 +201,7 @@ export function queueSettings(options: Options.AssertQueue | undefined): QueueSe
   for (const [option, argument] of QUEUE_ARGUMENT_OPTIONS) {
     if (given[option] !== undefined) args[argument] = given[option];
   }
+  refuseUnenforced(args);
   return {
     durable: given.durable === undefined ? true : Boolean(given.durable),
     exclusive: Boolean(given.exclusive),
