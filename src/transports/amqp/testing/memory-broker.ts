@@ -24,6 +24,8 @@ export interface StoredMessage {
   redelivered: boolean;
   expiresAt?: number;
   ttlTimer?: NodeJS.Timeout;
+  /** Its place in its queue, given when it is enqueued: a requeue puts it back there. */
+  position?: number;
 }
 
 /** A queue's declaration, with amqplib's defaults applied. */
@@ -255,6 +257,7 @@ export class MemoryBroker {
   /** Requeued messages held back (policy "hold"), oldest first. */
   readonly held: Array<{ queue: MemoryQueue; message: StoredMessage }> = [];
   private nextTrace = 1;
+  private nextPosition = 1;
   private readonly vhosts = new Map<string, Vhost>();
   private closed = false;
 
@@ -464,7 +467,7 @@ export class MemoryBroker {
     return record;
   }
 
-  /** Puts a message on a queue (at its head for a requeue, as RabbitMQ keeps its position) and delivers. */
+  /** Puts a message on a queue (back in its place for a requeue, as RabbitMQ keeps its position) and delivers. */
   enqueue(queue: MemoryQueue, message: StoredMessage, atHead = false): void {
     if (queue.deleted || this.closed) return;
     const headers = message.properties.headers;
@@ -484,8 +487,17 @@ export class MemoryBroker {
       timer.unref?.();
       message.ttlTimer = timer;
     }
-    if (atHead) queue.ready.unshift(message);
-    else queue.ready.push(message);
+    if (atHead && message.position !== undefined) {
+      // RabbitMQ puts a requeued message back in its place among the ready ones, so that
+      // deliveries requeued one by one, in any order, come back in their queue order.
+      const place = message.position;
+      const at = queue.ready.findIndex((ready) => (ready.position ?? Number.POSITIVE_INFINITY) > place);
+      if (at === -1) queue.ready.push(message);
+      else queue.ready.splice(at, 0, message);
+    } else {
+      message.position = this.nextPosition++;
+      queue.ready.push(message);
+    }
     this.schedule(queue);
   }
 

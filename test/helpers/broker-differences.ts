@@ -1,0 +1,34 @@
+import type { BackendName } from "./backends.js";
+
+/**
+ * The deliberate differences of weir/testing's in-memory broker from RabbitMQ, in one place
+ * (Watermill's `Features`). A shared case a backend does not pass is skipped there with its
+ * `reason` in the test's name, so every difference is visible in the test report as a skip.
+ * docs/testing.md lists the same entries.
+ */
+export interface BrokerDifference {
+  /** The id of the shared case it skips. */
+  readonly name: string;
+  readonly backend: BackendName;
+  readonly reason: string;
+}
+
+export const BROKER_DIFFERENCES: readonly BrokerDifference[] = [
+  {
+    name: "x-max-length drops the oldest ready message when the queue is full",
+    backend: "memory",
+    reason:
+      "length limits are not emulated; the in-memory broker refuses x-max-length, x-max-length-bytes and x-overflow (WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT)",
+  },
+  {
+    name: "x-expires deletes a queue left unused that long",
+    backend: "memory",
+    reason:
+      "x-expires is accepted, not enforced: it is the lease of weir's own delay queues, which outlives every message they hold",
+  },
+];
+
+/** The reason `backend` skips case `name`, or undefined when it runs it. */
+export function differs(backend: BackendName, name: string): string | undefined {
+  return BROKER_DIFFERENCES.find((entry) => entry.backend === backend && entry.name === name)?.reason;
+}
