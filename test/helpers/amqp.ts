@@ -100,6 +100,17 @@ export class Broker {
     }
   }
 
+  /** Runs `fn` on a throwaway channel (a refused declare closes only that one). */
+  async withChannel<T>(fn: (channel: amqp.Channel) => Promise<T>): Promise<T> {
+    const channel = await this.connection.createChannel();
+    channel.on("error", () => {});
+    try {
+      return await fn(channel);
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+
   async deleteQueue(name: string): Promise<void> {
     await this.channel.deleteQueue(name);
   }

@@ -50,6 +50,25 @@ export async function closeConnections(prefix: string, reason = "weir fault test
   return pids.length;
 }
 
+/**
+ * The consumers of `queue` as the broker lists them (`rabbitmqctl list_consumers`): `active` is
+ * false for a consumer waiting behind a single active consumer.
+ */
+export async function queueConsumers(queue: string): Promise<{ tag: string; active: boolean }[]> {
+  const out = await rabbitmqctl(
+    "list_consumers",
+    "queue_name",
+    "consumer_tag",
+    "active",
+    "--formatter",
+    "json",
+  );
+  const rows = JSON.parse(out || "[]") as { queue_name: string; consumer_tag: string; active: boolean }[];
+  return rows
+    .filter((row) => row.queue_name === queue)
+    .map((row) => ({ tag: row.consumer_tag, active: row.active }));
+}
+
 /** The heartbeat (s) the broker negotiated for the connections named with `prefix`. */
 export async function connectionTimeouts(prefix: string): Promise<number[]> {
   const out = await rabbitmqctl("list_connections", "timeout", "client_properties", "--formatter", "json");

@@ -86,3 +86,66 @@ export function attachError(error: unknown, queue: string, vhost: string): Start
     cause: error,
   });
 }
+
+/** What a route declares that the broker refused: an exchange, a queue or a binding. */
+export interface TopologyObject {
+  readonly kind: "exchange" | "queue" | "binding";
+  /** The exchange's or queue's name; a binding's as `queue -> exchange (key)`. */
+  readonly name: string;
+  /** The arguments the route declares it with (flags and `arguments`). */
+  readonly declared: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The one argument RabbitMQ names in a 406 "inequivalent arg" refusal, with the value the route sent
+ * and the one the existing object has (`none`: it has no such argument). The broker tells one
+ * difference per refusal, the first it found; the other arguments of the existing object are not
+ * told without the management API.
+ */
+export function inequivalentArgument(
+  reason: string,
+): { argument: string; received: string; current: string } | undefined {
+  const found = /inequivalent arg '([^']+)'.*?received (.+?) but current is (.+?)\s*$/s.exec(reason);
+  if (found === null) {
+    const bare = /inequivalent arg '([^']+)'/.exec(reason);
+    return bare === null ? undefined : { argument: bare[1]!, received: "?", current: "?" };
+  }
+  return { argument: found[1]!, received: found[2]!, current: found[3]! };
+}
+
+const TOPOLOGY_CODES = {
+  exchange: "WEIR_ERR_EXCHANGE_DECLARE",
+  queue: "WEIR_ERR_QUEUE_DECLARE",
+  binding: "WEIR_ERR_BIND",
+} as const;
+
+/**
+ * The broker refused an object of a route's topology at attach: an exchange or queue that exists with
+ * other arguments (406 PRECONDITION_FAILED), a binding to a missing exchange (404), a reserved name
+ * (403). `object` says which and what the route declared; `existing` what the broker says the object
+ * has (the differing argument only, when the broker named one). The refusal closes only the route's
+ * own channel: the vhost's other routes keep consuming.
+ */
+export class TopologyError extends StartError {
+  readonly object: TopologyObject;
+  readonly existing: Readonly<Record<string, string>> | undefined;
+
+  constructor(route: string, vhost: string, object: TopologyObject, cause: unknown) {
+    const reason = brokerReason(cause);
+    const differs = inequivalentArgument(reason);
+    const existing = differs === undefined ? undefined : { [differs.argument]: differs.current };
+    const what =
+      differs !== undefined
+        ? `it exists with other arguments: "${differs.argument}" is ${differs.current} on the broker, the route declares ${differs.received}`
+        : reason;
+    super(
+      TOPOLOGY_CODES[object.kind],
+      `route "${route}": the broker refused ${object.kind} "${object.name}" in vhost "${vhost}": ${what}. ` +
+        `The route declares ${JSON.stringify(object.declared)}; existing: ${existing === undefined ? "unknown" : JSON.stringify(existing)}. ` +
+        `Broker: ${reason}`,
+      { cause },
+    );
+    this.object = object;
+    this.existing = existing;
+  }
+}

@@ -3,17 +3,24 @@ import { InvalidBodyError } from "../../core/codec/errors.js";
 import type { DeliveryPolicy } from "../../core/consume/policy.js";
 import { RouteRunner } from "../../core/consume/route-runner.js";
 import type { Deadline } from "../../core/deadline.js";
+import { StartError } from "../../core/errors.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import { fullJitterDelay, Sleeper } from "../../core/sleeper.js";
 import type { RouteHealth } from "../../core/transport.js";
 import { amqpAcknowledger } from "./acknowledger.js";
 import { ChannelSession } from "./channel-session.js";
 import type { VhostConnection } from "./connection.js";
-import { attachError, ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors.js";
+import {
+  attachError,
+  ConsumeClosedConnectionError,
+  StreamQueueError,
+  TopologyError,
+  type TopologyObject,
+} from "./consume-errors.js";
 import { ConsumerTimeoutError, isConsumerTimeout } from "./consumer-timeout.js";
 import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
-import type { AMQPChannel, AMQPConnection, ConsumeMessage } from "./port.js";
+import type { AMQPChannel, AMQPConnection, ConsumeMessage, Options } from "./port.js";
 import { STREAM_OFFSET_HEADER } from "./qos.js";
 import type { AMQPHandler, AMQPRoute } from "./route-spec.js";
 import { closeDeadline, logAbandoned, stepWithin } from "./stop-steps.js";
@@ -60,6 +67,13 @@ export class RouteConsumer {
   private attaching: Promise<void> | undefined;
   private reattachLoop: Promise<void> | undefined;
   private readonly consumerTags = new Map<string, string>();
+  /**
+   * The queue names consumed now, in `route.queues` order: the route's own, or for a broadcast
+   * route the server-named queue of the current connection.
+   */
+  private queueNames: readonly string[];
+  /** Deliveries since the current channel attached: single active consumer's "active" signal. */
+  private deliveriesSinceAttach = 0;
   private readonly recovering = new Set<string>();
   private stopping = false;
   private attachedOnce = false;
@@ -82,6 +96,7 @@ export class RouteConsumer {
     private readonly policy?: DeliveryPolicy<AMQPMessage>,
   ) {
     this.logger = options.logger.child({ transport: "amqp", route: route.name });
+    this.queueNames = route.queues;
     this.runner = new RouteRunner<AMQPMessage>({
       route,
       transport: "amqp",
@@ -193,6 +208,15 @@ export class RouteConsumer {
       inFlight: this.runner.size,
       unsettled: this.session?.unsettled ?? 0,
       ...this.runner.stats(),
+      ...(this.route.broadcast !== undefined && { broadcastQueue: this.queueNames[0] ?? null }),
+      // RabbitMQ tells a waiting consumer nothing (basic.consume-ok only): a delivery since the
+      // attach is the one sign, from inside the app, that this instance is the active one.
+      ...(this.route.consumer.singleActiveConsumer && {
+        singleActiveConsumer: {
+          active: this.deliveriesSinceAttach > 0,
+          deliveriesSinceAttach: this.deliveriesSinceAttach,
+        },
+      }),
       ...(this.failure !== undefined && {
         error: { code: this.failure.code, message: this.failure.message },
       }),
@@ -243,8 +267,39 @@ export class RouteConsumer {
     });
     channel.on("close", () => this.onChannelClosed(session));
     let queue = this.route.queues[0] ?? "";
+    // What is being declared now, for the error that names it if the broker refuses it.
+    let declaring: TopologyObject | undefined;
     try {
-      for (queue of this.route.queues) await this.checkQueue(channel, queue);
+      for (const exchange of this.route.exchanges) {
+        const { name, type, ...options } = exchange;
+        declaring = { kind: "exchange", name, declared: { type, ...options } };
+        await channel.assertExchange(name, type, options);
+      }
+      const names: string[] = [];
+      if (this.route.broadcast !== undefined) {
+        const options = { durable: false, exclusive: true, autoDelete: true };
+        declaring = { kind: "queue", name: "(server-named)", declared: options };
+        // A new name per connection: the exclusive queue of the last one went with it.
+        names.push((await channel.assertQueue("", options)).queue);
+      } else {
+        for (queue of this.route.queues) {
+          const declare = this.route.declare;
+          declaring = declare && { kind: "queue", name: queue, declared: declare };
+          await this.checkQueue(channel, queue);
+          names.push(queue);
+        }
+      }
+      for (const binding of [...this.route.bindings, ...(this.route.broadcast ?? [])]) {
+        queue = binding.queue ?? names[0] ?? "";
+        const { exchange, routingKey, arguments: args } = binding;
+        declaring = {
+          kind: "binding",
+          name: `${queue} -> ${exchange} (${JSON.stringify(routingKey)})`,
+          declared: { exchange, routingKey, arguments: args },
+        };
+        await channel.bindQueue(queue, exchange, routingKey, args);
+      }
+      declaring = undefined;
       // Where failures go must exist before the first delivery can fail (and again after a reconnect).
       if (this.policy) await this.policy.attach();
       if (this.stopping) {
@@ -256,19 +311,37 @@ export class RouteConsumer {
       this.attachedOnce = true;
       this.session = session;
       this.sessionModel = model;
-      for (queue of this.route.queues) await this.consume(session, queue);
+      this.queueNames = names;
+      this.deliveriesSinceAttach = 0;
+      for (const [index, name] of names.entries()) {
+        queue = name;
+        await this.consume(session, index);
+      }
     } catch (error) {
       session.kill();
       await closeQuietly(channel);
       const closed = closedWith();
       if (closed !== undefined)
         throw new ConsumeClosedConnectionError(this.route.name, queue, this.route.vhost, closed);
-      throw attachError(error, queue, this.route.vhost);
+      throw this.refusal(error, declaring, queue);
     }
     this.logger.info(
-      { queues: this.route.queues, prefetch: this.route.prefetch, perQueue: this.route.prefetchShares },
+      { queues: this.queueNames, prefetch: this.route.prefetch, perQueue: this.route.prefetchShares },
       "consuming",
     );
+  }
+
+  /**
+   * The start error for a refused attach step: a topology object the broker refused (a declare's
+   * 406, a binding's 404) names the object and both argument sets; the rest as before.
+   */
+  private refusal(error: unknown, declaring: TopologyObject | undefined, queue: string): Error {
+    const code = (error as { code?: unknown }).code;
+    const fromBroker = typeof code === "number" && !(error instanceof StartError);
+    if (declaring !== undefined && fromBroker && (declaring.kind !== "queue" || code === 406)) {
+      return new TopologyError(this.route.name, this.route.vhost, declaring, error);
+    }
+    return attachError(error, queue, this.route.vhost);
   }
 
   private async checkQueue(channel: AMQPChannel, queue: string): Promise<void> {
@@ -283,23 +356,34 @@ export class RouteConsumer {
    * every queue type accepts, where a channel-wide one makes quorum and stream queues close the
    * whole connection.
    */
-  private async consume(session: ChannelSession, queue: string): Promise<void> {
+  private async consume(session: ChannelSession, index: number): Promise<void> {
     if (this.stopping || !session.alive) return;
-    const index = this.route.queues.indexOf(queue);
+    const queue = this.queueNames[index] ?? "";
     await session.channel.prefetch(this.route.prefetchShares[index] ?? this.route.prefetch, false);
     let first = true;
-    const { consumerTag } = await session.channel.consume(queue, (delivery) => {
-      if (first && delivery !== null) {
-        first = false;
-        // A stream is known by its deliveries only (a passive declare does not say the type).
-        if (delivery.properties.headers?.[STREAM_OFFSET_HEADER] !== undefined) {
-          this.refuseStream(queue, session);
-          return;
+    const { consumerTag } = await session.channel.consume(
+      queue,
+      (delivery) => {
+        if (first && delivery !== null) {
+          first = false;
+          // A stream is known by its deliveries only (a passive declare does not say the type).
+          if (delivery.properties.headers?.[STREAM_OFFSET_HEADER] !== undefined) {
+            this.refuseStream(queue, session);
+            return;
+          }
         }
-      }
-      this.onDelivery(queue, index, session, delivery);
-    });
+        this.onDelivery(queue, index, session, delivery);
+      },
+      this.consumeOptions,
+    );
     this.consumerTags.set(queue, consumerTag);
+  }
+
+  /** `basic.consume`'s options: exclusive, and `x-priority` (amqplib's `priority`). */
+  private get consumeOptions(): Options.Consume | undefined {
+    const { exclusive, priority } = this.route.consumer;
+    if (!exclusive && priority === undefined) return undefined;
+    return { ...(exclusive && { exclusive }), ...(priority !== undefined && { priority }) };
   }
 
   /**
@@ -330,6 +414,7 @@ export class RouteConsumer {
     const now = Date.now();
     session.received(delivery.fields.deliveryTag, now, index);
     this.lastDeliveryAt = now;
+    this.deliveriesSinceAttach++;
     const properties = delivery.properties;
     const body = decodeBody(delivery.content, properties.contentType, properties.contentEncoding);
     if (body === UNDECODABLE) {
@@ -446,6 +531,12 @@ export class RouteConsumer {
   private onConsumerCancelled(queue: string, session: ChannelSession): void {
     if (this.stopping || session !== this.session || this.recovering.has(queue)) return;
     this.consumerTags.delete(queue);
+    if (this.route.broadcast !== undefined) {
+      // Its server-named queue is gone for good: a new channel declares and binds a new one.
+      this.logger.warn({ queue }, "the broker cancelled the broadcast consumer; attaching a new queue");
+      void closeQuietly(session.channel);
+      return;
+    }
     this.recovering.add(queue);
     this.logger.warn({ queue }, "the broker cancelled the consumer; re-consuming once the queue exists");
     void (async () => {
@@ -460,7 +551,7 @@ export class RouteConsumer {
             probe.on("error", () => {});
             await this.checkQueue(probe, queue);
             await closeQuietly(probe);
-            await this.consume(session, queue);
+            await this.consume(session, this.queueNames.indexOf(queue));
             this.logger.info({ queue, attempt }, "consuming again after a broker-side cancel");
             return;
           } catch (error) {

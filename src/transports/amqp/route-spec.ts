@@ -20,6 +20,16 @@ import {
   type ResolvedRetry,
   type RetryOptions,
 } from "./retry/options.js";
+import {
+  type BroadcastOptions,
+  type ExchangeDeclaration,
+  normalizeBindings,
+  normalizeBroadcast,
+  normalizeExchanges,
+  type QueueBinding,
+  type ResolvedBinding,
+  type ResolvedExchange,
+} from "./topology.js";
 
 /** Per-route behaviour of an AMQP route (`options` in the route definition). */
 export interface AMQPRouteOptions extends BulkOptions {
@@ -48,6 +58,30 @@ export interface QueueDeclareOptions {
   arguments?: Record<string, unknown>;
 }
 
+/** How the route's consumers subscribe (`basic.consume`), and single active consumer. */
+export interface ConsumerOptions {
+  /**
+   * Consumer priority (`x-priority`, RabbitMQ docs "Consumer Priorities"): while a higher-priority
+   * consumer of the queue has room in its prefetch, lower ones get nothing. Any integer.
+   * @defaultValue 0 (no argument sent)
+   */
+  priority?: number;
+  /**
+   * An exclusive consumer (`basic.consume` exclusive): the only consumer the queue accepts; the
+   * broker refuses it (403) while the queue has another consumer, and another one while it is there.
+   * @defaultValue false
+   */
+  exclusive?: boolean;
+  /**
+   * Single active consumer (`x-single-active-consumer`, RabbitMQ docs "Single Active Consumer"):
+   * the declared queue delivers to one consumer at a time, the others wait and take over, in
+   * order, when it goes. Needs `declare` (it is a queue argument, fixed when the queue is created).
+   * Health tells whether this instance has received a delivery since it attached (`active`).
+   * @defaultValue false
+   */
+  singleActiveConsumer?: boolean;
+}
+
 /** An AMQP route: its handler consumes every queue in the route's list. */
 export interface AMQPRouteSpec<T = unknown> {
   type: typeof RouteTypes.AMQP;
@@ -70,6 +104,30 @@ export interface AMQPRouteSpec<T = unknown> {
    */
   declare?: boolean | QueueDeclareOptions;
   options?: AMQPRouteOptions;
+  /**
+   * Exchanges the route needs, declared at start and after every reconnect (before its queues are
+   * bound). An exchange that exists with other arguments fails the start with
+   * `WEIR_ERR_EXCHANGE_DECLARE`.
+   * @defaultValue none
+   */
+  exchanges?: readonly ExchangeDeclaration[];
+  /**
+   * Bindings of the route's queues to exchanges (routing keys or header matches, several per
+   * queue), made at start and after every reconnect. A binding to a missing exchange fails the start
+   * with `WEIR_ERR_BIND`.
+   * @defaultValue none
+   */
+  bindings?: readonly QueueBinding[];
+  /**
+   * A broadcast route: its one name is a label, and each app instance consumes its own
+   * server-named, exclusive, auto-delete queue bound to `broadcast.exchange`, so every instance sees
+   * every message. Not with `declare`, `bindings`, `retry` or `deadLetter` (the queue's name
+   * changes with every connection).
+   * @defaultValue off
+   */
+  broadcast?: BroadcastOptions;
+  /** Consumer priority, exclusive consumers, single active consumer. */
+  consumer?: ConsumerOptions;
   /**
    * Retry failed messages after a backoff, on the broker: a message whose handler throws (or that
    * calls `m.retry()`) waits in a delay queue and comes back; after `maxAttempts` it goes to the
@@ -138,9 +196,26 @@ export interface AMQPRoute {
   readonly deadLetter: ResolvedDeadLetter | undefined;
   readonly once: ResolvedOnce<AMQPMessage> | undefined;
   readonly schema: StandardSchemaV1 | undefined;
+  readonly exchanges: readonly ResolvedExchange[];
+  /** `queue.bind`s of named queues; a broadcast route's are in `broadcast`. */
+  readonly bindings: readonly ResolvedBinding[];
+  /** A broadcast route's bindings of its server-named queue; undefined on other routes. */
+  readonly broadcast: readonly ResolvedBinding[] | undefined;
+  readonly consumer: ResolvedConsumer;
+}
+
+/** `consumer` with its defaults applied. */
+export interface ResolvedConsumer {
+  readonly priority: number | undefined;
+  readonly exclusive: boolean;
+  readonly singleActiveConsumer: boolean;
 }
 
 const SPEC_KEYS = [
+  "exchanges",
+  "bindings",
+  "broadcast",
+  "consumer",
   "type",
   "vhost",
   "prefetch",
@@ -182,6 +257,52 @@ function declareOptions(value: AMQPRouteSpec["declare"]): Required<QueueDeclareO
     autoDelete: given.autoDelete ?? false,
     arguments: given.arguments ?? {},
   };
+}
+
+function consumerOptions(value: ConsumerOptions | undefined): ResolvedConsumer {
+  knownKeys("consumer", value, ["priority", "exclusive", "singleActiveConsumer"]);
+  const given = value ?? {};
+  const priority = given.priority;
+  if (priority !== undefined && !(typeof priority === "number" && Number.isInteger(priority))) {
+    throw new InvalidOptionError("consumer.priority", `must be an integer, got ${String(priority)}`);
+  }
+  for (const key of ["exclusive", "singleActiveConsumer"] as const) {
+    if (given[key] !== undefined && typeof given[key] !== "boolean") {
+      throw new InvalidOptionError(`consumer.${key}`, `must be true or false, got ${String(given[key])}`);
+    }
+  }
+  return {
+    priority,
+    exclusive: given.exclusive ?? false,
+    singleActiveConsumer: given.singleActiveConsumer ?? false,
+  };
+}
+
+/**
+ * A broadcast route's queue is the broker's (server-named, exclusive, auto-delete, a new one per
+ * connection): options that name the queue or keep messages in other queues by its name cannot apply.
+ */
+function checkBroadcast(spec: AMQPRouteSpec, record: RouteRecord): void {
+  if (record.routes.length !== 1) {
+    throw new InvalidOptionError(
+      "broadcast",
+      "a broadcast route has one name (a label: its queue is named by the broker)",
+    );
+  }
+  for (const key of ["declare", "bindings", "retry", "deadLetter"] as const) {
+    if (spec[key] !== undefined && spec[key] !== false) {
+      throw new InvalidOptionError(
+        key,
+        "not with broadcast: the route's queue is server-named, exclusive and auto-delete, and changes with every connection",
+      );
+    }
+  }
+  if (spec.consumer?.singleActiveConsumer === true) {
+    throw new InvalidOptionError(
+      "consumer.singleActiveConsumer",
+      "not with broadcast: each instance has a queue of its own",
+    );
+  }
 }
 
 /** Checks an AMQP route once, at registration, and applies its defaults. */
@@ -227,6 +348,19 @@ export function normalizeAMQPRoute(
       "a route with `retry` retries thrown errors; remove onException (or retry)",
     );
   }
+  const broadcast = normalizeBroadcast(spec.broadcast);
+  if (broadcast !== undefined) checkBroadcast(spec, record);
+  const consumer = consumerOptions(spec.consumer);
+  let declare = declareOptions(spec.declare);
+  if (consumer.singleActiveConsumer) {
+    if (declare === undefined) {
+      throw new InvalidOptionError(
+        "consumer.singleActiveConsumer",
+        "needs declare: x-single-active-consumer is a queue argument, set when weir declares the queue",
+      );
+    }
+    declare = { ...declare, arguments: { ...declare.arguments, "x-single-active-consumer": true } };
+  }
   const route: AMQPRoute = {
     name,
     queues: record.routes,
@@ -239,12 +373,19 @@ export function normalizeAMQPRoute(
     timeout: handlerTimeoutOption("timeout", options.timeout),
     onSuccess: action("onSuccess", options.onSuccess, Actions.ACK),
     onException: action("onException", options.onException, Actions.REQUEUE),
-    declare: declareOptions(spec.declare),
+    declare,
     handler: record.handler as AMQPHandler,
     retry,
     deadLetter: normalizeDeadLetter(spec.deadLetter, retry !== undefined),
     once: onceOption<AMQPMessage>(spec.once),
     schema: schemaOption("schema", spec.schema),
+    exchanges: normalizeExchanges(spec.exchanges),
+    bindings: normalizeBindings(spec.bindings, record.routes),
+    broadcast,
+    consumer: {
+      ...consumer,
+      singleActiveConsumer: declare?.arguments["x-single-active-consumer"] === true,
+    },
   };
   warnConsumerTimeout(route, defaults.consumerTimeout, logger);
   return route;
