@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { TestClientError } from "../../../testing/errors.js";
 import { throughTheWire } from "../field-table/round-trip.js";
 import type { ConnectFunction } from "../options.js";
 import type {
@@ -17,6 +18,7 @@ import { BrokerError, channelClosedError } from "./broker-error.js";
 import {
   type ConsumerSlot,
   type DeadLetterResult,
+  exchangeSettings,
   type MemoryBroker,
   type MemoryQueue,
   queueSettings,
@@ -201,6 +203,8 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
   assertQueue(queue: string, options?: Options.AssertQueue): Promise<QueueInfo> {
     return this.rpc(() => {
       const declared = this.broker.assertQueue(this.vhost, queue ?? "", queueSettings(options));
+      // An exclusive queue belongs to its connection and goes with it.
+      if (declared.settings.exclusive) this.connection.own(declared);
       return {
         queue: declared.name,
         messageCount: declared.ready.length,
@@ -230,7 +234,7 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
     options?: Options.AssertExchange,
   ): Promise<{ exchange: string }> {
     return this.rpc(() => {
-      this.broker.assertExchange(this.vhost, exchange, type, options?.durable ?? true);
+      this.broker.assertExchange(this.vhost, exchange, type, exchangeSettings(options));
       return { exchange };
     });
   }
@@ -279,6 +283,7 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
     const properties = publishProperties(options ?? {});
     let failure: BrokerError | undefined;
     try {
+      this.broker.checkPublishable(this.vhost, exchange);
       this.broker.publish(this.vhost, exchange, routingKey, content, properties);
     } catch (error) {
       if (!(error instanceof BrokerError)) throw error;
@@ -318,6 +323,12 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
   ): Promise<{ consumerTag: string }> {
     return this.rpc(() => {
       const target = this.broker.queue(this.vhost, queue);
+      if (options?.priority !== undefined || options?.arguments?.["x-priority"] !== undefined) {
+        throw new TestClientError(
+          "WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT",
+          "the in-memory broker does not implement consumer priorities (x-priority); test a route with consumer.priority against RabbitMQ",
+        );
+      }
       const tag = options?.consumerTag ?? `amq.ctag-${randomUUID()}`;
       const consumer = new MemoryConsumer(
         tag,
@@ -327,8 +338,8 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
         options?.noAck === true,
         this.consumerPrefetch,
       );
+      this.broker.addConsumer(target, consumer, options?.exclusive === true);
       this.consumers.set(tag, consumer);
-      this.broker.addConsumer(target, consumer);
       return { consumerTag: tag };
     });
   }
@@ -536,6 +547,7 @@ export class MemoryConnection extends EventEmitter implements AMQPConnection {
   closed = false;
   readonly connection = { serverProperties: { product: "weir in-memory broker" } };
   private readonly channels = new Set<MemoryChannel>();
+  private readonly exclusiveQueues = new Set<MemoryQueue>();
 
   constructor(
     private readonly broker: MemoryBroker,
@@ -562,6 +574,11 @@ export class MemoryConnection extends EventEmitter implements AMQPConnection {
     return channel;
   }
 
+  /** An exclusive queue this connection declared: deleted when it closes. */
+  own(queue: MemoryQueue): void {
+    this.exclusiveQueues.add(queue);
+  }
+
   release(channel: MemoryChannel): void {
     this.channels.delete(channel);
   }
@@ -585,6 +602,10 @@ export class MemoryConnection extends EventEmitter implements AMQPConnection {
     if (this.closed) return;
     this.closed = true;
     for (const channel of [...this.channels]) channel.shutDown(undefined);
+    for (const queue of this.exclusiveQueues) {
+      if (!queue.deleted) this.broker.deleteQueue(queue.vhost, queue.name);
+    }
+    this.exclusiveQueues.clear();
     this.onClosed(this);
     if (error !== undefined && this.listenerCount("error") > 0) this.emit("error", error);
     this.emit("close", error);

@@ -49,6 +49,10 @@ export interface ConsumerSlot {
 export class MemoryQueue {
   readonly ready: StoredMessage[] = [];
   readonly consumers: ConsumerSlot[] = [];
+  /** Whether a consumer holds it exclusively (`basic.consume` exclusive): no other may join. */
+  exclusiveConsumer = false;
+  /** An auto-delete queue is deleted once its last consumer goes (after it had one). */
+  hadConsumer = false;
   /** Round-robin position among the consumers, as RabbitMQ spreads deliveries. */
   next = 0;
   scheduled = false;
@@ -72,9 +76,46 @@ interface Binding {
 interface Exchange {
   readonly name: string;
   readonly type: ExchangeType;
-  readonly durable: boolean;
+  readonly settings: ExchangeSettings;
   bindings: Binding[];
 }
+
+/** An exchange's declaration, amqplib's defaults applied (`alternateExchange` in `arguments`). */
+export interface ExchangeSettings {
+  readonly durable: boolean;
+  readonly autoDelete: boolean;
+  readonly internal: boolean;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** The exchange arguments the in-memory broker enforces: only the alternate exchange. */
+export const ENFORCED_EXCHANGE_ARGUMENTS: ReadonlySet<string> = new Set(["alternate-exchange"]);
+
+/**
+ * amqplib's `assertExchange` options → the exchange's settings.
+ * @throws TestClientError `WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT` for an exchange argument other than
+ * `alternate-exchange`.
+ */
+export function exchangeSettings(options: Options.AssertExchange | undefined): ExchangeSettings {
+  const args: Record<string, unknown> = { ...options?.arguments };
+  if (options?.alternateExchange !== undefined) args["alternate-exchange"] = options.alternateExchange;
+  for (const key of Object.keys(args)) {
+    if (!ENFORCED_EXCHANGE_ARGUMENTS.has(key)) {
+      throw new TestClientError(
+        "WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT",
+        `the in-memory broker does not enforce the exchange argument "${key}"; it enforces alternate-exchange (docs/testing.md). Test a route that needs "${key}" against RabbitMQ`,
+      );
+    }
+  }
+  return {
+    durable: options?.durable ?? true,
+    autoDelete: options?.autoDelete ?? false,
+    internal: options?.internal ?? false,
+    arguments: args,
+  };
+}
+
+const BUILT_IN: ExchangeSettings = { durable: true, autoDelete: false, internal: false, arguments: {} };
 
 class Vhost {
   readonly queues = new Map<string, MemoryQueue>();
@@ -88,7 +129,7 @@ class Vhost {
       ["amq.headers", "headers"],
       ["amq.match", "headers"],
     ] as const) {
-      this.exchanges.set(name, { name, type, durable: true, bindings: [] });
+      this.exchanges.set(name, { name, type, settings: BUILT_IN, bindings: [] });
     }
   }
 }
@@ -344,8 +385,10 @@ export class MemoryBroker {
     const count = queue.ready.length;
     for (const message of queue.ready.splice(0)) clearTimeout(message.ttlTimer);
     for (const consumer of queue.consumers.splice(0)) consumer.cancelledByBroker();
-    for (const exchange of this.vhost(vhost).exchanges.values()) {
+    for (const exchange of [...this.vhost(vhost).exchanges.values()]) {
+      const before = exchange.bindings.length;
       exchange.bindings = exchange.bindings.filter((binding) => binding.queue !== name);
+      this.autoDeleteExchange(vhost, exchange, before);
     }
     this.changed();
     return count;
@@ -359,23 +402,64 @@ export class MemoryBroker {
     return count;
   }
 
-  assertExchange(vhost: string, name: string, type: string, durable: boolean): void {
+  assertExchange(vhost: string, name: string, type: string, settings: ExchangeSettings): void {
     if (name === "") return;
+    const where = `for exchange '${name}' in vhost '${vhost}'`;
+    if (name.startsWith("amq.") && !this.vhost(vhost).exchanges.has(name)) {
+      throw new BrokerError(403, `ACCESS_REFUSED - exchange name '${name}' contains reserved prefix 'amq.*'`);
+    }
     const exchanges = this.vhost(vhost).exchanges;
     const existing = exchanges.get(name);
     if (existing !== undefined) {
-      if (existing.type !== type) {
-        throw new BrokerError(
+      // RabbitMQ's wording, so that weir's TopologyError reads both values the same way.
+      const inequivalent = (arg: string, received: unknown, current: unknown) =>
+        new BrokerError(
           406,
-          `PRECONDITION_FAILED - inequivalent arg 'type' for exchange '${name}' in vhost '${vhost}'`,
+          `PRECONDITION_FAILED - inequivalent arg '${arg}' ${where}: received '${String(received)}' but current is '${String(current)}'`,
         );
+      if (existing.type !== type) throw inequivalent("type", type, existing.type);
+      for (const field of ["durable", "autoDelete", "internal"] as const) {
+        if (existing.settings[field] !== settings[field]) {
+          throw inequivalent(
+            field === "autoDelete" ? "auto_delete" : field,
+            settings[field],
+            existing.settings[field],
+          );
+        }
+      }
+      const keys = new Set([...Object.keys(existing.settings.arguments), ...Object.keys(settings.arguments)]);
+      for (const key of keys) {
+        if (!sameValue(existing.settings.arguments[key], settings.arguments[key])) {
+          throw inequivalent(
+            key,
+            settings.arguments[key] ?? "none",
+            existing.settings.arguments[key] ?? "none",
+          );
+        }
       }
       return;
     }
     if (!["direct", "fanout", "topic", "headers"].includes(type)) {
       throw new BrokerError(503, `COMMAND_INVALID - unknown exchange type '${type}'`);
     }
-    exchanges.set(name, { name, type: type as ExchangeType, durable, bindings: [] });
+    exchanges.set(name, { name, type: type as ExchangeType, settings, bindings: [] });
+  }
+
+  /** RabbitMQ deletes an auto-delete exchange when its last binding goes (not when it never had one). */
+  private autoDeleteExchange(vhost: string, exchange: Exchange, before: number): void {
+    if (exchange.settings.autoDelete && before > 0 && exchange.bindings.length === 0) {
+      this.vhost(vhost).exchanges.delete(exchange.name);
+    }
+  }
+
+  /** A client may not publish to an internal exchange (403, closing the channel). */
+  checkPublishable(vhost: string, exchange: string): void {
+    if (this.vhost(vhost).exchanges.get(exchange)?.settings.internal === true) {
+      throw new BrokerError(
+        403,
+        `ACCESS_REFUSED - cannot publish to internal exchange '${exchange}' in vhost '${vhost}'`,
+      );
+    }
   }
 
   checkExchange(vhost: string, name: string): void {
@@ -400,7 +484,10 @@ export class MemoryBroker {
     if (exchange === "")
       throw new BrokerError(403, "ACCESS_REFUSED - operation not permitted on the default exchange");
     const target = this.vhost(vhost).exchanges.get(exchange)!;
-    if (!target.bindings.some((binding) => binding.queue === queue && binding.pattern === pattern)) {
+    // A binding is its queue, key and arguments (two header matches with key "" are two bindings).
+    const same = (binding: Binding) =>
+      binding.queue === queue && binding.pattern === pattern && sameValue(binding.args, args);
+    if (!target.bindings.some(same)) {
       target.bindings.push({ queue, pattern, args: { ...args } });
     }
   }
@@ -408,13 +495,21 @@ export class MemoryBroker {
   unbindQueue(vhost: string, queue: string, exchange: string, pattern: string): void {
     const target = this.vhost(vhost).exchanges.get(exchange);
     if (target === undefined) return;
+    const before = target.bindings.length;
     target.bindings = target.bindings.filter(
       (binding) => !(binding.queue === queue && binding.pattern === pattern),
     );
+    this.autoDeleteExchange(vhost, target, before);
   }
 
   /** The queues a message published to `exchange` with `routingKey` reaches; throws 404 for an unknown exchange. */
-  route(vhost: string, exchange: string, routingKey: string, headers: Record<string, unknown>): string[] {
+  route(
+    vhost: string,
+    exchange: string,
+    routingKey: string,
+    headers: Record<string, unknown>,
+    visited: ReadonlySet<string> = new Set(),
+  ): string[] {
     const state = this.vhost(vhost);
     if (exchange === "") return state.queues.has(routingKey) ? [routingKey] : [];
     const target = state.exchanges.get(exchange);
@@ -428,6 +523,16 @@ export class MemoryBroker {
         (target.type === "topic" && topicMatches(binding.pattern, routingKey)) ||
         (target.type === "headers" && headersMatch(binding.args, headers));
       if (hit && state.queues.has(binding.queue)) queues.add(binding.queue);
+    }
+    // Unroutable here: RabbitMQ hands it to the alternate exchange, if that exists (and no loop).
+    const alternate = target.settings.arguments["alternate-exchange"];
+    if (
+      queues.size === 0 &&
+      typeof alternate === "string" &&
+      state.exchanges.has(alternate) &&
+      !visited.has(alternate)
+    ) {
+      return this.route(vhost, alternate, routingKey, headers, new Set([...visited, exchange]));
     }
     return [...queues];
   }
@@ -597,7 +702,19 @@ export class MemoryBroker {
     return held.map(({ message }) => message.trace);
   }
 
-  addConsumer(queue: MemoryQueue, consumer: ConsumerSlot): void {
+  /**
+   * @throws BrokerError 403 when the queue has an exclusive consumer, or `exclusive` is asked while
+   * it has any consumer (RabbitMQ: "in exclusive use").
+   */
+  addConsumer(queue: MemoryQueue, consumer: ConsumerSlot, exclusive = false): void {
+    if (queue.exclusiveConsumer || (exclusive && queue.consumers.length > 0)) {
+      throw new BrokerError(
+        403,
+        `ACCESS_REFUSED - queue '${queue.name}' in vhost '${queue.vhost}' in exclusive use`,
+      );
+    }
+    queue.exclusiveConsumer = exclusive;
+    queue.hadConsumer = true;
     queue.consumers.push(consumer);
     this.schedule(queue);
   }
@@ -605,6 +722,12 @@ export class MemoryBroker {
   removeConsumer(queue: MemoryQueue, consumer: ConsumerSlot): void {
     const at = queue.consumers.indexOf(consumer);
     if (at !== -1) queue.consumers.splice(at, 1);
+    if (queue.consumers.length === 0) queue.exclusiveConsumer = false;
+    // RabbitMQ deletes an auto-delete queue when its last consumer goes (docs "Queues": auto-delete).
+    if (queue.settings.autoDelete && queue.hadConsumer && queue.consumers.length === 0 && !queue.deleted) {
+      this.deleteQueue(queue.vhost, queue.name);
+      return;
+    }
     this.changed();
   }
 
