@@ -140,4 +140,42 @@ describe("toAsyncAPI", () => {
     const { problems } = await validate(toAsyncAPI(app));
     expect(problems).toEqual([]);
   });
+
+  it("describes a broadcast route as its exchange, and a bound route's bindings (issue #17)", async () => {
+    const app = new App({ logger: silentLogger, name: "topo", amqp: { url: "amqp://127.0.0.1:5672" } });
+    app.route(
+      ["cache.invalidate"],
+      {
+        type: RouteTypes.AMQP,
+        exchanges: [{ name: "cache", type: "fanout" }],
+        broadcast: { exchange: "cache" },
+      },
+      async () => {},
+    );
+    app.route(
+      ["audit"],
+      {
+        type: RouteTypes.AMQP,
+        declare: true,
+        exchanges: [{ name: "events", type: "topic" }],
+        bindings: [{ exchange: "events", routingKey: ["#.eu", "audit.#"] }],
+        consumer: { priority: 5 },
+      },
+      async () => {},
+    );
+    const document = toAsyncAPI(app);
+    const { problems } = await validate(document);
+    expect(
+      problems.map((problem) => `${problem.code}: ${problem.message} at ${problem.path.join(".")}`),
+    ).toEqual([]);
+    const channels = document.channels as Record<string, { address: string; bindings: { amqp: unknown } }>;
+    expect(channels.cache).toMatchObject({
+      address: "cache",
+      bindings: { amqp: { is: "routingKey", exchange: { name: "cache", type: "fanout", durable: true } } },
+    });
+    const operations = Object.values(document.operations as Record<string, { description?: string }>);
+    expect(operations.map((operation) => operation.description).join(" ")).toContain(
+      "bound to events:#.eu, events:audit.#; consumer priority 5",
+    );
+  });
 });

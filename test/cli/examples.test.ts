@@ -19,6 +19,12 @@ const ROUTES: Record<string, string[][]> = {
   "08-testing.ts": [["orders"], ["/stats"]],
   "09-tasks.ts": [["weir.example.thumbnails"]],
   "10-custom-transport.ts": [["orders"]],
+  "11-topology.ts": [
+    ["weir.demo.orders.all"],
+    ["weir.demo.orders.ship"],
+    ["weir.demo.audit.eu"],
+    ["cache.invalidate"],
+  ],
 };
 
 // Issue 13, point 8: examples started their app when imported, so the CLI could not read them, and

@@ -1,6 +1,19 @@
 import type { RouteDescription } from "../../core/transport.js";
 import { deadLetterQueueOf } from "./retry/options.js";
 import type { AMQPRoute } from "./route-spec.js";
+import type { ResolvedBinding } from "./topology.js";
+
+/** `exchange:key` per binding (`exchange[x-match]` for a header match), comma-separated. */
+export function bindingsText(bindings: readonly ResolvedBinding[], queues: number): string {
+  return bindings
+    .map((binding) => {
+      const match = binding.arguments["x-match"];
+      const key = match === undefined ? binding.routingKey : `headers(${String(match)})`;
+      const queue = binding.queue !== undefined && queues > 1 ? `${binding.queue} <- ` : "";
+      return `${queue}${binding.exchange}:${key}`;
+    })
+    .join(", ");
+}
 
 /** The vendor of a Standard Schema (`zod`, `valibot`, ...), or true when it names none. */
 function schemaVendor(schema: unknown): string | true {
@@ -36,6 +49,18 @@ export function describeAMQPRoute(route: AMQPRoute, task: string | undefined): R
             : (route.deadLetter.queue ?? "<queue>.dlq"),
       once: route.once?.ttl,
       schema: route.schema === undefined ? undefined : schemaVendor(route.schema),
+      exchanges:
+        route.exchanges.length === 0
+          ? undefined
+          : route.exchanges.map((exchange) => `${exchange.name}(${exchange.type})`).join(", "),
+      bindings: route.bindings.length === 0 ? undefined : bindingsText(route.bindings, route.queues.length),
+      broadcast:
+        route.broadcast === undefined
+          ? undefined
+          : `${bindingsText(route.broadcast, 1)} (a server-named exclusive queue per instance)`,
+      priority: route.consumer.priority,
+      exclusive: route.consumer.exclusive ? true : undefined,
+      singleActiveConsumer: route.consumer.singleActiveConsumer ? true : undefined,
     },
   };
 }
