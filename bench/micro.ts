@@ -17,7 +17,7 @@ import { appTransports } from "../src/core/application.js";
 import { type AMQPMessage, App, RouteTypes } from "../src/index.js";
 import type { ConnectFunction } from "../src/transports/amqp/options.js";
 import { type AMQPTransport, amqpInternals } from "../src/transports/amqp/transport.js";
-import { benchBody, PUBLISH_PROPERTIES } from "./lib/spec.js";
+import { benchBody, MEASURED_PUBLISH_PROPERTIES } from "./lib/spec.js";
 
 type Deliver = (message: ConsumeMessage | null) => void;
 type Confirm = (error: Error | null) => void;
@@ -210,7 +210,7 @@ function publisher(publish: (id: number, done: () => void) => void, window: numb
 
 async function rawPublish(n: number): Promise<Cost> {
   const channel = new FakeChannel();
-  const properties: Options.Publish = PUBLISH_PROPERTIES;
+  const properties: Options.Publish = MEASURED_PUBLISH_PROPERTIES;
   return measure(
     publisher((id, done) => {
       channel.publish("", QUEUE, Buffer.from(JSON.stringify(benchBody(id))), properties, done);

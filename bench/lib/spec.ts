@@ -17,6 +17,12 @@ export const QUEUE_ARGUMENTS = { "x-queue-version": 2 } as const;
 /** Both sides publish with these properties, so deliveries are byte-for-byte the same. */
 export const PUBLISH_PROPERTIES = { persistent: true, contentType: "application/json" } as const;
 
+/**
+ * What the raw side's measured publishes send: weir publishes `mandatory` by default (a message
+ * no queue takes is returned, not dropped), so both sides ask the broker for the same work.
+ */
+export const MEASURED_PUBLISH_PROPERTIES = { ...PUBLISH_PROPERTIES, mandatory: true } as const;
+
 /** The marker line a runner prints its result on; everything else on stdout is ignored. */
 export const RESULT_MARK = "WEIR_BENCH_RESULT ";
 

@@ -7,6 +7,7 @@ import {
   BENCH_URL,
   benchBody,
   type ConsumeSpec,
+  MEASURED_PUBLISH_PROPERTIES,
   PUBLISH_PROPERTIES,
   type PublishSpec,
   type RunResult,
@@ -63,7 +64,7 @@ async function publish(spec: PublishSpec): Promise<RunResult> {
         const id = ++sent;
         inFlight++;
         const content = Buffer.from(JSON.stringify(benchBody(id)));
-        channel.publish("", spec.queue, content, PUBLISH_PROPERTIES, (error) => {
+        channel.publish("", spec.queue, content, MEASURED_PUBLISH_PROPERTIES, (error) => {
           if (error) return reject(error);
           inFlight--;
           confirmed++;

@@ -48,8 +48,18 @@ export class StartError extends WeirError {}
  */
 export class ConnectionError extends WeirError {}
 
-/** A publish was not confirmed by the broker: nacked, timed out, or the connection was stopped. */
-export class PublishError extends WeirError {}
+/**
+ * A publish did not end with the broker's confirm: returned as unroutable, refused, never sent, sent
+ * but not confirmed, nacked, or the app stopped. `code` says which (docs/errors.md).
+ */
+export class PublishError extends WeirError {
+  /**
+   * Whether the message may be on the broker: `false`, it was not stored (publishing it again makes
+   * no duplicate); `true`, it may have been stored (publish again only if consumers deduplicate, by
+   * `messageId` for instance); `undefined` when weir cannot tell.
+   */
+  readonly sent: boolean | undefined = undefined;
+}
 
 /**
  * Thrown by a handler to say the message can never succeed: it skips the route's retries and goes

@@ -28,10 +28,29 @@ export interface RouteHealth {
   readonly [detail: string]: unknown;
 }
 
+/**
+ * Something of a transport that works below par without making it unready: the AMQP publisher while
+ * the broker blocks it (a memory or disk alarm). `/ready` lists it beside its answer.
+ */
+export interface DegradedHealth {
+  /** What is degraded, e.g. `publisher`. */
+  readonly component: string;
+  /** A stable code for the condition, e.g. `WEIR_ERR_PUBLISH_BLOCKED`. */
+  readonly code: string;
+  /** What is going on and what it means for the app, in words. */
+  readonly reason: string;
+  /** Since when (ISO 8601). */
+  readonly since: string;
+  /** Transport-specific facts (the vhost, what is held, ...). */
+  readonly [detail: string]: unknown;
+}
+
 export interface TransportHealth {
   readonly transport: string;
   readonly ready: boolean;
   readonly routes: readonly RouteHealth[];
+  /** Present while something works below par without making the transport unready. */
+  readonly degraded?: readonly DegradedHealth[];
 }
 
 /** A JSON value: what a route's description may hold, so `weir routes --json` can print it. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { AppHealth } from "../core/application.js";
-import type { RouteHealth } from "../core/transport.js";
+import type { DegradedHealth, RouteHealth } from "../core/transport.js";
 import type { WeirMetrics } from "./metrics.js";
 import type { ResolvedObservabilityOptions } from "./options.js";
 
@@ -26,6 +26,11 @@ export interface NotReadyEntry {
   readonly details?: Omit<RouteHealth, "name" | "ready">;
 }
 
+/** Something that works below par without failing readiness (a publisher a broker alarm blocks). */
+export interface DegradedEntry extends DegradedHealth {
+  readonly transport: string;
+}
+
 /** The body of `/ready`. */
 export interface ReadinessBody {
   readonly ready: boolean;
@@ -33,13 +38,17 @@ export interface ReadinessBody {
   readonly status: string;
   /** What is not ready; empty when ready. */
   readonly notReady: readonly NotReadyEntry[];
+  /** Present while something works below par and readiness stays as it is: what, and why. */
+  readonly degraded?: readonly DegradedEntry[];
 }
 
 /** `app.health()` reduced to what a load balancer's operator needs to read from a 503. */
 export function readiness(app: ObservedApp): ReadinessBody {
   const health = app.health();
   const notReady: NotReadyEntry[] = [];
+  const degraded: DegradedEntry[] = [];
   for (const transport of health.transports) {
+    for (const entry of transport.degraded ?? []) degraded.push({ transport: transport.transport, ...entry });
     let named = false;
     for (const route of transport.routes) {
       if (route.ready) continue;
@@ -49,7 +58,7 @@ export function readiness(app: ObservedApp): ReadinessBody {
     }
     if (!transport.ready && !named) notReady.push({ transport: transport.transport, route: null });
   }
-  return { ready: health.ready, status: app.status, notReady };
+  return { ready: health.ready, status: app.status, notReady, ...(degraded.length > 0 && { degraded }) };
 }
 
 const NO_STORE = "no-store";

@@ -97,7 +97,7 @@ export class WeirMetrics {
       registerHealthMetrics(p, registers, this.snapshot);
       this.published = new Counter({
         name: `${p}messages_published_total`,
-        help: "Publishes, by outcome: confirmed, or the failure (nack, timeout, unconfirmed, closed, error).",
+        help: "Publishes, by outcome: confirmed, or the failure (not_sent, unconfirmed, unroutable, no_exchange, refused, nack, closed, error).",
         labelNames: ["transport", "destination", "outcome"],
         registers,
       });

@@ -267,6 +267,57 @@ describe.each(BACKENDS)("the AMQP port's channel contract on %s", (backendName) 
     await confirms.close();
   });
 
+  contract("a mandatory publish no queue takes comes back (basic.return) before its confirm", async () => {
+    const target = await queue("returned");
+    const confirms = await connection.createConfirmChannel();
+    confirms.on("error", () => {});
+    const events: string[] = [];
+    confirms.on("return", (message) => {
+      const fields = message.fields as typeof message.fields & { replyCode: number; replyText: string };
+      events.push(`return ${fields.replyCode} ${fields.replyText} ${fields.routingKey} ${message.content}`);
+    });
+    const nowhere = uniqueName("contract.nowhere");
+    confirms.publish("", nowhere, Buffer.from("r0"), { mandatory: true }, (error) =>
+      events.push(error ? "nack r0" : "ack r0"),
+    );
+    confirms.publish("", target, Buffer.from("r1"), { mandatory: true }, (error) =>
+      events.push(error ? "nack r1" : "ack r1"),
+    );
+    await confirms.waitForConfirms();
+    expect(events).toEqual([`return 312 NO_ROUTE ${nowhere} r0`, "ack r0", "ack r1"]);
+    await confirms.close();
+  });
+
+  contract(
+    "a publish to a missing exchange closes the channel (404 on basic.publish) and discards what follows",
+    async () => {
+      const target = await queue("after-404");
+      const confirms = await connection.createConfirmChannel();
+      const errors: Error[] = [];
+      confirms.on("error", (error) => errors.push(error));
+      const closed = new Promise<void>((resolve) => confirms.once("close", () => resolve()));
+      const missing = uniqueName("contract.no-exchange");
+      const outcomes: string[] = [];
+      const send = (exchange: string, text: string) =>
+        confirms.publish(exchange, exchange === "" ? target : "k", Buffer.from(text), {}, (error) =>
+          outcomes.push(`${text} ${error ? "failed" : "ack"}`),
+        );
+      send("", "p0");
+      await confirms.waitForConfirms();
+      send(missing, "p1");
+      send("", "p2");
+      await closed;
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 404, classId: 60, methodId: 40 });
+      expect(errors[0]!.message).toContain(`no exchange '${missing}'`);
+      expect(outcomes).toEqual(["p0 ack", "p1 failed", "p2 failed"]);
+      // p2 was written after the publish the broker closed the channel for: discarded, not stored.
+      expect(body(await getNext(target))).toBe("p0");
+      const counter = await channel();
+      expect((await counter.checkQueue(target)).messageCount).toBe(0);
+    },
+  );
+
   contract("deleting a queue cancels its consumers: the callback gets null", async () => {
     const doomed = await queue("deleted");
     const consumer = await channel();

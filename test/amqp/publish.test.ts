@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App, PublishError, RouteTypes } from "../../src/index.js";
 import { Broker, createApp, silentLogger, uniqueName, waitFor } from "../helpers/amqp.js";
+import { appConnectionNames } from "../helpers/rabbitmqctl.js";
 
 describe("app.amqp.publish", () => {
   let broker: Broker;
@@ -63,16 +64,55 @@ describe("app.amqp.publish", () => {
     await app.stop();
   });
 
-  it("rejects with WEIR_ERR_PUBLISH_TIMEOUT when no broker answers within the timeout", async () => {
+  it("rejects with WEIR_ERR_PUBLISH_NOT_SENT (sent: false) when no broker answers within the timeout", async () => {
     const app = new App({
       logger: silentLogger,
       amqp: { url: "amqp://guest:guest@127.0.0.1:1", reconnect: { floor: 50, ceiling: 100 } },
     });
     const started = Date.now();
     await expect(app.amqp.publish({ x: 1 }, { routingKey: "q", timeout: 300 })).rejects.toMatchObject({
-      code: "WEIR_ERR_PUBLISH_TIMEOUT",
+      code: "WEIR_ERR_PUBLISH_NOT_SENT",
+      reason: "no-connection",
+      sent: false,
     });
     expect(Date.now() - started).toBeLessThan(2000);
+    await app.stop();
+  });
+
+  it("over amqp.publishBuffer a publish waits for room, unwritten, and the call order is kept (issue 15.4)", async () => {
+    const queue = await broker.queue(uniqueName("buffer"));
+    const app = createApp({ amqp: { publishBuffer: { messages: 3, bytes: 2000 } } });
+    const body = (i: number) => ({ i, pad: "x".repeat(500) });
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) => app.amqp.publish(body(i), { routingKey: queue })),
+    );
+    const got = (await broker.drain(queue)) as { i: number }[];
+    expect(got.map((m) => m.i)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    await app.stop();
+  });
+
+  it("checks amqp.publishBuffer: whole numbers >= 1, known keys only", () => {
+    expect(() => createApp({ amqp: { publishBuffer: { messages: 0 } } })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "amqp.publishBuffer.messages" }),
+    );
+    expect(() => createApp({ amqp: { publishBuffer: { bytes: 1.5 } } })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "amqp.publishBuffer.bytes" }),
+    );
+    const typo = { publishBuffer: { byte: 10 } } as unknown as { publishBuffer: { bytes: number } };
+    expect(() => createApp({ amqp: typo })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "amqp.publishBuffer.byte" }),
+    );
+  });
+
+  it("publishes on a connection of its own, apart from the routes' (issue 15.1)", async () => {
+    const queue = await broker.queue(uniqueName("own-connection"));
+    const name = uniqueName("own-connection-app");
+    const app = createApp({ name });
+    app.route([queue], { type: RouteTypes.AMQP }, async () => {});
+    await app.start();
+    expect(await appConnectionNames(name)).toEqual([`weir:${name}:/`]); // the publisher connects lazily
+    await app.amqp.publish({ x: 1 }, { routingKey: uniqueName("nowhere"), mandatory: false });
+    expect(await appConnectionNames(name)).toEqual([`weir:${name}:/`, `weir:${name}:/:publish`]);
     await app.stop();
   });
 

@@ -158,6 +158,19 @@ describe("weir publish", () => {
     expect(result.stderr).toContain("WEIR_ERR_CLI_NO_QUEUE");
   });
 
+  it("an exchange whose bindings match nothing, or no exchange at all: exit 1 with the publish's code (issue 14.4)", async () => {
+    // amq.direct always exists and has no binding for a fresh routing key.
+    const [unbound, missing] = await Promise.all([
+      runCli(["publish", uniqueName("no-binding"), "{}", "--exchange", "amq.direct"]),
+      runCli(["publish", "k", "{}", "--exchange", uniqueName("no-such-exchange")]),
+    ]);
+    expect(unbound.code).toBe(1);
+    expect(unbound.stderr).toContain("WEIR_ERR_PUBLISH_UNROUTABLE");
+    expect(unbound.stderr).not.toContain("confirmed");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("WEIR_ERR_PUBLISH_NO_EXCHANGE");
+  });
+
   it("weir run: a start that fails exits 1 with the error's code, not 0", async () => {
     const queue = uniqueName("run-missing");
     const result = await runCli(["run", "test/cli/fixtures/missing-queue.ts"], {

@@ -56,6 +56,7 @@ const AMQP_KEYS = [
   "reconnect",
   "onConnectionError",
   "publishTimeout",
+  "publishBuffer",
   "consumerTimeout",
 ];
 const BACKOFF_KEYS = ["floor", "ceiling", "zeroOverride", "jitter", "random"];

@@ -26,6 +26,18 @@ export const BROKER_DIFFERENCES: readonly BrokerDifference[] = [
     reason:
       "x-expires is accepted, not enforced: it is the lease of weir's own delay queues, which outlives every message they hold",
   },
+  {
+    name: "a mandatory publish no queue takes comes back (basic.return) before its confirm",
+    backend: "memory",
+    reason:
+      "no basic.return: a publish no queue takes is confirmed and recorded with queues: [] (in production weir rejects it with WEIR_ERR_PUBLISH_UNROUTABLE)",
+  },
+  {
+    name: "a publish to a missing exchange closes the channel (404 on basic.publish) and discards what follows",
+    backend: "memory",
+    reason:
+      "the close names no method (class/method 0) and publishes after it in the same turn are routed, so weir reports WEIR_ERR_PUBLISH_UNCONFIRMED there instead of WEIR_ERR_PUBLISH_NO_EXCHANGE",
+  },
 ];
 
 /** The reason `backend` skips case `name`, or undefined when it runs it. */

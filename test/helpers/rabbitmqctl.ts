@@ -25,6 +25,17 @@ async function connectionNames(prefix: string): Promise<Set<string>> {
   );
 }
 
+/** The `connection_name`s of the broker's connections that start with `weir:<app>:`, sorted. */
+export async function appConnectionNames(app: string): Promise<string[]> {
+  const out = await rabbitmqctl("list_connections", "client_properties", "--formatter", "json");
+  const rows = JSON.parse(out || "[]") as { client_properties: ClientProperty[] }[];
+  return rows
+    .flatMap((row) => row.client_properties.filter(([key]) => key === "connection_name"))
+    .map(([, , value]) => String(value))
+    .filter((name) => name.startsWith(`weir:${app}:`))
+    .sort();
+}
+
 /**
  * Erlang pids of the connections whose `connection_name` starts with `prefix`. The JSON formatter
  * prints pids in a form close_connection does not accept, so pids come from the plain listing,

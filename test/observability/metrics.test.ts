@@ -170,7 +170,8 @@ describe("/metrics", () => {
     const failed = metric?.values.filter((v) => v.labels.destination === exchange) ?? [];
     expect(failed).toHaveLength(1);
     expect(failed[0]?.value).toBe(1);
-    expect(["unconfirmed", "timeout", "closed", "nack"]).toContain(failed[0]?.labels.outcome);
+    // The broker's 404 on the exchange: nothing was stored (issue 14.4).
+    expect(failed[0]?.labels.outcome).toBe("no_exchange");
     expect(app.http.url).toBeUndefined(); // metrics without a path serve nothing, so no port
   });
 

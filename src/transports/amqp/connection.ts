@@ -12,6 +12,22 @@ import { dropSocket, isBlocked, stepWithin } from "./stop-steps.js";
 
 type UpListener = (model: AMQPConnection) => void;
 type DownListener = (error: Error | undefined) => void;
+type FlowListener = (blocked: BlockedState | undefined) => void;
+
+/**
+ * What a connection is for. RabbitMQ blocks every connection that publishes while a memory or disk
+ * alarm is in effect, and stops reading from it: acks and consumer credit on that connection stop
+ * too. So consumers and publishers never share one (https://www.rabbitmq.com/docs/alarms).
+ */
+export type ConnectionRole = "consume" | "publish";
+
+/** The broker blocked the connection (connection.blocked, a RabbitMQ extension to AMQP 0-9-1). */
+export interface BlockedState {
+  /** The broker's reason, e.g. `low on memory`, `low on disk`. */
+  readonly reason: string;
+  /** When the broker blocked it (ms epoch). */
+  readonly since: number;
+}
 
 /** Builds the URL of one vhost from the app's URL (the URL path is the vhost, percent-encoded). */
 export function vhostUrl(base: string, vhost: string): string {
@@ -27,7 +43,8 @@ export function urlVhost(base: string): string {
 }
 
 /**
- * The one connection of an app to one vhost, shared by every route and the publisher on it.
+ * One connection of an app to one vhost: the routes' (role `consume`, shared by every route on the
+ * vhost), or the publisher's (role `publish`: `app.amqp.publish`, tasks, retries and dead letters).
  * It owns recovery: when the connection drops it reconnects with exponential backoff and full
  * jitter, and tells its listeners, which reopen their channels and consumers. amqplib 2.x has a
  * recovery mode of its own; weir keeps the loop here because stop() must be able to cancel it at
@@ -49,6 +66,8 @@ export class VhostConnection {
   private readonly sleeper = new Sleeper();
   private readonly up = new Set<UpListener>();
   private readonly down = new Set<DownListener>();
+  private readonly flow = new Set<FlowListener>();
+  private blockedState: BlockedState | undefined;
   private readonly logger: Logger;
   private readonly safeUrl: string;
   private readonly connectUrl: string;
@@ -57,13 +76,35 @@ export class VhostConnection {
     readonly vhost: string,
     url: string,
     private readonly options: ResolvedAMQPOptions,
+    readonly role: ConnectionRole = "consume",
   ) {
     this.safeUrl = redactUrl(url);
     const withHeartbeat = new URL(url);
     withHeartbeat.searchParams.set("heartbeat", String(options.heartbeat));
     this.connectUrl = withHeartbeat.toString();
     this.user = urlUser(url);
-    this.logger = options.logger.child({ transport: "amqp", vhost });
+    this.logger = options.logger.child({
+      transport: "amqp",
+      vhost,
+      ...(role === "publish" && { connection: role }),
+    });
+  }
+
+  /** The broker's connection name: `weir:<app>:<vhost>`, with `:publish` for the publisher's. */
+  get name(): string {
+    const name = `weir:${this.options.appName}:${this.vhost}`;
+    return this.role === "publish" ? `${name}:publish` : name;
+  }
+
+  /** Set while the broker blocks this connection (an alarm), else undefined. */
+  get blocked(): BlockedState | undefined {
+    return this.blockedState;
+  }
+
+  /** `fn` runs when the broker blocks the connection and when it unblocks it (with undefined). */
+  onFlow(fn: FlowListener): () => void {
+    this.flow.add(fn);
+    return () => this.flow.delete(fn);
   }
 
   /** The live connection, if there is one right now. */
@@ -134,6 +175,7 @@ export class VhostConnection {
     this.sleeper.cancel();
     const model = this.model;
     this.model = undefined;
+    this.blockedState = undefined;
     if (!model) return true;
     const closing = model.close().catch((error: unknown) => {
       this.logger.debug(failureFields(error), "connection already closed");
@@ -156,7 +198,7 @@ export class VhostConnection {
         // amqplibConnect imports amqplib at the first connection, not with weir (issue #16).
         const connect = this.options.connect ?? amqplibConnect;
         const model = await connect(this.connectUrl, {
-          clientProperties: { connection_name: `weir:${this.options.appName}:${this.vhost}` },
+          clientProperties: { connection_name: this.name },
         });
         if (this.closed) {
           await model.close().catch(() => {});
@@ -225,15 +267,37 @@ export class VhostConnection {
       if (this.closed) this.logger.debug(failureFields(error), "AMQP connection error after close");
       else this.logger.warn(failureFields(error), "AMQP connection error");
     });
-    model.on("blocked", (reason: string) => this.logger.warn({ reason }, "broker blocked the connection"));
-    model.on("unblocked", () => this.logger.info("broker unblocked the connection"));
+    model.on("blocked", (reason: string) =>
+      this.setBlocked(model, { reason: String(reason), since: Date.now() }),
+    );
+    model.on("unblocked", () => this.setBlocked(model, undefined));
     model.on("close", (error?: Error) => this.onClose(model, error));
     for (const listener of this.up) listener(model);
+  }
+
+  private setBlocked(model: AMQPConnection, state: BlockedState | undefined): void {
+    if (this.model !== model) return;
+    const was = this.blockedState;
+    this.blockedState = state;
+    if (state !== undefined) {
+      this.logger.warn(
+        { code: "WEIR_ERR_PUBLISH_BLOCKED", reason: state.reason },
+        "the broker blocked the connection (a resource alarm): publishes wait for it to end",
+      );
+    } else if (was !== undefined) {
+      this.logger.info({ blockedMs: Date.now() - was.since }, "the broker unblocked the connection");
+    }
+    for (const listener of this.flow) listener(state);
   }
 
   private onClose(model: AMQPConnection, error: Error | undefined): void {
     if (this.model !== model) return;
     this.model = undefined;
+    if (this.blockedState !== undefined) {
+      // A new connection starts unblocked; the broker blocks it again if the alarm still holds.
+      this.blockedState = undefined;
+      for (const listener of this.flow) listener(undefined);
+    }
     if (this.closed) return;
     this.reconnects++;
     const why = error === undefined ? {} : failureFields(error);

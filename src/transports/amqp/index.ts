@@ -15,7 +15,15 @@ export type { TypedFieldValue } from "./field-table/types.js";
 export { AMQPMessage, type RejectOptions, type RetryMessageOptions } from "./message.js";
 export type { AMQPOptions } from "./options.js";
 export { amqpTransport } from "./plugin.js";
-export type { PublishOptions } from "./publisher.js";
+export {
+  type NotSentReason,
+  PublishClosedError,
+  PublishNackError,
+  PublishNotSentError,
+  PublishRejectedError,
+  PublishUnconfirmedError,
+} from "./publish-errors.js";
+export type { PublishOptions } from "./publish-options.js";
 export type {
   DeadLetter,
   ListDeadLettersOptions,

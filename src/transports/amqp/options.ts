@@ -43,10 +43,26 @@ export interface AMQPOptions {
    */
   consumerTimeout?: number;
   /**
-   * How long `publish` waits for a connection and the broker's confirm before it rejects (ms).
+   * How long a publish may take in all before it rejects (ms): waiting for a connection, for the
+   * end of a broker alarm, for room in the publish buffer, then for the broker's confirm. A publish
+   * that never got written rejects with `WEIR_ERR_PUBLISH_NOT_SENT`, one written and not confirmed
+   * with `WEIR_ERR_PUBLISH_UNCONFIRMED`.
    * @defaultValue 10000
    */
   publishTimeout?: number;
+  /**
+   * How much each vhost's publisher may hold for the broker: messages written to the connection
+   * and not confirmed yet. Beyond either limit a publish waits, unwritten, for confirms to make
+   * room, up to its timeout (then `WEIR_ERR_PUBLISH_NOT_SENT`, reason `buffer-full`). It bounds the
+   * memory publishing takes while the broker is slow or blocks the connection (an alarm). A single
+   * message larger than `bytes` is sent when nothing else is held.
+   */
+  publishBuffer?: {
+    /** @defaultValue 10000 */
+    messages?: number;
+    /** Bytes of message bodies. @defaultValue 16777216 (16 MiB) */
+    bytes?: number;
+  };
 }
 
 /** AMQPOptions with every default applied, built once by the transport. */
@@ -59,6 +75,7 @@ export interface ResolvedAMQPOptions {
   readonly maxAttempts: number;
   readonly onConnectionError: AMQPOptions["onConnectionError"];
   readonly publishTimeout: number;
+  readonly publishBuffer: { readonly messages: number; readonly bytes: number };
   readonly consumerTimeout: number;
   readonly logger: Logger;
   readonly appName: string;

@@ -3,10 +3,11 @@ import { RouteTypes } from "../../core/constants.js";
 import type { OnceStore } from "../../core/consume/once/store.js";
 import { DeliveryPolicy } from "../../core/consume/policy.js";
 import { type Deadline, withTimeout } from "../../core/deadline.js";
-import { InvalidOptionError, PublishError } from "../../core/errors.js";
+import { InvalidOptionError } from "../../core/errors.js";
 import { noInstrumentation } from "../../core/instrumentation.js";
 import { redactUrl } from "../../core/logger.js";
 import type {
+  DegradedHealth,
   RouteDescription,
   RouteRecord,
   Transport,
@@ -23,7 +24,9 @@ import { encodeHeaders } from "./field-table/encode.js";
 import type { AMQPMessage } from "./message.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import type { AMQPChannel } from "./port.js";
-import { connectTimeout, encodeBody, Publisher, type PublishOptions } from "./publisher.js";
+import { PublishClosedError, PublishNotSentError } from "./publish-errors.js";
+import { checkPublishOptions, encodeBody, type PublishOptions } from "./publish-options.js";
+import { Publisher } from "./publisher.js";
 import {
   type DeadLetter,
   DeadLetterQueue,
@@ -67,11 +70,16 @@ export interface AMQPInternals {
 /** What `app.amqp` offers: publishing, and the dead-letter queues of routes. */
 export interface AMQPClient {
   /**
-   * Publishes `body` (objects as JSON, Buffers as they are) and resolves once the broker confirms
-   * it. Rejects with a `PublishError` (`WEIR_ERR_PUBLISH_*`) on a nack, a timeout or a closed app,
-   * at once with a `HeaderValueError` (`WEIR_ERR_PUBLISH_HEADER`) for a header value that cannot
-   * travel unchanged (nothing is sent), and at once with a `ConnectionError` `WEIR_ERR_AUTH` when
-   * the broker refuses the credentials or the vhost (403 / 530).
+   * Publishes `body` (objects as JSON, Buffers as they are) and resolves once the broker confirmed
+   * it and, unless `mandatory: false`, routed it to at least one queue. Rejects with a
+   * `PublishError` whose `code` says what happened and whose `sent` says whether the message may be
+   * on the broker: `WEIR_ERR_PUBLISH_NOT_SENT` (no connection, a broker alarm or a full publish
+   * buffer for the whole timeout; safe to publish again), `..._UNCONFIRMED` (sent, not confirmed:
+   * may be stored), `..._UNROUTABLE` (returned: no queue matched), `..._NO_EXCHANGE` (404),
+   * `..._REFUSED` (403), `..._NACK`, `..._CLOSED` (the app stopped). Rejects at once, with nothing
+   * sent, with `WEIR_ERR_INVALID_OPTION` for an unknown or invalid option, with a `HeaderValueError`
+   * (`WEIR_ERR_PUBLISH_HEADER`) for a header value that cannot travel unchanged, and with a
+   * `ConnectionError` `WEIR_ERR_AUTH` when the broker refuses the credentials or the vhost (403 / 530).
    */
   publish(body: unknown, options?: PublishOptions): Promise<void>;
   /**
@@ -96,12 +104,18 @@ const AMQP_OPTION_KEYS = [
   "reconnect",
   "onConnectionError",
   "publishTimeout",
+  "publishBuffer",
   "consumerTimeout",
 ];
+
+/** Defaults of `amqp.publishBuffer`: room for bursts, a bound on memory during an alarm. */
+const PUBLISH_BUFFER_MESSAGES = 10_000;
+const PUBLISH_BUFFER_BYTES = 16 * 1024 * 1024;
 
 function resolveOptions(options: AMQPOptions, context: TransportContext): ResolvedAMQPOptions {
   knownKeys("amqp", options, AMQP_OPTION_KEYS);
   knownKeys("amqp.reconnect", options.reconnect, ["floor", "ceiling", "maxAttempts"]);
+  knownKeys("amqp.publishBuffer", options.publishBuffer, ["messages", "bytes"]);
   const url = options.url ?? process.env.WEIR_AMQP_URL ?? DEFAULT_AMQP_URL;
   let protocol: string;
   try {
@@ -133,6 +147,14 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
     maxAttempts,
     onConnectionError: options.onConnectionError,
     publishTimeout: duration("amqp.publishTimeout", options.publishTimeout, 10_000),
+    publishBuffer: {
+      messages: positiveInteger(
+        "amqp.publishBuffer.messages",
+        options.publishBuffer?.messages,
+        PUBLISH_BUFFER_MESSAGES,
+      ),
+      bytes: positiveInteger("amqp.publishBuffer.bytes", options.publishBuffer?.bytes, PUBLISH_BUFFER_BYTES),
+    },
     consumerTimeout: duration("amqp.consumerTimeout", options.consumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS),
     logger: context.logger,
     appName: context.appName,
@@ -141,8 +163,10 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
 }
 
 /**
- * The RabbitMQ transport: one connection per vhost shared by the routes and the publisher on it,
- * one channel per route.
+ * The RabbitMQ transport: per vhost, one connection shared by the routes (a channel per route) and
+ * one for publishing (`app.amqp.publish`, tasks, retries, dead letters), opened at the first
+ * publish. A broker alarm blocks only connections that publish, so consumers keep their speed
+ * (https://www.rabbitmq.com/docs/alarms).
  */
 export class AMQPTransport implements Transport, AMQPClient {
   readonly type = RouteTypes.AMQP;
@@ -157,6 +181,7 @@ export class AMQPTransport implements Transport, AMQPClient {
   private readonly defaultVhost: string;
   private readonly consumers: RouteConsumer[] = [];
   private readonly connections = new Map<string, VhostConnection>();
+  private readonly publishConnections = new Map<string, VhostConnection>();
   private readonly publishers = new Map<string, Publisher>();
   private readonly declarers = new Map<string, Declarer>();
   /** Where each consumed queue's dead letters go, for the dead-letter API. */
@@ -223,8 +248,9 @@ export class AMQPTransport implements Transport, AMQPClient {
     this.consumers.push(new RouteConsumer(route, this.connection(route.vhost), this.options, policy));
   }
 
+  /** Routes to consume, or a publisher to report on in `health()`. */
   needed(): boolean {
-    return this.consumers.length > 0;
+    return this.consumers.length > 0 || this.publishers.size > 0;
   }
 
   async start(): Promise<void> {
@@ -252,21 +278,35 @@ export class AMQPTransport implements Transport, AMQPClient {
     const step = async (vhost: string, closing: Promise<unknown>, what: string): Promise<void> => {
       if (!(await stepWithin(closeBy, closing, what, logger, { vhost }))) this.abandonedOn(vhost);
     };
+    const closeConnection = async (vhost: string, connection: VhostConnection): Promise<void> => {
+      if (!(await connection.close(closeBy))) this.abandonedOn(vhost);
+    };
     // Channels first: amqplib interleaves frames of different channels, so closing the connection
-    // before a channel's close-ok could lose that channel's last acks.
+    // before a channel's close-ok could lose that channel's last acks. Each connection waits only
+    // for its own channels: during an alarm the broker blocks the publishing connection alone, and
+    // its unanswered channel close must not use up the time the routes' connection needs to close.
     await Promise.all([
-      ...[...this.publishers].map(([vhost, publisher]) =>
-        step(vhost, publisher.close(deadline.remaining()), "publish channel close"),
-      ),
-      ...[...this.declarers].map(([vhost, declarer]) =>
-        step(vhost, declarer.close(), "topology channel close"),
-      ),
+      (async () => {
+        await Promise.all(
+          [...this.declarers].map(([vhost, declarer]) =>
+            step(vhost, declarer.close(), "topology channel close"),
+          ),
+        );
+        await Promise.all(
+          [...this.connections].map(([vhost, connection]) => closeConnection(vhost, connection)),
+        );
+      })(),
+      (async () => {
+        await Promise.all(
+          [...this.publishers].map(([vhost, publisher]) =>
+            step(vhost, publisher.close(deadline.remaining()), "publish channel close"),
+          ),
+        );
+        await Promise.all(
+          [...this.publishConnections].map(([vhost, connection]) => closeConnection(vhost, connection)),
+        );
+      })(),
     ]);
-    await Promise.all(
-      [...this.connections].map(async ([vhost, connection]) => {
-        if (!(await connection.close(closeBy))) this.abandonedOn(vhost);
-      }),
-    );
     await Promise.all(
       [...this.onceStores].map(async (store) => {
         const closing = (async () => {
@@ -306,14 +346,39 @@ export class AMQPTransport implements Transport, AMQPClient {
 
   health(): TransportHealth {
     const routes = this.consumers.map((consumer) => consumer.health());
-    return { transport: this.type, ready: routes.every((route) => route.ready), routes };
+    const ready = routes.every((route) => route.ready);
+    const degraded = this.blockedPublishing();
+    return { transport: this.type, ready, routes, ...(degraded.length > 0 && { degraded }) };
+  }
+
+  /**
+   * Publishing connections the broker blocks (an alarm): reported, not a reason to be unready.
+   * The alarm is the broker's, so every replica would turn unready at once, and consumers (on their
+   * own connection) keep working; publishes say it themselves, with `WEIR_ERR_PUBLISH_NOT_SENT`.
+   */
+  private blockedPublishing(): DegradedHealth[] {
+    const degraded: DegradedHealth[] = [];
+    for (const [vhost, connection] of this.publishConnections) {
+      const blocked = connection.blocked;
+      if (blocked === undefined) continue;
+      degraded.push({
+        component: "publisher",
+        vhost,
+        code: "WEIR_ERR_PUBLISH_BLOCKED",
+        reason: `the broker blocks publishing on vhost "${vhost}" (${blocked.reason}): publishes wait, then fail with WEIR_ERR_PUBLISH_NOT_SENT`,
+        since: new Date(blocked.since).toISOString(),
+        ...this.publishers.get(vhost)?.stats(),
+      });
+    }
+    return degraded;
   }
 
   publish(body: unknown, options: PublishOptions = {}): Promise<void> {
-    if (this.stopped) {
-      return Promise.reject(
-        new PublishError("WEIR_ERR_PUBLISH_CLOSED", "cannot publish: the app is stopped"),
-      );
+    if (this.stopped) return Promise.reject(new PublishClosedError());
+    try {
+      checkPublishOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
     }
     let headers: Record<string, unknown> | undefined;
     try {
@@ -355,6 +420,7 @@ export class AMQPTransport implements Transport, AMQPClient {
       content,
       {
         persistent: options.persistent ?? true,
+        mandatory: options.mandatory ?? true,
         contentType,
         headers,
         messageId: options.messageId,
@@ -387,12 +453,16 @@ export class AMQPTransport implements Transport, AMQPClient {
   }
 
   private async withChannel<T>(vhost: string, fn: (channel: AMQPChannel) => Promise<T>): Promise<T> {
-    if (this.stopped) throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped");
+    if (this.stopped) throw new PublishClosedError();
     // Bounded like a publish: the callers are producers, which must not hang through an outage.
     const model = await withTimeout(
       this.connection(vhost).connect(),
       this.options.publishTimeout,
-      connectTimeout,
+      () =>
+        new PublishNotSentError(
+          "no-connection",
+          `no connection to the broker within the publish timeout (${this.options.publishTimeout} ms); nothing was sent`,
+        ),
     );
     const channel = await model.createChannel();
     // A refused declare closes the channel with an 'error' event, which must not crash the process.
@@ -431,7 +501,7 @@ export class AMQPTransport implements Transport, AMQPClient {
     }
     knownKeys(method, options, keys);
     const vhost = options.vhost;
-    if (this.stopped) throw new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped");
+    if (this.stopped) throw new PublishClosedError();
     const route = this.deadLetterRoutes.get(queue);
     const where = vhost ?? route?.vhost ?? this.defaultVhost;
     return new DeadLetterQueue(
@@ -446,8 +516,9 @@ export class AMQPTransport implements Transport, AMQPClient {
     let publisher = this.publishers.get(vhost);
     if (publisher === undefined) {
       publisher = new Publisher(
-        this.connection(vhost),
-        this.options.logger.child({ transport: "amqp", vhost }),
+        this.publishConnection(vhost),
+        this.options.logger.child({ transport: "amqp", vhost, connection: "publish" }),
+        this.options.publishBuffer,
       );
       this.publishers.set(vhost, publisher);
     }
@@ -455,9 +526,10 @@ export class AMQPTransport implements Transport, AMQPClient {
   }
 
   /**
-   * Confirmed publishes on `vhost` through its shared Publisher: retries, dead letters, replays.
-   * Their headers go through the same encoder as `publish` (those of a received message as
-   * `headersToRepublish` gives them: each value with the AMQP type it came with).
+   * Confirmed, mandatory publishes on `vhost` through its Publisher: retries, dead letters, replays.
+   * An unroutable one rejects with `WEIR_ERR_PUBLISH_UNROUTABLE` like any publish. Their headers go
+   * through the same encoder as `publish` (those of a received message as `headersToRepublish`
+   * gives them: each value with the AMQP type it came with).
    */
   private rawPublish(vhost: string): RawPublish {
     return (exchange, routingKey, content, properties) => {
@@ -471,7 +543,7 @@ export class AMQPTransport implements Transport, AMQPClient {
         exchange,
         routingKey,
         content,
-        { ...properties, headers },
+        { ...properties, headers, mandatory: properties.mandatory ?? true },
         this.options.publishTimeout,
       );
     };
@@ -490,11 +562,22 @@ export class AMQPTransport implements Transport, AMQPClient {
     return declarer;
   }
 
+  /** The routes' connection to `vhost` (also used to declare and to read dead letters). */
   private connection(vhost: string): VhostConnection {
     let connection = this.connections.get(vhost);
     if (connection === undefined) {
       connection = new VhostConnection(vhost, vhostUrl(this.options.url, vhost), this.options);
       this.connections.set(vhost, connection);
+    }
+    return connection;
+  }
+
+  /** The publisher's connection to `vhost`: never the routes', so an alarm leaves consumers alone. */
+  private publishConnection(vhost: string): VhostConnection {
+    let connection = this.publishConnections.get(vhost);
+    if (connection === undefined) {
+      connection = new VhostConnection(vhost, vhostUrl(this.options.url, vhost), this.options, "publish");
+      this.publishConnections.set(vhost, connection);
     }
     return connection;
   }

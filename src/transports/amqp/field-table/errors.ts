@@ -8,6 +8,8 @@ import { PublishError } from "../../../core/errors.js";
 export class HeaderValueError extends PublishError {
   /** Where the value sits, e.g. `headers.meta["x-ids"][2]`. */
   readonly path: string;
+  /** Refused before anything was sent. */
+  override readonly sent = false;
 
   constructor(path: string, reason: string) {
     super("WEIR_ERR_PUBLISH_HEADER", `cannot send header ${path}: ${reason}`);

@@ -1,7 +1,7 @@
-import { PublishError } from "../../../core/errors.js";
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { VhostConnection } from "../connection.js";
 import type { AMQPChannel, Options } from "../port.js";
+import { PublishClosedError, PublishNotSentError } from "../publish-errors.js";
 
 /**
  * The queues weir declares for retries and dead letters.
@@ -129,7 +129,7 @@ export class Declarer {
 
   private open(): Promise<AMQPChannel> {
     if (this.channel) return Promise.resolve(this.channel);
-    if (this.closed) return Promise.reject(new PublishError("WEIR_ERR_PUBLISH_CLOSED", "the app is stopped"));
+    if (this.closed) return Promise.reject(new PublishClosedError());
     this.opening ??= this.openChannel().finally(() => {
       this.opening = undefined;
     });
@@ -142,7 +142,10 @@ export class Declarer {
       timer = setTimeout(
         () =>
           reject(
-            new PublishError("WEIR_ERR_PUBLISH_TIMEOUT", "no connection to the broker within the timeout"),
+            new PublishNotSentError(
+              "no-connection",
+              `no connection to the broker to declare a queue within ${this.timeoutMs} ms; nothing was sent`,
+            ),
           ),
         this.timeoutMs,
       );

@@ -1,0 +1,183 @@
+import * as amqp from "amqplib";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { InvalidOptionError, PublishRejectedError, WeirHeaders } from "../../src/index.js";
+import { AMQP_URL, Broker, createApp, uniqueName } from "../helpers/amqp.js";
+
+/**
+ * Kind (issue 14.4): a publish that goes nowhere. The broker drops a message no queue takes and
+ * confirms it anyway, unless it is published `mandatory`; weir publishes mandatory by default and
+ * rejects with a coded error for each way the broker says "not stored" (amqplib #83-style silent
+ * drops; rascal's "returned" event that users must wire by hand).
+ */
+describe("publishes that go nowhere reject with a code (issue 14.4)", () => {
+  let broker: Broker;
+  let side: amqp.ChannelModel;
+  let channel: amqp.Channel;
+  const exchanges: string[] = [];
+  beforeEach(async () => {
+    broker = await Broker.connect();
+    side = await amqp.connect(AMQP_URL);
+    channel = await side.createChannel();
+  });
+  afterEach(async () => {
+    for (const exchange of exchanges.splice(0)) await channel.deleteExchange(exchange).catch(() => {});
+    await side.close().catch(() => {});
+    await broker.close();
+  });
+
+  async function directExchange(boundKey: string, queue: string): Promise<string> {
+    const exchange = uniqueName("x");
+    exchanges.push(exchange);
+    await channel.assertExchange(exchange, "direct", { durable: false, autoDelete: false });
+    await channel.bindQueue(queue, exchange, boundKey);
+    return exchange;
+  }
+
+  it("to a queue that does not exist: WEIR_ERR_PUBLISH_UNROUTABLE with the broker's reply, nothing stored", async () => {
+    const app = createApp();
+    const missing = uniqueName("no-such-queue");
+    const error = await app.amqp.publish({ id: 1 }, { routingKey: missing }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PublishRejectedError);
+    expect(error).toMatchObject({
+      code: "WEIR_ERR_PUBLISH_UNROUTABLE",
+      replyCode: 312,
+      replyText: "NO_ROUTE",
+      exchange: "",
+      routingKey: missing,
+      sent: false,
+    });
+    expect((error as Error).message).toContain(missing);
+    expect(await broker.exists(missing)).toBe(false);
+    await app.stop();
+  });
+
+  it("to an exchange with no matching binding: rejected; the bound key still goes through", async () => {
+    const queue = await broker.queue(uniqueName("bound"));
+    const exchange = await directExchange("good", queue);
+    const app = createApp();
+    await expect(app.amqp.publish({ id: 1 }, { exchange, routingKey: "bad" })).rejects.toMatchObject({
+      code: "WEIR_ERR_PUBLISH_UNROUTABLE",
+      replyCode: 312,
+      exchange,
+      routingKey: "bad",
+    });
+    await app.amqp.publish({ id: 2 }, { exchange, routingKey: "good" });
+    expect(await broker.drain(queue)).toEqual([{ id: 2 }]);
+    await app.stop();
+  });
+
+  it("{ mandatory: false } opts out: the broker drops it and the publish resolves", async () => {
+    const app = createApp();
+    await expect(
+      app.amqp.publish({ id: 1 }, { routingKey: uniqueName("nowhere"), mandatory: false }),
+    ).resolves.toBeUndefined();
+    await app.stop();
+  });
+
+  it("to an exchange that does not exist: WEIR_ERR_PUBLISH_NO_EXCHANGE (not UNCONFIRMED), and the publisher keeps working", async () => {
+    const queue = await broker.queue(uniqueName("after-404"));
+    const app = createApp();
+    await app.amqp.publish({ n: 0 }, { routingKey: queue }); // the channel is open and warm
+    const missing = uniqueName("no-such-exchange");
+    // Publishes written right after the refused one on the same channel are discarded unread by the
+    // broker (the channel is closing): weir sends them again, so each is stored exactly once.
+    const results = await Promise.allSettled([
+      app.amqp.publish({ n: 1 }, { routingKey: queue }),
+      app.amqp.publish({ n: 2 }, { exchange: missing, routingKey: "k" }),
+      app.amqp.publish({ n: 3 }, { routingKey: queue }),
+      app.amqp.publish({ n: 4 }, { routingKey: queue }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    const refused = (results[1] as PromiseRejectedResult).reason;
+    expect(refused).toBeInstanceOf(PublishRejectedError);
+    expect(refused).toMatchObject({
+      code: "WEIR_ERR_PUBLISH_NO_EXCHANGE",
+      replyCode: 404,
+      exchange: missing,
+      sent: false,
+    });
+    expect((refused as Error).message).toContain("nothing was stored");
+    await app.amqp.publish({ n: 5 }, { routingKey: queue });
+    expect((await broker.drain(queue)).map((b) => (b as { n: number }).n).sort()).toEqual([0, 1, 3, 4, 5]);
+    await app.stop();
+  });
+
+  it("a return that races the channel close of the next publish still rejects as unroutable", async () => {
+    const app = createApp();
+    const queue = await broker.queue(uniqueName("race"));
+    await app.amqp.publish({}, { routingKey: queue });
+    // The broker returns the first, then closes the channel for the second: the first's confirm
+    // may never come, its return decides.
+    const [returned, refused] = await Promise.allSettled([
+      app.amqp.publish({ n: 1 }, { routingKey: uniqueName("nowhere") }),
+      app.amqp.publish({ n: 2 }, { exchange: uniqueName("no-such-exchange"), routingKey: "k" }),
+    ]);
+    expect(returned).toMatchObject({ status: "rejected", reason: { code: "WEIR_ERR_PUBLISH_UNROUTABLE" } });
+    expect(refused).toMatchObject({ status: "rejected", reason: { code: "WEIR_ERR_PUBLISH_NO_EXCHANGE" } });
+    await app.stop();
+  });
+
+  it("a window of routable and unroutable publishes: each gets its own answer", async () => {
+    const queue = await broker.queue(uniqueName("mixed"));
+    const app = createApp();
+    const nowhere = uniqueName("nowhere");
+    // The same body to both destinations: a return is matched on exchange, key and body together.
+    const results = await Promise.allSettled(
+      Array.from({ length: 400 }, (_, i) =>
+        app.amqp.publish({ i: i >> 1 }, { routingKey: i % 2 === 0 ? queue : nowhere }),
+      ),
+    );
+    results.forEach((result, i) => {
+      if (i % 2 === 0) expect(result.status, `publish ${i}`).toBe("fulfilled");
+      else expect(result, `publish ${i}`).toMatchObject({ reason: { code: "WEIR_ERR_PUBLISH_UNROUTABLE" } });
+    });
+    expect(await broker.count(queue)).toBe(200);
+    await app.stop();
+  });
+
+  it("an unknown or invalid publish option is refused with WEIR_ERR_INVALID_OPTION naming it", async () => {
+    const queue = await broker.queue(uniqueName("options"));
+    const app = createApp();
+    const typo = { routingKey: queue, mandatroy: false } as unknown as Parameters<typeof app.amqp.publish>[1];
+    const error = await app.amqp.publish({ id: 1 }, typo).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect(error).toMatchObject({ code: "WEIR_ERR_INVALID_OPTION", option: "publish.mandatroy" });
+    expect((error as Error).message).toContain('did you mean "mandatory"?');
+    const notBoolean = { routingKey: queue, mandatory: "no" } as unknown as Parameters<
+      typeof app.amqp.publish
+    >[1];
+    await expect(app.amqp.publish({ id: 2 }, notBoolean)).rejects.toMatchObject({
+      code: "WEIR_ERR_INVALID_OPTION",
+      option: "publish.mandatory",
+    });
+    await expect(app.amqp.publish({ id: 3 }, { routingKey: queue, timeout: -1 })).rejects.toMatchObject({
+      code: "WEIR_ERR_INVALID_OPTION",
+      option: "publish.timeout",
+    });
+    expect(await broker.count(queue)).toBe(0); // refused before anything was sent
+    await app.stop();
+  });
+});
+
+describe("weir's own publishes are mandatory too: replays (issue 14.4)", () => {
+  let broker: Broker;
+  beforeEach(async () => {
+    broker = await Broker.connect();
+  });
+  afterEach(async () => {
+    await broker.close();
+  });
+
+  it("a replay to a queue that no longer exists rejects as unroutable and keeps the dead letter", async () => {
+    const queue = uniqueName("replay-gone");
+    const dlq = await broker.queue(`${queue}.dlq`);
+    await broker.publish(dlq, [{ id: 1 }], { headers: { [WeirHeaders.ORIGINAL_QUEUE]: queue } });
+    const app = createApp();
+    await expect(app.amqp.replay(queue)).rejects.toMatchObject({
+      code: "WEIR_ERR_PUBLISH_UNROUTABLE",
+      routingKey: queue,
+    });
+    expect(await broker.count(dlq)).toBe(1);
+    await app.stop();
+  });
+});
