@@ -37,11 +37,20 @@ function route(spec: Record<string, unknown>) {
 
 /** A controllable confirm: the test decides when (and whether) the broker confirms each publish. */
 function publisher() {
-  const sent: { routingKey: string; properties: Options.Publish; confirm: () => void; fail: () => void }[] =
-    [];
+  const sent: {
+    routingKey: string;
+    properties: Options.Publish;
+    confirm: () => void;
+    fail: (error?: Error) => void;
+  }[] = [];
   const publish = (_exchange: string, routingKey: string, _content: Buffer, properties: Options.Publish) =>
     new Promise<void>((resolve, reject) => {
-      sent.push({ routingKey, properties, confirm: resolve, fail: () => reject(new Error("nack")) });
+      sent.push({
+        routingKey,
+        properties,
+        confirm: resolve,
+        fail: (error) => reject(error ?? new Error("nack")),
+      });
     });
   return { sent, publish };
 }
@@ -65,7 +74,11 @@ function setup(spec: Record<string, unknown>) {
     return new AMQPMessage(delivery, "q", tag, session);
   };
   const { sent, publish } = publisher();
-  const declarer = { ensure: async () => {} } as unknown as Declarer;
+  const forgotten: string[] = [];
+  const declarer = {
+    ensure: async () => {},
+    forget: (queue: string) => forgotten.push(queue),
+  } as unknown as Declarer;
   const routed = route(spec);
   const forwarding = new Forwarder(routed, publish, declarer, silent);
   const policy = new DeliveryPolicy<AMQPMessage>(
@@ -74,7 +87,7 @@ function setup(spec: Record<string, unknown>) {
     noInstrumentation,
     silent,
   );
-  return { frames, deliver, sent, policy };
+  return { frames, deliver, sent, policy, declarer: { forgotten } };
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
@@ -111,6 +124,34 @@ describe("the acknowledger with pending republishes (confirm before ack)", () =>
     sent[0]!.fail();
     await done;
     expect(frames).toEqual(["reject 1 requeue=true"]);
+  });
+
+  it("an unroutable republish (issue 14.4): declared again and sent once more, then requeued, never acked", async () => {
+    const { frames, deliver, sent, policy, declarer } = setup({ retry: { maxAttempts: 3 } });
+    const unroutable = () => Object.assign(new Error("returned"), { code: "WEIR_ERR_PUBLISH_UNROUTABLE" });
+    const done = policy.process([deliver(1)], async () => ({ failed: true, error: new Error("boom") }));
+    await flush();
+    sent[0]!.fail(unroutable());
+    await flush();
+    // The delay queue is gone: forgotten, declared again, and the copy sent a second time.
+    expect(declarer.forgotten).toEqual(["q.retry.60000"]);
+    expect(sent.map((s) => s.routingKey)).toEqual(["q.retry.60000", "q.retry.60000"]);
+    expect(frames).toEqual([]);
+    sent[1]!.fail(unroutable());
+    await done;
+    expect(frames).toEqual(["reject 1 requeue=true"]);
+
+    const again = setup({ retry: { maxAttempts: 3 } });
+    const second = again.policy.process([again.deliver(1)], async () => ({
+      failed: true,
+      error: new Error("x"),
+    }));
+    await flush();
+    again.sent[0]!.fail(unroutable());
+    await flush();
+    again.sent[1]!.confirm();
+    await second;
+    expect(again.frames).toEqual(["ack 1"]);
   });
 
   it("sends the last attempt to the DLQ, and dead letters to nowhere are rejected without requeue", async () => {

@@ -1,7 +1,14 @@
 import * as amqp from "amqplib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InvalidOptionError, PublishRejectedError, WeirHeaders } from "../../src/index.js";
-import { AMQP_URL, Broker, createApp, uniqueName } from "../helpers/amqp.js";
+import {
+  type AMQPMessage,
+  ConstantBackoff,
+  InvalidOptionError,
+  PublishRejectedError,
+  RouteTypes,
+  WeirHeaders,
+} from "../../src/index.js";
+import { AMQP_URL, Broker, createApp, sleep, uniqueName, waitFor } from "../helpers/amqp.js";
 
 /**
  * Kind (issue 14.4): a publish that goes nowhere. The broker drops a message no queue takes and
@@ -159,13 +166,94 @@ describe("publishes that go nowhere reject with a code (issue 14.4)", () => {
   });
 });
 
-describe("weir's own publishes are mandatory too: replays (issue 14.4)", () => {
+describe("weir's own publishes are mandatory too: tasks, retries, dead letters, replays (issue 14.4)", () => {
   let broker: Broker;
   beforeEach(async () => {
     broker = await Broker.connect();
   });
   afterEach(async () => {
     await broker.close();
+  });
+
+  const fast = (delay: number) => new ConstantBackoff({ constant: delay, floor: delay, ceiling: delay });
+
+  it("task.delay to a task whose queue does not exist rejects (at once and delayed) instead of vanishing", async () => {
+    const producer = createApp();
+    // A producer-only process: the task is defined, no worker ever declared its queue.
+    const name = uniqueName("task-nowhere");
+    const task = producer.task(name, async () => {});
+    await expect(task.delay({ id: 1 })).rejects.toMatchObject({ code: "WEIR_ERR_PUBLISH_UNROUTABLE" });
+    // A delayed run would wait in its delay queue, then be dropped by the broker when the delay ends.
+    await expect(task.delay({ id: 2 }, { delay: 100 })).rejects.toMatchObject({
+      code: "WEIR_ERR_PUBLISH_UNROUTABLE",
+      replyCode: 404,
+    });
+    expect(await broker.exists(`${name}.retry.100`)).toBe(false);
+    await producer.stop();
+  });
+
+  it("task.delay declares its delay queue again when the broker returns the run (the queue expired)", async () => {
+    const app = createApp();
+    const name = uniqueName("task-redeclare");
+    broker.track(name);
+    broker.track(`${name}.retry.200`);
+    const ran: number[] = [];
+    const task = app.task(name, async (payload: { id: number }) => {
+      ran.push(payload.id);
+    });
+    await app.start();
+    await task.delay({ id: 1 }, { delay: 200 });
+    await waitFor(() => ran.length === 1, 5000, "the first delayed run");
+    await broker.deleteQueue(`${name}.retry.200`); // as x-expires does to an unused delay queue
+    await task.delay({ id: 2 }, { delay: 200 });
+    await waitFor(() => ran.length === 2, 5000, "the delayed run after the delay queue vanished");
+    expect(ran).toEqual([1, 2]);
+    await app.stop();
+  });
+
+  it("a retry whose delay queue vanished is declared again and retried: the original is never lost", async () => {
+    const queue = await broker.queue(uniqueName("retry-gone"));
+    broker.track(`${queue}.retry.150`);
+    broker.track(`${queue}.dlq`);
+    const attempts: string[] = [];
+    const app = createApp();
+    app.route(
+      [queue],
+      { type: RouteTypes.AMQP, retry: { maxAttempts: 3, backoff: fast(150) } },
+      async ([m]: AMQPMessage<{ id: number }>[]) => {
+        attempts.push(`${m!.body.id}:${m!.attempt}`);
+        if (m!.attempt === 1) throw new Error("first attempts fail");
+      },
+    );
+    await app.start();
+    await broker.publish(queue, [{ id: 1 }]);
+    await waitFor(() => attempts.length === 2, 5000, "the first retry");
+    // Deleted behind weir's back (its declare cache still says it exists): before issue 14.4 the
+    // retry was confirmed, dropped by the broker, and the original acked: lost.
+    await broker.deleteQueue(`${queue}.retry.150`);
+    await broker.publish(queue, [{ id: 2 }]);
+    await waitFor(() => attempts.length === 4, 5000, "the retry after the delay queue vanished");
+    expect(attempts).toEqual(["1:1", "1:2", "2:1", "2:2"]);
+    await sleep(100);
+    await app.stop();
+    expect(await broker.count(queue)).toBe(0);
+  });
+
+  it("a dead letter whose dead-letter queue was deleted is declared again and stored", async () => {
+    const queue = await broker.queue(uniqueName("dlq-gone"));
+    const dlq = `${queue}.dlq`;
+    broker.track(dlq);
+    const app = createApp();
+    app.route([queue], { type: RouteTypes.AMQP, deadLetter: true }, async ([m]) => {
+      m!.deadLetter("never valid");
+    });
+    await app.start();
+    await broker.deleteQueue(dlq); // declared at start; gone now, and weir's cache does not know
+    await broker.publish(queue, [{ id: 1 }]);
+    await waitFor(async () => (await broker.exists(dlq)) && (await broker.count(dlq)) === 1, 5000, "the DLQ");
+    await app.stop();
+    const [letter] = await broker.getAll(dlq);
+    expect(letter!.properties.headers?.[WeirHeaders.REASON]).toBe("dead-lettered");
   });
 
   it("a replay to a queue that no longer exists rejects as unroutable and keeps the dead letter", async () => {

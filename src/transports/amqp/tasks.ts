@@ -11,6 +11,7 @@ import {
 import { knownKeys, nonEmptyString } from "../../core/validate.js";
 import type { AMQPMessage } from "./message.js";
 import type { AMQPChannel } from "./port.js";
+import { PublishRejectedError } from "./publish-errors.js";
 import {
   delayQueueName,
   delayQueueOptions,
@@ -128,8 +129,11 @@ export interface Task<T> {
   /** The vhost of its queue (`undefined`: the app's default vhost). */
   readonly vhost: string | undefined;
   /**
-   * Enqueues one run of the task and resolves once the broker has confirmed it. With a schema, the
-   * payload is checked first: an invalid one rejects with `WEIR_ERR_TASK_PAYLOAD` and is not sent.
+   * Enqueues one run of the task and resolves once the broker has confirmed it and routed it to the
+   * task's queue (or, with a `delay`, to its delay queue while the task queue exists). With a schema,
+   * the payload is checked first: an invalid one rejects with `WEIR_ERR_TASK_PAYLOAD` and is not
+   * sent. A task queue that does not exist (no worker ever declared it) rejects with
+   * `WEIR_ERR_PUBLISH_UNROUTABLE`; the other failures are `app.amqp.publish`'s.
    */
   delay(payload: T, options?: DelayOptions): Promise<void>;
 }
@@ -236,20 +240,30 @@ class TaskProducer<T> implements Task<T> {
       const result: SchemaResult<unknown> = checked instanceof Promise ? await checked : checked;
       if (!result.ok) throw new TaskPayloadError(this.name, result.issues);
     }
-    let routingKey = this.name;
-    if (wait > 0) {
-      routingKey = delayQueueName(this.name, wait);
-      await this.declareDelayQueue(routingKey, wait);
+    const send = (routingKey: string): Promise<void> =>
+      this.transport.publish(payload, {
+        routingKey,
+        vhost: this.vhost,
+        headers: options.headers,
+        messageId: options.messageId,
+        correlationId: options.correlationId,
+        priority: options.priority,
+        timeout: options.timeout,
+      });
+    // Mandatory, as every publish: a task queue that does not exist rejects with
+    // WEIR_ERR_PUBLISH_UNROUTABLE instead of the broker dropping the run.
+    if (wait === 0) return send(this.name);
+    const queue = delayQueueName(this.name, wait);
+    await this.declareDelayQueue(queue, wait);
+    try {
+      await send(queue);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "WEIR_ERR_PUBLISH_UNROUTABLE") throw error;
+      // The delay queue expired (unused for twice its delay) or was deleted: declare it, once more.
+      this.declared.delete(queue);
+      await this.declareDelayQueue(queue, wait);
+      await send(queue);
     }
-    await this.transport.publish(payload, {
-      routingKey,
-      vhost: this.vhost,
-      headers: options.headers,
-      messageId: options.messageId,
-      correlationId: options.correlationId,
-      priority: options.priority,
-      timeout: options.timeout,
-    });
   }
 
   /**
@@ -262,7 +276,26 @@ class TaskProducer<T> implements Task<T> {
     if (at !== undefined && Date.now() - at < renewAfter(wait)) return;
     const sentAt = Date.now();
     const internals = this.transport[amqpInternals]();
-    await internals.withChannel(this.vhost ?? internals.defaultVhost, async (channel: AMQPChannel) => {
+    const vhost = this.vhost ?? internals.defaultVhost;
+    await internals.withChannel(vhost, async (channel: AMQPChannel) => {
+      // When the delay ends the broker dead-letters the message into the task queue, and drops a
+      // dead letter it cannot route without a word: a delayed run is taken only while that queue
+      // exists (checked whenever the delay queue is declared).
+      try {
+        await channel.checkQueue(this.name);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 404) throw error;
+        throw new PublishRejectedError(
+          "WEIR_ERR_PUBLISH_UNROUTABLE",
+          `task "${this.name}": its queue does not exist in vhost "${vhost}" (404 NOT_FOUND), so the ` +
+            "delayed run would be dropped when its delay ends; nothing was sent",
+          404,
+          "NOT_FOUND",
+          "",
+          this.name,
+          { cause: error },
+        );
+      }
       await channel.assertQueue(queue, delayQueueOptions(this.name, wait));
     });
     this.declared.set(queue, sentAt);

@@ -126,24 +126,27 @@ export class Forwarder implements Forwarding<AMQPMessage, Forward> {
   }
 
   /**
-   * Publishes `message` where `target` says, then acks it; on a failed publish it is requeued (the
-   * broker keeps it; a later delivery tries again). Never rejects.
+   * Publishes `message` where `target` says (mandatory: a copy the broker cannot route is a
+   * failure), then acks it; on a failed publish it is requeued (the broker keeps it; a later
+   * delivery tries again). Never rejects.
    */
   async forward(message: AMQPMessage, target: Forward): Promise<void> {
     message.settle(Actions.ACK);
     // Its channel is gone: the broker redelivers the original, so a copy would only be a duplicate.
     if (!message.session.alive) return;
     try {
-      if (target.kind === "retry") {
-        await this.declarer.ensure(
-          target.queue,
-          delayQueueOptions(message.queue, target.delay),
-          renewAfter(target.delay),
-        );
-      } else {
-        await this.declarer.ensure(target.queue, DEAD_LETTER_QUEUE_OPTIONS, DLQ_REDECLARE_MS, true);
+      await this.ensure(message, target);
+      try {
+        await this.publish("", target.queue, message.raw, target.properties);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== "WEIR_ERR_PUBLISH_UNROUTABLE") throw error;
+        // Returned (mandatory): the queue weir declared is gone (an unused delay queue expires, a
+        // dead-letter queue may be deleted by hand). Declare it again and publish once more; if that
+        // fails too, the original is requeued below, never acked.
+        this.declarer.forget(target.queue);
+        await this.ensure(message, target);
+        await this.publish("", target.queue, message.raw, target.properties);
       }
-      await this.publish("", target.queue, message.raw, target.properties);
     } catch (error) {
       // A broker failure (timeout, nack, closed channel), not broken code: no stack.
       this.logger.error(
@@ -182,6 +185,17 @@ export class Forwarder implements Forwarding<AMQPMessage, Forward> {
         "message dead-lettered",
       );
     }
+  }
+
+  private ensure(message: AMQPMessage, target: Forward): Promise<void> {
+    if (target.kind === "retry") {
+      return this.declarer.ensure(
+        target.queue,
+        delayQueueOptions(message.queue, target.delay),
+        renewAfter(target.delay),
+      );
+    }
+    return this.declarer.ensure(target.queue, DEAD_LETTER_QUEUE_OPTIONS, DLQ_REDECLARE_MS, true);
   }
 
   private deadLetter(

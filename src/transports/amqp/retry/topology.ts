@@ -107,6 +107,11 @@ export class Declarer {
     return pending;
   }
 
+  /** Forgets that `queue` was declared: the broker returned a publish to it, so it is gone. */
+  forget(queue: string): void {
+    this.declared.delete(queue);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const channel = this.channel;
