@@ -9,8 +9,7 @@ import {
   WeirHeaders,
 } from "../../src/index.js";
 import { TEST_VHOST } from "../global-setup.js";
-import { Broker, createApp, sleep, uniqueName, waitFor } from "../helpers/amqp.js";
-import { closeConnections } from "../helpers/rabbitmqctl.js";
+import { Broker, createApp, dropConnections, sleep, uniqueName, waitFor } from "../helpers/amqp.js";
 
 type Job = { id: number };
 
@@ -371,7 +370,7 @@ describe("retries on the broker (faststream #1657, celery #6760: no attempt coun
     await broker.deleteQueue(dlq);
     await broker.deleteQueue(delayQueue);
     // The routes' connection and the publisher's (opened by the first retry).
-    expect(await closeConnections(`weir:${name}:`)).toBe(2);
+    expect(await dropConnections(`weir:${name}:`)).toBe(2);
     await waitFor(
       async () => {
         const probe = await Broker.connect();

@@ -1,7 +1,17 @@
 import { randomUUID } from "node:crypto";
 import * as amqp from "amqplib";
 import { pino } from "pino";
+import { appTransports } from "../../src/core/application.js";
 import { App, type AppOptions } from "../../src/index.js";
+import type {
+  AMQPConfirmChannel,
+  AMQPConnection,
+  GetMessage,
+  Options,
+} from "../../src/transports/amqp/port.js";
+import { AMQPTransport, amqpInternals } from "../../src/transports/amqp/transport.js";
+import { closeConnections } from "./rabbitmqctl.js";
+import { memoryBackend, TEST_BROKER } from "./test-broker.js";
 
 export const AMQP_URL = process.env.WEIR_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 
@@ -12,18 +22,40 @@ export function uniqueName(prefix: string): string {
   return `weir-test.${prefix}.${randomUUID().slice(0, 8)}`;
 }
 
+/**
+ * An app on the test broker (TEST_BROKER): RabbitMQ at AMQP_URL, or, under
+ * `WEIR_TEST_BROKER=memory`, the file's in-memory broker, through the transport's own seam (as
+ * weir/testing's driver plugs it in), so that the app runs the same code either way.
+ */
 export function createApp(options: AppOptions = {}): App {
-  return new App({ logger: silentLogger, ...options, amqp: { url: AMQP_URL, ...options.amqp } });
+  const app = new App({ logger: silentLogger, ...options, amqp: { url: AMQP_URL, ...options.amqp } });
+  if (TEST_BROKER === "memory") {
+    const transport = app[appTransports].get("amqp");
+    if (!(transport instanceof AMQPTransport)) throw new Error("the app has no AMQP transport");
+    transport[amqpInternals]().useConnect(memoryBackend().connect);
+  }
+  return app;
 }
 
 /**
- * The test's own view of the broker: a raw amqplib connection, independent of weir, used to set up
- * queues, publish fixtures and count what is left on the broker.
+ * Drops the connections named `prefix...` (weir names its own `weir:<app name>:<vhost>`), as a
+ * network failure would, and returns how many: `rabbitmqctl close_connection` on RabbitMQ, the
+ * in-memory broker's own drop on memory.
+ */
+export async function dropConnections(prefix: string): Promise<number> {
+  if (TEST_BROKER === "memory") return memoryBackend().drop(prefix);
+  return closeConnections(prefix);
+}
+
+/**
+ * The test's own view of the broker, independent of weir, used to set up queues, publish fixtures
+ * and count what is left on the broker: a raw amqplib connection to RabbitMQ, or, under
+ * `WEIR_TEST_BROKER=memory`, a connection to the file's in-memory broker, the one its apps use.
  */
 export class Broker {
   private constructor(
-    private readonly connection: amqp.ChannelModel,
-    private readonly channel: amqp.ConfirmChannel,
+    private readonly connection: AMQPConnection,
+    private readonly channel: AMQPConfirmChannel,
     private readonly queues: Set<string>,
   ) {}
 
@@ -31,7 +63,16 @@ export class Broker {
   static async connect(vhost = "/", base = AMQP_URL): Promise<Broker> {
     const url = new URL(base);
     url.pathname = `/${encodeURIComponent(vhost)}`;
-    const connection = await amqp.connect(url.toString());
+    let connection: AMQPConnection;
+    if (TEST_BROKER === "memory") {
+      // An extra node (rabbit-node.ts) is RabbitMQ by nature: its tests stay in the integration project.
+      if (base !== AMQP_URL) throw new Error("Broker.connect(vhost, base): another node is RabbitMQ-only");
+      connection = await memoryBackend().connect(url.toString(), {
+        clientProperties: { connection_name: "weir-test:broker" },
+      });
+    } else {
+      connection = await amqp.connect(url.toString());
+    }
     const channel = await connection.createConfirmChannel();
     channel.on("error", () => {});
     return new Broker(connection, channel, new Set());
@@ -48,11 +89,7 @@ export class Broker {
     this.queues.add(name);
   }
 
-  async publish(
-    queue: string,
-    bodies: readonly unknown[],
-    properties: amqp.Options.Publish = {},
-  ): Promise<void> {
+  async publish(queue: string, bodies: readonly unknown[], properties: Options.Publish = {}): Promise<void> {
     for (const body of bodies) {
       const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
       this.channel.sendToQueue(queue, content, { persistent: true, ...properties });
@@ -77,8 +114,8 @@ export class Broker {
   }
 
   /** Takes every ready message off the queue (acked) and returns them whole (headers included). */
-  async getAll(queue: string): Promise<amqp.GetMessage[]> {
-    const messages: amqp.GetMessage[] = [];
+  async getAll(queue: string): Promise<GetMessage[]> {
+    const messages: GetMessage[] = [];
     for (let i = 0; i < 100_000; i++) {
       const message = await this.channel.get(queue, { noAck: true });
       if (message === false) break;
