@@ -53,6 +53,29 @@ describe("app.amqp.publish", () => {
     await app.stop();
   });
 
+  it("publishes in call order across the channel's opening (none overtakes one waiting for it)", async () => {
+    const queue = await broker.queue(uniqueName("open-order"));
+    const app = createApp();
+    // One publish per microtask, from before the connection exists until well after the channel
+    // opened: on the in-memory broker the channel opens amid them, while earlier publishes are still
+    // resuming from their wait (issue #16).
+    const sent: Promise<void>[] = [];
+    await new Promise<void>((resolve) => {
+      const step = (): void => {
+        if (sent.length === 300) {
+          resolve();
+          return;
+        }
+        sent.push(app.amqp.publish(sent.length, { routingKey: queue }));
+        queueMicrotask(step);
+      };
+      step();
+    });
+    await Promise.all(sent);
+    expect(await broker.drain(queue)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    await app.stop();
+  });
+
   it("rejects with a coded PublishError when the exchange does not exist, and keeps publishing after", async () => {
     const queue = await broker.queue(uniqueName("after-error"));
     const app = createApp();
