@@ -4,7 +4,9 @@ import type { BackendName } from "./backends.js";
  * The deliberate differences of weir/testing's in-memory broker from RabbitMQ, in one place
  * (Watermill's `Features`). A shared case a backend does not pass is skipped there with its
  * `reason` in the test's name, so every difference is visible in the test report as a skip.
- * docs/testing.md lists the same entries.
+ * docs/testing.md lists the same entries. Shared cases: test/amqp/channel-contract.test.ts, and the
+ * AMQP behaviour files the `amqp-memory` vitest project runs again on memory (vitest.config.ts;
+ * none of their cases needs an entry today: skip one with `differs(TEST_BROKER, name)`).
  */
 export interface BrokerDifference {
   /** The id of the shared case it skips. */
