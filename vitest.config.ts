@@ -47,6 +47,7 @@ const UNIT = [
   "test/testing/amqp.test.ts",
   "test/testing/attribution.test.ts",
   "test/testing/sse-http.test.ts",
+  "test/testing/topology.test.ts",
   "test/testing/unsupported-arguments.test.ts",
   "test/utils/action-queue.test.ts",
   "test/utils/backoff.test.ts",

@@ -3,12 +3,7 @@ import * as amqp from "amqplib";
 import { pino } from "pino";
 import { appTransports } from "../../src/core/application.js";
 import { App, type AppOptions } from "../../src/index.js";
-import type {
-  AMQPConfirmChannel,
-  AMQPConnection,
-  GetMessage,
-  Options,
-} from "../../src/transports/amqp/port.js";
+import type { AMQPChannel, AMQPConfirmChannel, GetMessage, Options } from "../../src/transports/amqp/port.js";
 import { AMQPTransport, amqpInternals } from "../../src/transports/amqp/transport.js";
 import { closeConnections } from "./rabbitmqctl.js";
 import { memoryBackend, TEST_BROKER } from "./test-broker.js";
@@ -47,6 +42,16 @@ export async function dropConnections(prefix: string): Promise<number> {
   return closeConnections(prefix);
 }
 
+/** A channel of the `Broker` helper: the port's, and `deleteExchange` to clean up after a test. */
+export type BrokerChannel = AMQPChannel & { deleteExchange(exchange: string): Promise<unknown> };
+
+/** What the `Broker` helper uses of a connection: amqplib's `ChannelModel` and the in-memory one both are. */
+interface BrokerConnection {
+  createChannel(): Promise<BrokerChannel>;
+  createConfirmChannel(): Promise<AMQPConfirmChannel>;
+  close(): Promise<void>;
+}
+
 /**
  * The test's own view of the broker, independent of weir, used to set up queues, publish fixtures
  * and count what is left on the broker: a raw amqplib connection to RabbitMQ, or, under
@@ -54,7 +59,7 @@ export async function dropConnections(prefix: string): Promise<number> {
  */
 export class Broker {
   private constructor(
-    private readonly connection: AMQPConnection,
+    private readonly connection: BrokerConnection,
     private readonly channel: AMQPConfirmChannel,
     private readonly queues: Set<string>,
   ) {}
@@ -63,13 +68,11 @@ export class Broker {
   static async connect(vhost = "/", base = AMQP_URL): Promise<Broker> {
     const url = new URL(base);
     url.pathname = `/${encodeURIComponent(vhost)}`;
-    let connection: AMQPConnection;
+    let connection: BrokerConnection;
     if (TEST_BROKER === "memory") {
       // An extra node (rabbit-node.ts) is RabbitMQ by nature: its tests stay in the integration project.
       if (base !== AMQP_URL) throw new Error("Broker.connect(vhost, base): another node is RabbitMQ-only");
-      connection = await memoryBackend().connect(url.toString(), {
-        clientProperties: { connection_name: "weir-test:broker" },
-      });
+      connection = await memoryBackend().open(url.toString(), "weir-test:broker");
     } else {
       connection = await amqp.connect(url.toString());
     }
@@ -138,7 +141,7 @@ export class Broker {
   }
 
   /** Runs `fn` on a throwaway channel (a refused declare closes only that one). */
-  async withChannel<T>(fn: (channel: amqp.Channel) => Promise<T>): Promise<T> {
+  async withChannel<T>(fn: (channel: BrokerChannel) => Promise<T>): Promise<T> {
     const channel = await this.connection.createChannel();
     channel.on("error", () => {});
     try {

@@ -27,6 +27,8 @@ export interface MemoryBackend {
   readonly broker: MemoryBroker;
   /** Opens connections as amqplib's `connect` would, for weir's transport and the `Broker` helper. */
   readonly connect: ConnectFunction;
+  /** `connect`, giving the in-memory connection's own type (its channels have `deleteExchange`). */
+  open(url: string, connectionName: string): Promise<MemoryConnection>;
   /**
    * Drops (as a network failure: 320 CONNECTION_FORCED) the open connections whose
    * `connection_name` starts with `prefix`, as `rabbitmqctl close_connection` does on RabbitMQ;
@@ -50,14 +52,21 @@ export function memoryBackend(): MemoryBackend {
   const broker = new MemoryBroker(quietBroker, "redeliver");
   const connections = new Set<MemoryConnection>();
   const names = new Map<AMQPConnection, string>();
-  const open = memoryConnect(broker, quietChannels, connections);
+  const openConnection = memoryConnect(broker, quietChannels, connections);
+  const connect: ConnectFunction = async (url, options) => {
+    const connection = await openConnection(url, options);
+    names.set(connection, options.clientProperties.connection_name ?? "");
+    connection.on("close", () => names.delete(connection));
+    return connection;
+  };
   shared = {
     broker,
-    async connect(url, options) {
-      const connection = await open(url, options);
-      names.set(connection, options.clientProperties.connection_name ?? "");
-      connection.on("close", () => names.delete(connection));
-      return connection;
+    connect,
+    async open(url, connectionName) {
+      const connection = await connect(url, { clientProperties: { connection_name: connectionName } });
+      const opened = [...connections].find((each) => each === connection);
+      if (opened === undefined) throw new Error("the in-memory broker lost a connection it just opened");
+      return opened;
     },
     drop(prefix) {
       const hit = [...connections].filter((each) => (names.get(each) ?? "").startsWith(prefix));
