@@ -97,14 +97,20 @@ export class Declarer {
    * the user made a quorum queue, say).
    */
   ensure(queue: string, options: Options.AssertQueue, maxAgeMs: number, existingOk = false): Promise<void> {
+    // A declare in flight is joined first, even once the cache says fresh: the callers that waited
+    // for it resume in call order, and one arriving as it completes does not overtake them (its
+    // forward would reach the queue first; issue #16).
+    const pending = this.inFlight.get(queue);
+    if (pending !== undefined) return pending;
     const at = this.declared.get(queue);
     if (at !== undefined && Date.now() - at < maxAgeMs) return Promise.resolve();
-    let pending = this.inFlight.get(queue);
-    if (pending === undefined) {
-      pending = this.declare(queue, options, existingOk).finally(() => this.inFlight.delete(queue));
-      this.inFlight.set(queue, pending);
-    }
-    return pending;
+    const declaring = this.declare(queue, options, existingOk);
+    this.inFlight.set(queue, declaring);
+    const forget = (): void => {
+      if (this.inFlight.get(queue) === declaring) this.inFlight.delete(queue);
+    };
+    declaring.then(forget, forget);
+    return declaring;
   }
 
   /** Forgets that `queue` was declared: the broker returned a publish to it, so it is gone. */
