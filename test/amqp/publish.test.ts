@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { App, PublishError, RouteTypes } from "../../src/index.js";
-import { Broker, createApp, silentLogger, uniqueName, waitFor } from "../helpers/amqp.js";
-import { appConnectionNames } from "../helpers/rabbitmqctl.js";
+import { Broker, connectionNames, createApp, silentLogger, uniqueName, waitFor } from "../helpers/amqp.js";
 
 describe("app.amqp.publish", () => {
   let broker: Broker;
@@ -133,9 +132,9 @@ describe("app.amqp.publish", () => {
     const app = createApp({ name });
     app.route([queue], { type: RouteTypes.AMQP }, async () => {});
     await app.start();
-    expect(await appConnectionNames(name)).toEqual([`weir:${name}:/`]); // the publisher connects lazily
+    expect(await connectionNames(name)).toEqual([`weir:${name}:/`]); // the publisher connects lazily
     await app.amqp.publish({ x: 1 }, { routingKey: uniqueName("nowhere"), mandatory: false });
-    expect(await appConnectionNames(name)).toEqual([`weir:${name}:/`, `weir:${name}:/:publish`]);
+    expect(await connectionNames(name)).toEqual([`weir:${name}:/`, `weir:${name}:/:publish`]);
     await app.stop();
   });
 

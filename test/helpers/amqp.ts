@@ -5,7 +5,7 @@ import { appTransports } from "../../src/core/application.js";
 import { App, type AppOptions } from "../../src/index.js";
 import type { AMQPChannel, AMQPConfirmChannel, GetMessage, Options } from "../../src/transports/amqp/port.js";
 import { AMQPTransport, amqpInternals } from "../../src/transports/amqp/transport.js";
-import { closeConnections } from "./rabbitmqctl.js";
+import { appConnectionNames, closeConnections } from "./rabbitmqctl.js";
 import { memoryBackend, TEST_BROKER } from "./test-broker.js";
 
 export const AMQP_URL = process.env.WEIR_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -40,6 +40,12 @@ export function createApp(options: AppOptions = {}): App {
 export async function dropConnections(prefix: string): Promise<number> {
   if (TEST_BROKER === "memory") return memoryBackend().drop(prefix);
   return closeConnections(prefix);
+}
+
+/** The sorted names of app `app`'s open connections (`weir:<app>:<vhost>[:publish]`), on the test broker. */
+export async function connectionNames(app: string): Promise<string[]> {
+  if (TEST_BROKER === "memory") return memoryBackend().names(`weir:${app}:`);
+  return appConnectionNames(app);
 }
 
 /** A channel of the `Broker` helper: the port's, and `deleteExchange` to clean up after a test. */

@@ -35,6 +35,8 @@ export interface MemoryBackend {
    * returns how many.
    */
   drop(prefix: string): number;
+  /** The sorted `connection_name`s of the open connections that start with `prefix`. */
+  names(prefix: string): string[];
 }
 
 const quietBroker: BrokerObserver = { published() {}, deadLettered() {}, changed() {} };
@@ -67,6 +69,9 @@ export function memoryBackend(): MemoryBackend {
       const opened = [...connections].find((each) => each === connection);
       if (opened === undefined) throw new Error("the in-memory broker lost a connection it just opened");
       return opened;
+    },
+    names(prefix) {
+      return [...names.values()].filter((name) => name.startsWith(prefix)).sort();
     },
     drop(prefix) {
       const hit = [...connections].filter((each) => (names.get(each) ?? "").startsWith(prefix));
