@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { RouteTypes } from "../../core/constants.js";
 import { ConfigurationError, InvalidHandlerError, InvalidOptionError, WeirError } from "../../core/errors.js";
 import type { HandlerContext } from "../../core/handler-call.js";
@@ -102,7 +103,8 @@ export interface DelayOptions {
   headers?: Record<string, unknown>;
   /**
    * The AMQP `message-id` (what `once` dedups on by default).
-   * @defaultValue none
+   * @defaultValue a new random UUID per call (kept if the call publishes twice: a delay queue that
+   * expired is declared again and the run published once more)
    */
   messageId?: string;
   /**
@@ -240,12 +242,14 @@ class TaskProducer<T> implements Task<T> {
       const result: SchemaResult<unknown> = checked instanceof Promise ? await checked : checked;
       if (!result.ok) throw new TaskPayloadError(this.name, result.issues);
     }
+    // One id for the call, even when it publishes twice (below): `once` sees one run.
+    const messageId = options.messageId ?? randomUUID();
     const send = (routingKey: string): Promise<void> =>
       this.transport.publish(payload, {
         routingKey,
         vhost: this.vhost,
         headers: options.headers,
-        messageId: options.messageId,
+        messageId,
         correlationId: options.correlationId,
         priority: options.priority,
         timeout: options.timeout,

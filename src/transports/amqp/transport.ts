@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import { RouteTypes } from "../../core/constants.js";
 import type { OnceStore } from "../../core/consume/once/store.js";
@@ -25,7 +26,12 @@ import type { AMQPMessage } from "./message.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import type { AMQPChannel } from "./port.js";
 import { PublishClosedError, PublishNotSentError } from "./publish-errors.js";
-import { checkPublishOptions, encodeBody, type PublishOptions } from "./publish-options.js";
+import {
+  amqpTimestamp,
+  checkPublishOptions,
+  encodeBody,
+  type PublishOptions,
+} from "./publish-options.js";
 import { Publisher } from "./publisher.js";
 import {
   type DeadLetter,
@@ -423,10 +429,12 @@ export class AMQPTransport implements Transport, AMQPClient {
         mandatory: options.mandatory ?? true,
         contentType,
         headers,
-        messageId: options.messageId,
+        // Generated when not given, so a route's `once` dedups every message weir publishes.
+        messageId: options.messageId ?? randomUUID(),
         correlationId: options.correlationId,
         expiration: options.expiration,
         priority: options.priority,
+        timestamp: amqpTimestamp(options.timestamp),
       },
       options.timeout ?? this.options.publishTimeout,
     );
