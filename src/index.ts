@@ -54,6 +54,7 @@ export type {
   DegradedHealth,
   EndpointHost,
   JSONValue,
+  PublicationDescription,
   RouteDescription,
   RouteHealth,
   RouteRecord,

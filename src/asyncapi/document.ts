@@ -92,7 +92,8 @@ class Builder implements AsyncAPIBuilder {
 
 /**
  * An AsyncAPI 3.0 document of the app: a channel and a `receive` operation per AMQP queue and SSE
- * stream (tasks also get a `send` operation), message payloads as JSON Schema where the route's
+ * stream (tasks also get a `send` operation), a `send` operation per typed publisher
+ * (`app.amqp.publisher`) created before the app started, message payloads as JSON Schema where the route's
  * schema can produce one, and the HTTP paths as a note (`info.x-weir-http`). Never contains
  * credentials. `weir asyncapi <module>` writes it from the command line.
  */
@@ -102,10 +103,10 @@ export function toAsyncAPI(app: AsyncAPISource, options: AsyncAPIOptions = {}): 
   if (options.description !== undefined) builder.note(options.description);
   for (const transport of app[appTransports].values()) {
     const records = app.routes.filter((record) => record.spec.type === transport.type);
-    if (records.length === 0) continue;
+    if (records.length === 0 && (transport.publications?.().length ?? 0) === 0) continue;
     if (transport.asyncapi === undefined) {
       builder.note(
-        `Routes of type "${transport.type}" are not described here: its transport adds nothing to AsyncAPI documents.`,
+        `${records.length > 0 ? "Routes" : "Publishers"} of type "${transport.type}" are not described here: its transport adds nothing to AsyncAPI documents.`,
       );
     } else {
       transport.asyncapi(builder, records);

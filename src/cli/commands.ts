@@ -2,7 +2,7 @@ import { writeFile } from "node:fs/promises";
 import type { App } from "../app.js";
 import { toAsyncAPI } from "../asyncapi/index.js";
 import { appTransports } from "../core/application.js";
-import type { RouteDescription } from "../core/transport.js";
+import type { PublicationDescription, RouteDescription } from "../core/transport.js";
 import { parseArgs } from "./args.js";
 import { loadEnvFile } from "./env-file.js";
 import { CLIError, UsageError } from "./errors.js";
@@ -41,6 +41,14 @@ function one(positionals: readonly string[], what: string): string {
 
 // ---------------------------------------------------------------- routes
 
+/** A publication (typed publisher) as `weir routes --json` prints it, after the routes. */
+interface PublicationRow {
+  readonly type: string;
+  readonly publisher: string;
+  readonly destination: string;
+  readonly details: PublicationDescription["details"];
+}
+
 /** Each route as its transport describes it, in registration order. */
 function describeRoutes(app: App): RouteDescription[] {
   const transports = app[appTransports];
@@ -50,6 +58,22 @@ function describeRoutes(app: App): RouteDescription[] {
       throw new CLIError("WEIR_ERR_CLI_UNSUPPORTED", `no transport for ${record.spec.type}`);
     return transport.describe(record);
   });
+}
+
+/** Each transport's publications (typed publishers), transport by transport, in creation order. */
+function describePublications(app: App): PublicationRow[] {
+  const rows: PublicationRow[] = [];
+  for (const transport of app[appTransports].values()) {
+    for (const publication of transport.publications?.() ?? []) {
+      rows.push({
+        type: publication.type,
+        publisher: publication.name,
+        destination: publication.destination,
+        details: publication.details,
+      });
+    }
+  }
+  return rows;
 }
 
 function detailText(details: Readonly<Record<string, unknown>>): string {
@@ -66,11 +90,12 @@ export async function routesCommand(argv: readonly string[]): Promise<number> {
   quietLogs();
   const app = await readApp(modulePath);
   const rows = describeRoutes(app);
+  const publications = describePublications(app);
   if (args.switches.has("json")) {
-    print(JSON.stringify(rows, null, 2));
+    print(JSON.stringify([...rows, ...publications], null, 2));
     return 0;
   }
-  if (rows.length === 0) {
+  if (rows.length === 0 && publications.length === 0) {
     print("(no routes)");
     return 0;
   }
@@ -80,6 +105,11 @@ export async function routesCommand(argv: readonly string[]): Promise<number> {
       row.task ? `${row.type} task` : row.type,
       row.routes.join(", "),
       detailText(row.details),
+    ]),
+    ...publications.map((row) => [
+      `${row.type} publisher`,
+      row.destination,
+      detailText({ name: row.publisher, ...row.details }),
     ]),
   ];
   const widths = [0, 1].map((column) => Math.max(...table.map((cells) => cells[column]!.length)));

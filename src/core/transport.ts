@@ -72,6 +72,22 @@ export interface RouteDescription {
 }
 
 /**
+ * Something the app sends through a transport to a destination it declared up front (an AMQP typed
+ * publisher, `app.amqp.publisher(...)`): a row of `weir routes` and a `send` operation of the
+ * AsyncAPI document. Pure data, so `weir routes --json` can print it.
+ */
+export interface PublicationDescription {
+  /** The transport's type (`"amqp"`, or a plugin's). */
+  readonly type: string;
+  /** The publication's name: given by the user, else derived from its destination. */
+  readonly name: string;
+  /** Where it sends, as the transport writes it (AMQP: `exchange:routingKey`, `(default):queue`). */
+  readonly destination: string;
+  /** Its publish defaults, defaults applied; `undefined` entries are left out of the table. */
+  readonly details: Readonly<Record<string, JSONValue | undefined>>;
+}
+
+/**
  * What a transport does with work: `consume` reads messages from a source and settles them (its
  * routes get handler and settlement metrics); `serve` answers requests (HTTP).
  */
@@ -145,9 +161,18 @@ export interface Transport {
    */
   describe(route: RouteRecord): RouteDescription;
   /**
-   * Adds this transport's servers, channels, operations and messages to an AsyncAPI document.
-   * Without it, the document says in `info.description` that routes of this type are not
-   * described, rather than leaving them out silently.
+   * What the app declared it sends through this transport (typed publishers), in creation order:
+   * rows of `weir routes` after the routes. Pure, like `describe`. Optional: a transport without it
+   * declares nothing it sends. A transport that has publications gets its `asyncapi` hook called
+   * even when it has no route, to add their `send` operations.
+   */
+  publications?(): readonly PublicationDescription[];
+  /**
+   * Adds this transport's servers, channels, operations and messages to an AsyncAPI document: a
+   * channel and `receive` operation per route, a `send` operation per publication. Called when the
+   * transport has routes or publications (`routes` may then be empty). Without it, the document
+   * says in `info.description` that routes (or publishers) of this type are not described, rather
+   * than leaving them out silently.
    */
   asyncapi?(builder: AsyncAPIBuilder, routes: readonly RouteRecord[]): void;
 }
