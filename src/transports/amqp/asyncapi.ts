@@ -1,6 +1,7 @@
-import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
+import type { AsyncAPIBuilder, AsyncAPIValue } from "../../core/asyncapi-builder.js";
 import { bindingsText } from "./describe.js";
 import type { AMQPRoute } from "./route-spec.js";
+import type { PublisherSpec } from "./typed-publisher.js";
 
 /** The `amqp` channel and operation bindings' version (github.com/asyncapi/bindings/amqp). */
 const AMQP_BINDING_VERSION = "0.3.0";
@@ -33,15 +34,19 @@ function details(route: AMQPRoute, task: string | undefined): string {
 
 /**
  * The RabbitMQ server (credentials never included), and per queue a channel with the AMQP queue
- * binding and a `receive` operation; a task's queue also gets a `send` operation.
+ * binding and a `receive` operation; a task's queue also gets a `send` operation, and each typed
+ * publisher one on the channel of its destination.
  */
 export function addAMQPChannels(
   builder: AsyncAPIBuilder,
   brokerUrl: string,
   defaultVhost: string,
   routes: readonly AMQPAsyncAPIRoute[],
+  publishers: readonly PublisherSpec[] = [],
 ): void {
-  if (routes.length === 0) return;
+  if (routes.length === 0 && publishers.length === 0) return;
+  /** Channel ids by what they stand for (`queue|<vhost>|<name>`, `exchange|<vhost>|<name>|<key>`). */
+  const channels = new Map<string, string>();
   const url = new URL(brokerUrl);
   builder.document.servers.amqp = {
     host: url.host,
@@ -50,12 +55,14 @@ export function addAMQPChannels(
   };
   for (const { route, task } of routes) {
     if (route.broadcast !== undefined) {
-      addBroadcastChannel(builder, route, defaultVhost);
+      const channelId = addBroadcastChannel(builder, route, defaultVhost);
+      channels.set(exchangeKey(route.vhost, route.broadcast[0]?.exchange ?? "", ""), channelId);
       continue;
     }
     const declare = route.declare ?? { durable: true, exclusive: false, autoDelete: false };
     for (const queue of route.queues) {
       const channelId = builder.key(route.vhost === defaultVhost ? queue : `${route.vhost}.${queue}`);
+      channels.set(queueKey(route.vhost, queue), channelId);
       const messageId = builder.key(`${channelId}.message`);
       builder.message(messageId, queue, route.schema, "application/json", `A message of queue "${queue}".`);
       builder.document.channels[channelId] = {
@@ -98,13 +105,125 @@ export function addAMQPChannels(
       }
     }
   }
+  for (const publisher of publishers) addPublisher(builder, publisher, defaultVhost, channels);
+}
+
+function queueKey(vhost: string, queue: string): string {
+  return `queue|${vhost}|${queue}`;
+}
+
+function exchangeKey(vhost: string, exchange: string, routingKey: string): string {
+  return `exchange|${vhost}|${exchange}|${routingKey}`;
+}
+
+/** What a publisher's operation says beside its destination: its non-default publish settings. */
+function publisherDetails(publisher: PublisherSpec): string {
+  const { options } = publisher;
+  const parts = [
+    `Publisher confirms; ${options.mandatory === false ? "not mandatory (an unroutable message is dropped)" : "mandatory (an unroutable message is refused)"}`,
+    options.persistent === false ? "transient" : "persistent",
+    "a message id and a timestamp on every message",
+  ];
+  if (options.priority !== undefined) parts.push(`priority ${options.priority}`);
+  if (options.expiration !== undefined) parts.push(`expires after ${options.expiration} ms`);
+  if (options.headers !== undefined && Object.keys(options.headers).length > 0) {
+    parts.push(`headers ${Object.keys(options.headers).join(", ")}`);
+  }
+  return `${parts.join("; ")}.`;
+}
+
+/**
+ * A typed publisher's `send` operation, on the channel of its destination: the queue's channel for
+ * the default exchange (the one its route has, if the app consumes that queue), else a channel per
+ * exchange and routing key (a broadcast route's channel for its exchange without a key), created
+ * when no route or earlier publisher made it. Its message carries the publisher's schema.
+ */
+function addPublisher(
+  builder: AsyncAPIBuilder,
+  publisher: PublisherSpec,
+  defaultVhost: string,
+  channels: Map<string, string>,
+): void {
+  const { exchange, routingKey, vhost, name } = publisher;
+  const prefix = vhost === defaultVhost ? "" : `${vhost}.`;
+  const toQueue = exchange === "" && routingKey !== "";
+  const key = toQueue ? queueKey(vhost, routingKey) : exchangeKey(vhost, exchange, routingKey);
+  let channelId = channels.get(key);
+  if (channelId === undefined && !toQueue && routingKey === "") {
+    channelId = channels.get(exchangeKey(vhost, exchange, ""));
+  }
+  if (channelId === undefined) {
+    channelId = builder.key(
+      toQueue
+        ? `${prefix}${routingKey}`
+        : `${prefix}${exchange || "default"}${routingKey ? `.${routingKey}` : ""}`,
+    );
+    channels.set(key, channelId);
+    builder.document.channels[channelId] = toQueue
+      ? {
+          address: routingKey,
+          title: `queue ${routingKey}`,
+          servers: [{ $ref: "#/servers/amqp" }],
+          messages: {},
+          bindings: {
+            amqp: { is: "queue", queue: { name: routingKey, vhost }, bindingVersion: AMQP_BINDING_VERSION },
+          },
+        }
+      : {
+          address: routingKey === "" ? (exchange === "" ? null : exchange) : routingKey,
+          title:
+            routingKey === ""
+              ? `exchange ${exchange || "(default)"}`
+              : `exchange ${exchange || "(default)"}, routing key ${routingKey}`,
+          servers: [{ $ref: "#/servers/amqp" }],
+          messages: {},
+          bindings: {
+            amqp: {
+              is: "routingKey",
+              exchange: exchange === "" ? { name: "", type: "default", vhost } : { name: exchange, vhost },
+              bindingVersion: AMQP_BINDING_VERSION,
+            },
+          },
+        };
+  }
+  const messageId = builder.key(`${channelId}.${name}.message`);
+  builder.message(
+    messageId,
+    name,
+    publisher.schema,
+    publisher.options.contentType ?? "application/json",
+    `A message of publisher "${name}".`,
+  );
+  const channel = builder.document.channels[channelId] as { messages: Record<string, AsyncAPIValue> };
+  channel.messages[messageId] = { $ref: `#/components/messages/${messageId}` };
+  const { options } = publisher;
+  builder.document.operations[builder.key(`send.${name}`)] = {
+    action: "send",
+    channel: { $ref: `#/channels/${channelId}` },
+    messages: [{ $ref: `#/channels/${channelId}/messages/${messageId}` }],
+    summary: `Publisher "${name}": publishes to ${
+      exchange === "" ? `queue ${routingKey || "(the routing key of each publish)"}` : `exchange ${exchange}`
+    }${exchange !== "" && routingKey !== "" ? ` with routing key ${routingKey}` : ""}.`,
+    description: publisherDetails(publisher),
+    bindings: {
+      amqp: {
+        ...(routingKey !== "" && { cc: [routingKey] }),
+        deliveryMode: options.persistent === false ? 1 : 2,
+        mandatory: options.mandatory ?? true,
+        timestamp: true,
+        ...(options.priority !== undefined && { priority: options.priority }),
+        ...(options.expiration !== undefined && { expiration: options.expiration }),
+        bindingVersion: AMQP_BINDING_VERSION,
+      },
+    },
+  };
 }
 
 /**
  * A broadcast route's channel is its exchange (the AMQP binding's `is: "routingKey"`): its queue is
  * server-named per instance, so the document names the exchange and says every instance receives.
  */
-function addBroadcastChannel(builder: AsyncAPIBuilder, route: AMQPRoute, defaultVhost: string): void {
+function addBroadcastChannel(builder: AsyncAPIBuilder, route: AMQPRoute, defaultVhost: string): string {
   const exchange = route.broadcast?.[0]?.exchange ?? "";
   const declared = route.exchanges.find((candidate) => candidate.name === exchange);
   const channelId = builder.key(route.vhost === defaultVhost ? exchange : `${route.vhost}.${exchange}`);
@@ -146,4 +265,5 @@ function addBroadcastChannel(builder: AsyncAPIBuilder, route: AMQPRoute, default
     description: details(route, undefined),
     bindings: { amqp: { ack: true, bindingVersion: AMQP_BINDING_VERSION } },
   };
+  return channelId;
 }

@@ -16,7 +16,7 @@ export function bindingsText(bindings: readonly ResolvedBinding[], queues: numbe
 }
 
 /** The vendor of a Standard Schema (`zod`, `valibot`, ...), or true when it names none. */
-function schemaVendor(schema: unknown): string | true {
+export function schemaVendor(schema: unknown): string | true {
   return (schema as { "~standard"?: { vendor?: string } })["~standard"]?.vendor ?? true;
 }
 

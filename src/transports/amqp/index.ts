@@ -21,6 +21,7 @@ export {
   PublishNackError,
   PublishNotSentError,
   PublishRejectedError,
+  PublishSchemaError,
   PublishUnconfirmedError,
 } from "./publish-errors.js";
 export type { PublishOptions } from "./publish-options.js";
@@ -59,3 +60,4 @@ export {
   TaskPayloadError,
 } from "./tasks.js";
 export type { AMQPClient } from "./transport.js";
+export type { AMQPPublisher, PublisherOptions, PublisherOverrides } from "./typed-publisher.js";

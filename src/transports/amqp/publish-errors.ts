@@ -1,4 +1,5 @@
 import { PublishError } from "../../core/errors.js";
+import { formatIssues, type SchemaIssue } from "../../core/schema.js";
 
 /**
  * What a failed publish tells its caller: whether the message may be on the broker. Every publish
@@ -65,6 +66,28 @@ export class PublishClosedError extends PublishError {
 
   constructor(message = "cannot publish: the app is stopped") {
     super("WEIR_ERR_PUBLISH_CLOSED", message);
+  }
+}
+
+/**
+ * `WEIR_ERR_PUBLISH_SCHEMA`: a typed publisher's `schema` (`app.amqp.publisher({ schema })`) refused
+ * the body. Nothing was sent. `issues` lists why, each with a dotted `path` (`items.0.sku`) and a
+ * message, as the consume side's `SchemaValidationError` does.
+ */
+export class PublishSchemaError extends PublishError {
+  override readonly sent = false;
+  /** The publisher's name (its `name` option, else where it sends). */
+  readonly publisher: string;
+  /** Why the schema refused the body. */
+  readonly issues: readonly SchemaIssue[];
+
+  constructor(publisher: string, issues: readonly SchemaIssue[]) {
+    super(
+      "WEIR_ERR_PUBLISH_SCHEMA",
+      `publisher "${publisher}": the body fails its schema: ${formatIssues(issues)}; nothing was sent`,
+    );
+    this.publisher = publisher;
+    this.issues = issues;
   }
 }
 

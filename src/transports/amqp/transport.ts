@@ -7,8 +7,10 @@ import { type Deadline, withTimeout } from "../../core/deadline.js";
 import { InvalidOptionError } from "../../core/errors.js";
 import { noInstrumentation } from "../../core/instrumentation.js";
 import { redactUrl } from "../../core/logger.js";
+import type { StandardSchemaV1 } from "../../core/schema.js";
 import type {
   DegradedHealth,
+  PublicationDescription,
   RouteDescription,
   RouteRecord,
   Transport,
@@ -26,12 +28,7 @@ import type { AMQPMessage } from "./message.js";
 import type { AMQPOptions, ConnectFunction, ResolvedAMQPOptions } from "./options.js";
 import type { AMQPChannel } from "./port.js";
 import { PublishClosedError, PublishNotSentError } from "./publish-errors.js";
-import {
-  amqpTimestamp,
-  checkPublishOptions,
-  encodeBody,
-  type PublishOptions,
-} from "./publish-options.js";
+import { amqpTimestamp, checkPublishOptions, encodeBody, type PublishOptions } from "./publish-options.js";
 import { Publisher } from "./publisher.js";
 import {
   type DeadLetter,
@@ -45,10 +42,10 @@ import { Forwarder, type RawPublish } from "./retry/forwarder.js";
 import { deadLetterQueueOf, type ResolvedDeadLetter } from "./retry/options.js";
 import { Declarer } from "./retry/topology.js";
 import { RouteConsumer } from "./route-consumer.js";
-
 import { type AMQPHandler, type AMQPRoute, normalizeAMQPRoute } from "./route-spec.js";
 import { closeDeadline, stepWithin } from "./stop-steps.js";
 import { taskNameOf } from "./task-names.js";
+import { type AMQPPublisher, type PublisherOptions, TypedPublisher } from "./typed-publisher.js";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 
@@ -101,6 +98,18 @@ export interface AMQPClient {
   replay(queue: string, options?: ReplayOptions): Promise<ReplayResult>;
   /** Deletes the dead letters of `queue`'s dead-letter queue; resolves with how many. */
   purgeDeadLetters(queue: string, options?: PurgeDeadLettersOptions): Promise<number>;
+  /**
+   * A typed publisher: `publish(body, overrides?)` sends to `options.exchange` / `routingKey` with
+   * the options' defaults, the body typed as the `schema`'s input (else `T`, default `unknown`) and
+   * validated before anything is sent. Opens nothing until its first publish. Publishers created
+   * before `start()` are listed by `weir routes` and as `send` operations in the AsyncAPI document.
+   * Throws `WEIR_ERR_INVALID_OPTION` for an unknown key or a bad value, `WEIR_ERR_PUBLISH_HEADER`
+   * for a default header that cannot travel.
+   */
+  publisher<S extends StandardSchemaV1>(
+    options: PublisherOptions & { schema: S },
+  ): AMQPPublisher<StandardSchemaV1.InferInput<S>>;
+  publisher<T = unknown>(options: PublisherOptions & { schema?: undefined }): AMQPPublisher<T>;
 }
 
 const AMQP_OPTION_KEYS = [
@@ -198,6 +207,9 @@ export class AMQPTransport implements Transport, AMQPClient {
   private closeBy: Deadline | undefined;
   /** Set by weir/testing only (`wrapHandlers`). */
   private wrapHandler: ((handler: AMQPHandler) => AMQPHandler) | undefined;
+  /** Typed publishers created before start(), for `weir routes` and AsyncAPI (see `publisher`). */
+  private readonly typedPublishers: TypedPublisher[] = [];
+  private started = false;
 
   constructor(context: TransportContext, options: AMQPOptions = {}) {
     this.options = resolveOptions(options, context);
@@ -254,12 +266,13 @@ export class AMQPTransport implements Transport, AMQPClient {
     this.consumers.push(new RouteConsumer(route, this.connection(route.vhost), this.options, policy));
   }
 
-  /** Routes to consume, or a publisher to report on in `health()`. */
+  /** Routes to consume, or a publisher to report on in `health()` (a typed one counts). */
   needed(): boolean {
-    return this.consumers.length > 0 || this.publishers.size > 0;
+    return this.consumers.length > 0 || this.publishers.size > 0 || this.typedPublishers.length > 0;
   }
 
   async start(): Promise<void> {
+    this.started = true;
     await Promise.all(this.consumers.map((consumer) => consumer.start()));
   }
 
@@ -341,7 +354,23 @@ export class AMQPTransport implements Transport, AMQPClient {
       route: this.routeOf(record),
       task: taskNameOf(record.handler),
     }));
-    addAMQPChannels(builder, redactUrl(this.options.url), this.defaultVhost, routes);
+    const publishers = this.typedPublishers.map((publisher) => publisher.spec());
+    addAMQPChannels(builder, redactUrl(this.options.url), this.defaultVhost, routes, publishers);
+  }
+
+  publisher<S extends StandardSchemaV1>(
+    options: PublisherOptions & { schema: S },
+  ): AMQPPublisher<StandardSchemaV1.InferInput<S>>;
+  publisher<T = unknown>(options: PublisherOptions & { schema?: undefined }): AMQPPublisher<T>;
+  publisher(options: PublisherOptions): AMQPPublisher<unknown> {
+    const publisher = new TypedPublisher(this, options, this.defaultVhost, this.options.publishTimeout);
+    // Only those made before start() are listed: one made per call in a handler must not pile up.
+    if (!this.started) this.typedPublishers.push(publisher);
+    return publisher;
+  }
+
+  publications(): readonly PublicationDescription[] {
+    return this.typedPublishers.map((publisher) => publisher.describe());
   }
 
   private routeOf(record: RouteRecord): AMQPRoute {
@@ -393,7 +422,7 @@ export class AMQPTransport implements Transport, AMQPClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    const publisher = this.publisher(options.vhost ?? this.defaultVhost);
+    const publisher = this.vhostPublisher(options.vhost ?? this.defaultVhost);
     const { content, contentType } = encodeBody(body, options.contentType);
     const exchange = options.exchange ?? "";
     const routingKey = options.routingKey ?? "";
@@ -520,7 +549,7 @@ export class AMQPTransport implements Transport, AMQPClient {
     );
   }
 
-  private publisher(vhost: string): Publisher {
+  private vhostPublisher(vhost: string): Publisher {
     let publisher = this.publishers.get(vhost);
     if (publisher === undefined) {
       publisher = new Publisher(
@@ -547,7 +576,7 @@ export class AMQPTransport implements Transport, AMQPClient {
       } catch (error) {
         return Promise.reject(error);
       }
-      return this.publisher(vhost).publish(
+      return this.vhostPublisher(vhost).publish(
         exchange,
         routingKey,
         content,

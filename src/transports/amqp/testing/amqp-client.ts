@@ -23,7 +23,7 @@ import type {
 /** What weir did with a delivered message, as the broker saw it. */
 export type DeliveryOutcome = "ack" | "reject" | "requeue" | "retry" | "dead-letter";
 
-/** A message the app published (handlers, `app.amqp.publish`, `task.delay`). */
+/** A message the app published (handlers, `app.amqp.publish`, typed publishers, `task.delay`). */
 export interface PublishedMessage {
   readonly vhost: string;
   readonly exchange: string;
