@@ -46,6 +46,7 @@ const UNIT = [
   "test/sse/units.test.ts",
   "test/testing/amqp.test.ts",
   "test/testing/attribution.test.ts",
+  "test/testing/publishers.test.ts",
   "test/testing/sse-http.test.ts",
   "test/testing/topology.test.ts",
   "test/testing/unsupported-arguments.test.ts",
@@ -67,6 +68,7 @@ const ON_BOTH_BROKERS = [
   "test/amqp/retry.test.ts",
   "test/amqp/once.test.ts",
   "test/amqp/publish.test.ts",
+  "test/amqp/publishers.test.ts",
   "test/amqp/shutdown.test.ts",
 ];
 

@@ -178,4 +178,103 @@ describe("toAsyncAPI", () => {
       "bound to events:#.eu, events:audit.#; consumer priority 5",
     );
   });
+
+  it("describes typed publishers as send operations on their destination's channel (issue #17)", async () => {
+    const app = new App({ logger: silentLogger, name: "pubs", amqp: { url: "amqp://127.0.0.1:5672" } });
+    app.route(["orders"], { type: RouteTypes.AMQP, schema: Order }, async () => {});
+    app.route(
+      ["cache.invalidate"],
+      {
+        type: RouteTypes.AMQP,
+        exchanges: [{ name: "cache", type: "fanout" }],
+        broadcast: { exchange: "cache" },
+      },
+      async () => {},
+    );
+    app.amqp.publisher({ name: "newOrder", exchange: "", routingKey: "orders", schema: Order });
+    app.amqp.publisher({
+      name: "orderCreated",
+      exchange: "shop.events",
+      routingKey: "order.created",
+      schema: z.object({ id: z.number() }),
+      priority: 5,
+      expiration: 60_000,
+      persistent: false,
+    });
+    app.amqp.publisher({ name: "invalidate", exchange: "cache" });
+    app.amqp.publisher({ name: "elsewhere", exchange: "", routingKey: "audit", vhost: "ops" });
+    const document = toAsyncAPI(app);
+    const { problems } = await validate(document);
+    expect(
+      problems.map((problem) => `${problem.code}: ${problem.message} at ${problem.path.join(".")}`),
+    ).toEqual([]);
+    const operations = document.operations as Record<
+      string,
+      { action: string; channel: { $ref: string }; messages: Array<{ $ref: string }>; bindings: unknown }
+    >;
+    const sends = Object.entries(operations)
+      .filter(([, operation]) => operation.action === "send")
+      .map(([id, operation]) => `${id} ${operation.channel.$ref}`);
+    expect(sends).toEqual([
+      "send.newOrder #/channels/orders",
+      "send.orderCreated #/channels/shop.events.order.created",
+      "send.invalidate #/channels/cache",
+      "send.elsewhere #/channels/ops.audit",
+    ]);
+    // A queue the app consumes keeps one channel: its route receives, the publisher sends.
+    expect(
+      Object.values(operations).filter((operation) => operation.channel.$ref === "#/channels/orders"),
+    ).toHaveLength(2);
+    expect(document.channels["shop.events.order.created"]).toMatchObject({
+      address: "order.created",
+      bindings: { amqp: { is: "routingKey", exchange: { name: "shop.events", vhost: "/" } } },
+    });
+    expect(document.channels["ops.audit"]).toMatchObject({
+      address: "audit",
+      bindings: { amqp: { is: "queue", queue: { name: "audit", vhost: "ops" } } },
+    });
+    expect(operations["send.orderCreated"]!.bindings).toEqual({
+      amqp: {
+        cc: ["order.created"],
+        deliveryMode: 1,
+        mandatory: true,
+        timestamp: true,
+        priority: 5,
+        expiration: 60_000,
+        bindingVersion: "0.3.0",
+      },
+    });
+    // The payload is the publisher's schema.
+    const message = operations["send.orderCreated"]!.messages[0]!.$ref.split("/").at(-1)!;
+    const component = document.components.messages[message] as { payload: { $ref: string } };
+    expect(document.components.schemas[component.payload.$ref.split("/").at(-1)!]).toMatchObject({
+      type: "object",
+      required: ["id"],
+    });
+    expect(
+      (document.components.messages["cache.invalidate.message"] as { payload?: unknown }).payload,
+    ).toBeUndefined();
+  });
+
+  it("describes an app that only publishes (no route) too", async () => {
+    const app = new App({
+      logger: silentLogger,
+      name: "producer",
+      amqp: { url: "amqp://u:secret@rabbit:5672" },
+    });
+    app.amqp.publisher({ exchange: "events", routingKey: "user.signed-up" });
+    const document = toAsyncAPI(app);
+    const { problems } = await validate(document);
+    expect(problems).toEqual([]);
+    expect(document.servers.amqp).toMatchObject({ host: "rabbit:5672" });
+    expect(Object.keys(document.channels)).toEqual(["events.user.signed-up"]);
+    expect(Object.values(document.operations)).toMatchObject([
+      {
+        action: "send",
+        summary:
+          'Publisher "events:user.signed-up": publishes to exchange events with routing key user.signed-up.',
+      },
+    ]);
+    expect(JSON.stringify(document)).not.toContain("secret");
+  });
 });

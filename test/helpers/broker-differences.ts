@@ -6,7 +6,7 @@ import type { BackendName } from "./backends.js";
  * `reason` in the test's name, so every difference is visible in the test report as a skip.
  * docs/testing.md lists the same entries. Shared cases: test/amqp/channel-contract.test.ts, and the
  * AMQP behaviour files the `amqp-memory` vitest project runs again on memory (vitest.config.ts;
- * none of their cases needs an entry today: skip one with `differs(TEST_BROKER, name)`).
+ * skip one with `differs(TEST_BROKER, name)`, as test/amqp/publish.test.ts does).
  */
 export interface BrokerDifference {
   /** The id of the shared case it skips. */
@@ -39,6 +39,12 @@ export const BROKER_DIFFERENCES: readonly BrokerDifference[] = [
     backend: "memory",
     reason:
       "the close names no method (class/method 0) and publishes after it in the same turn are routed, so weir reports WEIR_ERR_PUBLISH_UNCONFIRMED there instead of WEIR_ERR_PUBLISH_NO_EXCHANGE",
+  },
+  {
+    name: "a priority queue (x-max-priority) delivers higher priorities first",
+    backend: "memory",
+    reason:
+      "priority queues are not emulated; the in-memory broker refuses x-max-priority (WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT)",
   },
 ];
 

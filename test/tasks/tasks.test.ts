@@ -69,6 +69,33 @@ describe("app.task (in memory)", () => {
     expect(add.name).toBe("math.add");
   });
 
+  it("gives each delay() a messageId of its own unless one is given (issue #17)", async () => {
+    const app = offlineApp();
+    const ids: unknown[] = [];
+    const job = app.task<{ n: number }>(
+      "jobs.ids",
+      async (_payload, message) => {
+        ids.push(message.properties.messageId);
+      },
+      { once: { ttl: 60_000 } },
+    );
+    const client = createTestClient(app);
+    clients.push(client);
+    await client.start();
+    // The same payload twice is two runs: each call has its own id (once keys on it).
+    await job.delay({ n: 1 });
+    await job.delay({ n: 1 });
+    // Given twice, one id is one run.
+    await job.delay({ n: 2 }, { messageId: "job-2" });
+    await job.delay({ n: 2 }, { messageId: "job-2" });
+    await client.amqp.idle();
+    expect(ids).toHaveLength(3);
+    expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(ids[2]).toBe("job-2");
+  });
+
   it("delays a task on the broker, in a TTL queue that dead-letters into the task queue", async () => {
     vi.useFakeTimers();
     const app = offlineApp();
