@@ -101,6 +101,50 @@ describe("weir routes / asyncapi", () => {
     expect(rows[1]).toMatchObject({ task: "sample.emails", routes: ["sample.emails"] });
   });
 
+  it("lists typed publishers after the routes, and as send operations in the AsyncAPI document (issue #17)", async () => {
+    const table = await runCli(["routes", "examples/12-publishers.ts"]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stderr).toBe("");
+    const lines = table.stdout.trim().split("\n");
+    expect(lines.slice(-2)).toEqual([
+      expect.stringMatching(
+        /^amqp publisher\s+weir\.demo\.shop:order\.created\s+name=orderCreated vhost=\/ persistent mandatory timeout=10000 headers=x-source schema=zod$/,
+      ),
+      expect.stringMatching(
+        /^amqp publisher\s+\(default\):weir\.demo\.invoices\s+name=invoices vhost=\/ persistent mandatory expiration=60000 timeout=10000 schema=zod$/,
+      ),
+    ]);
+    const json = await runCli(["routes", "examples/12-publishers.ts", "--json"]);
+    const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+    expect(rows.slice(-2)).toEqual([
+      {
+        type: "amqp",
+        publisher: "orderCreated",
+        destination: "weir.demo.shop:order.created",
+        details: {
+          vhost: "/",
+          persistent: true,
+          mandatory: true,
+          timeout: 10_000,
+          headers: "x-source",
+          schema: "zod",
+        },
+      },
+      expect.objectContaining({ publisher: "invoices", destination: "(default):weir.demo.invoices" }),
+    ]);
+
+    const asyncapi = await runCli(["asyncapi", "examples/12-publishers.ts"]);
+    expect(asyncapi.code, asyncapi.stderr).toBe(0);
+    const { document, diagnostics } = await new Parser().parse(asyncapi.stdout);
+    expect(diagnostics.filter((diagnostic) => diagnostic.severity <= 1)).toEqual([]);
+    const sends = document!
+      .operations()
+      .all()
+      .filter((operation) => operation.action() === "send")
+      .map((operation) => `${operation.id()} -> ${operation.channels().all()[0]?.address()}`);
+    expect(sends).toEqual(["send.orderCreated -> order.created", "send.invoices -> weir.demo.invoices"]);
+  });
+
   it("reads the App an exported createApp() factory returns", async () => {
     const result = await runCli(["routes", "test/cli/fixtures/factory.ts", "--json"]);
     expect(result.code, result.stderr).toBe(0);
@@ -144,12 +188,19 @@ describe("weir publish", () => {
     await broker.close();
   });
 
-  it("publishes with confirms, headers included", async () => {
+  it("publishes with confirms, headers included, with a generated messageId and a timestamp", async () => {
     const queue = await broker.queue(uniqueName("cli-publish"));
     const result = await runCli(["publish", queue, '{"id":1,"tags":["a"]}', "--header", "tenant=t1"]);
     expect(result.stderr).toContain("confirmed");
     expect(result.code).toBe(0);
-    expect(await broker.drain(queue)).toEqual([{ id: 1, tags: ["a"] }]);
+    const [message, ...rest] = await broker.getAll(queue);
+    expect(rest).toEqual([]);
+    expect(JSON.parse(message!.content.toString())).toEqual({ id: 1, tags: ["a"] });
+    expect(message!.properties).toMatchObject({
+      headers: { tenant: "t1" },
+      messageId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      timestamp: expect.any(Number),
+    });
   });
 
   it("refuses a queue that does not exist instead of letting the broker drop the message", async () => {

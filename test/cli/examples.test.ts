@@ -25,6 +25,12 @@ const ROUTES: Record<string, string[][]> = {
     ["weir.demo.audit.eu"],
     ["cache.invalidate"],
   ],
+  "12-publishers.ts": [["weir.demo.billing"], ["weir.demo.invoices"]],
+};
+
+/** The typed publishers `weir routes --json` must list after the routes, by name. */
+const PUBLISHERS: Record<string, string[]> = {
+  "12-publishers.ts": ["orderCreated", "invoices"],
 };
 
 // Issue 13, point 8: examples started their app when imported, so the CLI could not read them, and
@@ -65,8 +71,11 @@ describe("examples", () => {
       expect(routes.code, routes.stderr).toBe(0);
       // The examples guard their start (isMainModule): inspect-only mode had nothing to refuse.
       expect(routes.stderr).toBe("");
-      const rows = JSON.parse(routes.stdout) as Array<{ routes: string[] }>;
-      expect(rows.map((row) => row.routes)).toEqual(ROUTES[file]);
+      const rows = JSON.parse(routes.stdout) as Array<{ routes?: string[]; publisher?: string }>;
+      expect(rows.filter((row) => row.publisher === undefined).map((row) => row.routes)).toEqual(
+        ROUTES[file],
+      );
+      expect(rows.flatMap((row) => row.publisher ?? [])).toEqual(PUBLISHERS[file] ?? []);
 
       const asyncapi = await runCli(["asyncapi", `examples/${file}`], {}, 90_000);
       expect(asyncapi.code, asyncapi.stderr).toBe(0);
