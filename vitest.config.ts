@@ -70,6 +70,7 @@ const ON_BOTH_BROKERS = [
   "test/amqp/publish.test.ts",
   "test/amqp/publishers.test.ts",
   "test/amqp/shutdown.test.ts",
+  "test/amqp/request-reply.test.ts",
 ];
 
 export default defineConfig({

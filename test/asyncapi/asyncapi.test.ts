@@ -277,4 +277,18 @@ describe("toAsyncAPI", () => {
     ]);
     expect(JSON.stringify(document)).not.toContain("secret");
   });
+
+  it("gives a replying route's receive operation an AsyncAPI reply at the request's replyTo (issue #17)", async () => {
+    const app = new App({ logger: silentLogger, name: "rpc", amqp: { url: "amqp://127.0.0.1:5672" } });
+    app.route(["prices"], { type: RouteTypes.AMQP, reply: true }, async (messages) => messages.map(() => 1));
+    app.route(["plain"], { type: RouteTypes.AMQP }, async () => {});
+    const document = toAsyncAPI(app);
+    const { problems } = await validate(document);
+    expect(problems.map((problem) => `${problem.code}: ${problem.message}`)).toEqual([]);
+    const operations = document.operations as Record<string, { channel: { $ref: string }; reply?: unknown }>;
+    const byAddress = (queue: string) =>
+      Object.values(operations).find((operation) => operation.channel.$ref.endsWith(queue));
+    expect(byAddress("prices")?.reply).toMatchObject({ address: { location: "$message.header#/replyTo" } });
+    expect(byAddress("plain")?.reply).toBeUndefined();
+  });
 });

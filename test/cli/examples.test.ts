@@ -26,6 +26,7 @@ const ROUTES: Record<string, string[][]> = {
     ["cache.invalidate"],
   ],
   "12-publishers.ts": [["weir.demo.billing"], ["weir.demo.invoices"]],
+  "13-request-reply.ts": [["weir.demo.prices"], ["weir.demo.prices.strict"]],
 };
 
 /** The typed publishers `weir routes --json` must list after the routes, by name. */

@@ -46,6 +46,12 @@ export const BROKER_DIFFERENCES: readonly BrokerDifference[] = [
     reason:
       "priority queues are not emulated; the in-memory broker refuses x-max-priority (WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT)",
   },
+  {
+    name: "a request no queue is bound for rejects at once with WEIR_ERR_PUBLISH_UNROUTABLE",
+    backend: "memory",
+    reason:
+      "no basic.return (see above): a request no queue takes waits for its timeout there (WEIR_ERR_REQUEST_TIMEOUT)",
+  },
 ];
 
 /** The reason `backend` skips case `name`, or undefined when it runs it. */

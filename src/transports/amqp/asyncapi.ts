@@ -93,6 +93,16 @@ export function addAMQPChannels(
         summary: task !== undefined ? `Runs task ${task}.` : `Consumes queue ${queue}.`,
         description: details(route, task),
         bindings: { amqp: { ack: true, bindingVersion: AMQP_BINDING_VERSION } },
+        // AsyncAPI 3 Operation Reply: the reply goes where each request's reply-to property says.
+        ...(route.reply !== undefined && {
+          reply: {
+            address: {
+              location: "$message.header#/replyTo",
+              description:
+                "The request's reply-to property (RabbitMQ direct reply-to); the reply carries the request's correlation-id. A failure is sent as { code, name, message } with header x-weir-error.",
+            },
+          },
+        }),
       };
       if (task !== undefined) {
         builder.document.operations[builder.key(`send.${channelId}`)] = {

@@ -61,6 +61,7 @@ export function describeAMQPRoute(route: AMQPRoute, task: string | undefined): R
       priority: route.consumer.priority,
       exclusive: route.consumer.exclusive ? true : undefined,
       singleActiveConsumer: route.consumer.singleActiveConsumer ? true : undefined,
+      reply: route.reply === undefined ? undefined : route.reply.includeStack ? "with stacks" : true,
     },
   };
 }

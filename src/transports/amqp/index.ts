@@ -25,6 +25,17 @@ export {
   PublishUnconfirmedError,
 } from "./publish-errors.js";
 export type { PublishOptions } from "./publish-options.js";
+export type { ReplyOptions } from "./replies.js";
+export {
+  RemoteError,
+  type RemoteErrorBody,
+  ReplyNotEnabledError,
+  ReplyShapeError,
+  RequestError,
+  RequestLostError,
+  RequestTimeoutError,
+} from "./request-errors.js";
+export type { RequestOptions } from "./request-options.js";
 export type {
   DeadLetter,
   ListDeadLettersOptions,

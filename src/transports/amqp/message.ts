@@ -2,6 +2,7 @@ import { Delivery } from "../../core/consume/delivery.js";
 import type { Logger } from "../../core/logger.js";
 import type { ChannelSession } from "./channel-session.js";
 import type { ConsumeMessage, MessageProperties } from "./port.js";
+import { ReplyNotEnabledError } from "./request-errors.js";
 import { attemptsOf } from "./retry/headers.js";
 import { DELIVERY_COUNT_HEADER } from "./retry/redeliveries.js";
 
@@ -25,6 +26,10 @@ export class AMQPMessage<T = unknown> extends Delivery<T> {
   readonly delivery: ConsumeMessage;
   /** @internal The channel incarnation that can settle it. */
   readonly session: ChannelSession;
+  /** @internal Set on the messages of a route with `reply` (declared: other routes never carry it). */
+  declare replyEnabled: boolean | undefined;
+  /** @internal What `reply()` was given, boxed so that `undefined` is a reply too. */
+  declare replyValue: { readonly value: unknown } | undefined;
 
   /**
    * The body is JSON-decoded for JSON media types (`application/json`, `*+json`, any case) or
@@ -35,6 +40,17 @@ export class AMQPMessage<T = unknown> extends Delivery<T> {
     this.delivery = delivery;
     this.queue = queue;
     this.session = session;
+  }
+
+  /**
+   * Sets this message's reply, which wins over the handler's returned array (routes with `reply`
+   * only). Sent to the message's `replyTo` with its `correlationId` when the handler's bulk ends; a
+   * message without `replyTo` has nobody to answer and gets none. The last call wins.
+   * @throws ReplyNotEnabledError `WEIR_ERR_REPLY_NOT_ENABLED` on a route without `reply`.
+   */
+  reply(value: unknown): void {
+    if (this.replyEnabled !== true) throw new ReplyNotEnabledError();
+    this.replyValue = { value };
   }
 
   /** The body as received (still compressed, if it was). */

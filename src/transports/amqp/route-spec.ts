@@ -12,6 +12,7 @@ import { StreamQueueError } from "./consume-errors.js";
 import { consumerTimeoutRisk } from "./consumer-timeout.js";
 import type { AMQPMessage } from "./message.js";
 import { declaresStream, prefetchShares } from "./qos.js";
+import { normalizeReply, type ReplyOptions, type ResolvedReply } from "./replies.js";
 import {
   type DeadLetterOptions,
   normalizeDeadLetter,
@@ -155,6 +156,16 @@ export interface AMQPRouteSpec<T = unknown> {
    * @defaultValue no validation
    */
   schema?: StandardSchemaV1;
+  /**
+   * Answer requests: each message that carries `replyTo` (`app.amqp.request`, or any client using
+   * RabbitMQ's direct reply-to or a reply queue) gets a reply with its `correlationId`, published
+   * before the message is settled. The reply is `m.reply(value)` when the handler called it, else
+   * the element at the message's index in the array the handler returns; a failing handler replies
+   * with its error (the caller's `RemoteError`), except to a message `retry` will run again.
+   * See docs/amqp.md, "Request / reply".
+   * @defaultValue false
+   */
+  reply?: boolean | ReplyOptions;
 }
 
 /**
@@ -202,6 +213,8 @@ export interface AMQPRoute {
   /** A broadcast route's bindings of its server-named queue; undefined on other routes. */
   readonly broadcast: readonly ResolvedBinding[] | undefined;
   readonly consumer: ResolvedConsumer;
+  /** Replies to requests; undefined when the route does not reply. */
+  readonly reply: ResolvedReply | undefined;
 }
 
 /** `consumer` with its defaults applied. */
@@ -225,6 +238,7 @@ const SPEC_KEYS = [
   "deadLetter",
   "once",
   "schema",
+  "reply",
 ] as const;
 const OPTION_KEYS = [
   "bulkSize",
@@ -386,6 +400,7 @@ export function normalizeAMQPRoute(
       ...consumer,
       singleActiveConsumer: declare?.arguments["x-single-active-consumer"] === true,
     },
+    reply: normalizeReply(spec.reply),
   };
   warnConsumerTimeout(route, defaults.consumerTimeout, logger);
   return route;

@@ -30,6 +30,9 @@ import type { AMQPChannel } from "./port.js";
 import { PublishClosedError, PublishNotSentError } from "./publish-errors.js";
 import { amqpTimestamp, checkPublishOptions, encodeBody, type PublishOptions } from "./publish-options.js";
 import { Publisher } from "./publisher.js";
+import { replyingHandler } from "./replies.js";
+import { checkRequestOptions, type RequestOptions } from "./request-options.js";
+import { Requester } from "./requester.js";
 import {
   type DeadLetter,
   DeadLetterQueue,
@@ -85,6 +88,19 @@ export interface AMQPClient {
    * `ConnectionError` `WEIR_ERR_AUTH` when the broker refuses the credentials or the vhost (403 / 530).
    */
   publish(body: unknown, options?: PublishOptions): Promise<void>;
+  /**
+   * Sends `body` as a request and resolves with the reply, decoded as a delivery is (JSON for JSON
+   * media types, else the bytes); `R` is the type the caller expects (not checked). Uses RabbitMQ's
+   * direct reply-to (no reply queue to declare; https://www.rabbitmq.com/docs/direct-reply-to):
+   * many requests share one channel, each matched to its reply by a fresh `correlationId`. The
+   * serving side is a route with `reply: true` (or any consumer that publishes to `replyTo`).
+   * Rejects with `WEIR_ERR_REQUEST_TIMEOUT` (no reply within `timeout`), `WEIR_ERR_PUBLISH_UNROUTABLE`
+   * (no queue is bound for it: nothing was stored), `WEIR_ERR_REMOTE` (a `RemoteError`: the
+   * serving handler failed), `WEIR_ERR_REQUEST_LOST` (the connection closed before the reply),
+   * `WEIR_ERR_PUBLISH_CLOSED` (the app stopped); at once with `WEIR_ERR_INVALID_OPTION` or
+   * `WEIR_ERR_PUBLISH_HEADER`.
+   */
+  request<R = unknown>(body: unknown, options: RequestOptions): Promise<R>;
   /**
    * The oldest dead letters of `queue` (from its route's dead-letter queue, default `<queue>.dlq`),
    * without consuming them. Rejects with `WEIR_ERR_DLQ_NOT_FOUND` when that queue does not exist.
@@ -198,6 +214,7 @@ export class AMQPTransport implements Transport, AMQPClient {
   private readonly connections = new Map<string, VhostConnection>();
   private readonly publishConnections = new Map<string, VhostConnection>();
   private readonly publishers = new Map<string, Publisher>();
+  private readonly requesters = new Map<string, Requester>();
   private readonly declarers = new Map<string, Declarer>();
   /** Where each consumed queue's dead letters go, for the dead-letter API. */
   private readonly deadLetterRoutes = new Map<string, { vhost: string; deadLetter: ResolvedDeadLetter }>();
@@ -227,8 +244,28 @@ export class AMQPTransport implements Transport, AMQPClient {
       this.options.logger,
     );
     this.routes.set(record, normalized);
+    const serving =
+      normalized.reply === undefined
+        ? normalized
+        : {
+            ...normalized,
+            handler: replyingHandler(
+              normalized,
+              normalized.reply,
+              normalized.handler,
+              (routingKey, content, properties) =>
+                this.vhostPublisher(normalized.vhost).publish(
+                  "",
+                  routingKey,
+                  content,
+                  properties,
+                  this.options.publishTimeout,
+                ),
+              this.options.logger.child({ transport: "amqp", route: normalized.name }),
+            ),
+          };
     const wrap = this.wrapHandler;
-    const route = wrap === undefined ? normalized : { ...normalized, handler: wrap(normalized.handler) };
+    const route = wrap === undefined ? serving : { ...serving, handler: wrap(serving.handler) };
     const settings = {
       route: route.name,
       transport: this.type,
@@ -268,7 +305,12 @@ export class AMQPTransport implements Transport, AMQPClient {
 
   /** Routes to consume, or a publisher to report on in `health()` (a typed one counts). */
   needed(): boolean {
-    return this.consumers.length > 0 || this.publishers.size > 0 || this.typedPublishers.length > 0;
+    return (
+      this.consumers.length > 0 ||
+      this.publishers.size > 0 ||
+      this.typedPublishers.length > 0 ||
+      this.requesters.size > 0
+    );
   }
 
   async start(): Promise<void> {
@@ -316,6 +358,11 @@ export class AMQPTransport implements Transport, AMQPClient {
         );
       })(),
       (async () => {
+        await Promise.all(
+          [...this.requesters].map(([vhost, requester]) =>
+            step(vhost, requester.close(), "request channel close"),
+          ),
+        );
         await Promise.all(
           [...this.publishers].map(([vhost, publisher]) =>
             step(vhost, publisher.close(deadline.remaining()), "publish channel close"),
@@ -438,6 +485,50 @@ export class AMQPTransport implements Transport, AMQPClient {
           ...traceHeaders,
         }),
     );
+  }
+
+  request<R = unknown>(body: unknown, options: RequestOptions): Promise<R> {
+    if (this.stopped) return Promise.reject(new PublishClosedError());
+    let headers: Record<string, unknown> | undefined;
+    try {
+      checkRequestOptions(options);
+      headers = encodeHeaders(options.headers);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const vhost = options.vhost ?? this.defaultVhost;
+    let requester = this.requesters.get(vhost);
+    if (requester === undefined) {
+      requester = new Requester(
+        this.publishConnection(vhost),
+        this.options.logger.child({ transport: "amqp", vhost, connection: "publish" }),
+      );
+      this.requesters.set(vhost, requester);
+    }
+    const { content, contentType } = encodeBody(body, options.contentType);
+    const exchange = options.exchange ?? "";
+    const timeout = options.timeout ?? this.options.publishTimeout;
+    const properties = (traceHeaders: Record<string, unknown> | undefined) => ({
+      persistent: false,
+      contentType,
+      headers: traceHeaders === undefined ? headers : { ...headers, ...traceHeaders },
+      messageId: options.messageId ?? randomUUID(),
+      priority: options.priority,
+      // A request nobody took within its timeout is one nobody waits for any more.
+      expiration: String(Math.ceil(timeout)),
+      timestamp: Math.floor(Date.now() / 1000),
+    });
+    const target = requester;
+    const instrumentation = this.options.instrumentation;
+    const sent =
+      instrumentation === noInstrumentation
+        ? target.request(exchange, options.routingKey, content, properties(undefined), timeout)
+        : instrumentation.runPublish(
+            { transport: "amqp", destination: exchange || options.routingKey },
+            (traceHeaders) =>
+              target.request(exchange, options.routingKey, content, properties(traceHeaders), timeout),
+          );
+    return sent as Promise<R>;
   }
 
   private send(

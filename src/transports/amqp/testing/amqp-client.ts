@@ -8,6 +8,7 @@ import { throughTheWire } from "../field-table/round-trip.js";
 import type { AMQPMessage } from "../message.js";
 import type { MessageProperties } from "../port.js";
 import { encodeBody } from "../publisher.js";
+import { DIRECT_REPLY_TO } from "../requester.js";
 import { currentHandlerCall, type HandlerCall, type HandlerCallObserver } from "./attribution.js";
 import type { BrokerError } from "./broker-error.js";
 import { type ChannelObserver, type DeliveryRecord, deliveryOf, type SettleAction } from "./memory-amqp.js";
@@ -172,6 +173,11 @@ export interface TestAMQP {
   readonly channelErrors: readonly Error[];
 }
 
+/** Whether a delivery came from a direct reply-to queue (a reply to one of the app's requests). */
+function isReplyQueue(delivery: DeliveryRecord): boolean {
+  return delivery.queue.name.startsWith(`${DIRECT_REPLY_TO}.`);
+}
+
 /** A delay queue dead-letters back into its origin: a message published to one is a retry. */
 const RETRY_NAME = /(^|[.\-_])(retry|retries|delay|delayed)([.\-_]|$)/i;
 const DEAD_LETTER_NAME = /(^|[.\-_])(dlq|dlx|dead|dead-?letters?|parking(-?lot)?|poison)([.\-_]|$)/i;
@@ -292,6 +298,7 @@ export class Tracker implements BrokerObserver, ChannelObserver, HandlerCallObse
   }
 
   delivered(delivery: DeliveryRecord): void {
+    if (isReplyQueue(delivery)) return;
     this.unsettled.add(delivery);
   }
 
@@ -305,6 +312,8 @@ export class Tracker implements BrokerObserver, ChannelObserver, HandlerCallObse
     _seq: number,
     deadLettered: DeadLetterResult | undefined,
   ): void {
+    // A reply coming back to `app.amqp.request`: weir's own consumer, not a route's delivery.
+    if (isReplyQueue(delivery)) return;
     this.unsettled.delete(delivery);
     this.inHandler.delete(delivery);
     const forward = this.forwardOf.get(delivery);

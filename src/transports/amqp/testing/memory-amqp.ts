@@ -14,6 +14,7 @@ import type {
   QueueInfo,
 } from "../port.js";
 import { ChannelClosedError } from "../port.js";
+import { DIRECT_REPLY_TO } from "../requester.js";
 import { BrokerError, channelClosedError } from "./broker-error.js";
 import {
   type ConsumerSlot,
@@ -139,6 +140,8 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
   private consumerPrefetch = 0;
   private channelPrefetch = 0;
   private confirmSeq = 0;
+  /** This channel's direct reply-to queue, once it consumes `amq.rabbitmq.reply-to`. */
+  private replyQueue: string | undefined;
   private readonly confirms = new Map<number, ConfirmCallback | undefined>();
   private confirmWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
@@ -280,9 +283,10 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
     callback?: ConfirmCallback,
   ): boolean {
     if (this.closed) throw channelClosed();
-    const properties = publishProperties(options ?? {});
+    let properties = publishProperties(options ?? {});
     let failure: BrokerError | undefined;
     try {
+      if (properties.replyTo === DIRECT_REPLY_TO) properties = this.withReplyQueue(properties);
       this.broker.checkPublishable(this.vhost, exchange);
       this.broker.publish(this.vhost, exchange, routingKey, content, properties);
     } catch (error) {
@@ -322,7 +326,8 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
     options?: Options.Consume,
   ): Promise<{ consumerTag: string }> {
     return this.rpc(() => {
-      const target = this.broker.queue(this.vhost, queue);
+      const target =
+        queue === DIRECT_REPLY_TO ? this.replyQueueFor(options) : this.broker.queue(this.vhost, queue);
       if (options?.priority !== undefined || options?.arguments?.["x-priority"] !== undefined) {
         throw new TestClientError(
           "WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT",
@@ -407,6 +412,34 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
   }
 
   // ---- internals ----
+
+  /**
+   * Direct reply-to (https://www.rabbitmq.com/docs/direct-reply-to): consuming the pseudo-queue
+   * `amq.rabbitmq.reply-to` (no-ack only, as RabbitMQ requires) gives the channel a private queue;
+   * a publish from this channel with `replyTo: "amq.rabbitmq.reply-to"` carries that queue's name,
+   * and a reply published to it comes back to this channel's consumer. It goes with the channel.
+   */
+  private replyQueueFor(options: Options.Consume | undefined): MemoryQueue {
+    if (options?.noAck !== true) {
+      throw new BrokerError(406, "PRECONDITION_FAILED - reply consumer cannot acknowledge");
+    }
+    const queue = this.broker.assertQueue(this.vhost, `${DIRECT_REPLY_TO}.${randomUUID()}`, {
+      durable: false,
+      exclusive: true,
+      autoDelete: true,
+      arguments: {},
+    });
+    this.connection.own(queue);
+    this.replyQueue = queue.name;
+    return queue;
+  }
+
+  private withReplyQueue(properties: MessageProperties): MessageProperties {
+    if (this.replyQueue === undefined) {
+      throw new BrokerError(406, "PRECONDITION_FAILED - fast reply consumer does not exist");
+    }
+    return { ...properties, replyTo: this.replyQueue };
+  }
 
   private async rpc<T>(operation: () => T): Promise<T> {
     // A round trip: the answer never comes back inside the call.
