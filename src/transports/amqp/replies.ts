@@ -44,7 +44,7 @@ export type ReplySender = (routingKey: string, content: Buffer, properties: Opti
 
 /**
  * Wraps a replying route's handler: after each call, every message of the bulk that carries a
- * `replyTo` gets its reply before the bulk is settled: `m.reply(value)` when the handler called it,
+ * `replyTo` gets its reply, handed to the publisher before the bulk is settled: `m.reply(value)` when the handler called it,
  * else the handler's returned array at the message's index; a failure of the handler is sent as an
  * error reply (`RemoteError` for the caller), except to a message `retry` will run again (its last
  * attempt replies). The handler's outcome is then returned or thrown unchanged, so the route's usual
@@ -69,35 +69,39 @@ export function replyingHandler(
       failed = true;
       failure = error;
     }
-    const sends: Promise<void>[] = [];
     let shape: ReplyShapeError | undefined;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!;
       const replyTo = message.properties.replyTo;
       if (typeof replyTo !== "string" || replyTo === "") continue;
       if (message.replyValue !== undefined) {
-        sends.push(deliver(message, replyTo, encodeReply(message.replyValue.value)));
+        deliver(message, replyTo, encodeReply(message.replyValue.value));
       } else if (failed) {
         if (!willRetry(route, message, failure)) {
-          sends.push(deliver(message, replyTo, encodeFailure(failure, reply.includeStack)));
+          deliver(message, replyTo, encodeFailure(failure, reply.includeStack));
         }
       } else if (Array.isArray(result) && i < result.length) {
-        sends.push(deliver(message, replyTo, encodeReply(result[i])));
+        deliver(message, replyTo, encodeReply(result[i]));
       } else {
         shape ??= new ReplyShapeError(
           `a route with \`reply\` must return an array with one reply per message of its bulk (or call ` +
             `m.reply()); it returned ${describe(result)} for a bulk of ${messages.length}`,
         );
-        sends.push(deliver(message, replyTo, encodeFailure(shape, false)));
+        deliver(message, replyTo, encodeFailure(shape, false));
       }
     }
     if (shape !== undefined) logger.error({ code: shape.code, route: route.name }, shape.message);
-    if (sends.length > 0) await Promise.all(sends);
     if (failed) throw failure;
     return result;
   };
 
-  function deliver(message: AMQPMessage, replyTo: string, encoded: EncodedReply): Promise<void> {
+  /**
+   * Hands the reply to the publisher (written at once when it has room) without waiting for its
+   * confirm: a direct reply-to reply is not stored anyway, only routed to the caller's channel, so a
+   * confirm would add a round trip to every request and protect nothing the caller's timeout does
+   * not. Its outcome is logged; the publisher's buffer bounds what waits during an alarm.
+   */
+  function deliver(message: AMQPMessage, replyTo: string, encoded: EncodedReply): void {
     const properties: Options.Publish = {
       contentType: encoded.contentType,
       correlationId: message.properties.correlationId,
@@ -106,7 +110,7 @@ export function replyingHandler(
       mandatory: false,
       ...(encoded.error !== undefined && { headers: { [REPLY_ERROR_HEADER]: encoded.error } }),
     };
-    return send(replyTo, encoded.content, properties).catch((error: unknown) => {
+    send(replyTo, encoded.content, properties).catch((error: unknown) => {
       logger.warn(
         {
           ...failureFields(error),
