@@ -159,7 +159,7 @@ export interface AMQPRouteSpec<T = unknown> {
   /**
    * Answer requests: each message that carries `replyTo` (`app.amqp.request`, or any client using
    * RabbitMQ's direct reply-to or a reply queue) gets a reply with its `correlationId`, published
-   * before the message is settled. The reply is `m.reply(value)` when the handler called it, else
+   * (handed to the publisher) before the message is settled. The reply is `m.reply(value)` when the handler called it, else
    * the element at the message's index in the array the handler returns; a failing handler replies
    * with its error (the caller's `RemoteError`), except to a message `retry` will run again.
    * See docs/amqp.md, "Request / reply".
