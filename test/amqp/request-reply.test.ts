@@ -198,7 +198,7 @@ describe("AMQP request / reply (issue #17)", () => {
 
   it("a late reply is dropped, never given to another caller", async () => {
     let slow = true;
-    const { queue } = await server(async (messages) => {
+    const { queue } = await server(async () => {
       if (slow) {
         slow = false;
         await sleep(400);
