@@ -1,6 +1,7 @@
 /**
  * A weir worker run as a child process by the fault tests (kill -9, SIGTERM). Configured by env:
- * QUEUE, APP_NAME, BULK_SIZE, PREFETCH, HANDLER_DELAY_MS (-1: never return), SHUTDOWN_TIMEOUT_MS.
+ * QUEUE, APP_NAME, BULK_SIZE, PREFETCH, HANDLER_DELAY_MS (-1: never return), SHUTDOWN_TIMEOUT_MS;
+ * STREAM_CONSUMER makes it a stream route of that consumer, reading from "first" (issue #18).
  * Prints one line per event on stdout: `start <ids>` when a bulk enters the handler, `done <ids>`
  * when it leaves it, `ready` once consuming, `exit` after a clean stop.
  */
@@ -27,6 +28,9 @@ app.route(
     type: RouteTypes.AMQP,
     prefetch: Number(env("PREFETCH", "100")),
     options: { bulkSize: Number(env("BULK_SIZE", "10")), bulkFlushInterval: 200 },
+    ...(process.env.STREAM_CONSUMER !== undefined && {
+      stream: { offset: "first", consumer: process.env.STREAM_CONSUMER },
+    }),
   },
   async (messages) => {
     const ids = messages.map((m) => (m.body as { id: number }).id).join(",");

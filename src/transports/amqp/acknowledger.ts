@@ -13,11 +13,14 @@ export const amqpAcknowledger: Acknowledger<AMQPMessage> = {
     const first = messages[0];
     if (first !== undefined) first.session.settle(messages, fallback);
   },
-  /** Back to the queue, untouched: the broker redelivers them (flagged `redelivered`). */
+  /**
+   * Back to the queue, untouched: the broker redelivers them (flagged `redelivered`). On a stream
+   * nothing is sent: the offset is not committed, so they are read again after a restart.
+   */
   abandon(messages: readonly AMQPMessage[]): void {
     for (const message of messages) {
       message.settle(Actions.REQUEUE);
-      message.session.send(message, Actions.REQUEUE);
+      message.session.giveBack(message);
     }
   },
   settleable(message: AMQPMessage): boolean {

@@ -1,6 +1,7 @@
 import type { AsyncAPIBuilder, AsyncAPIValue } from "../../core/asyncapi-builder.js";
 import { bindingsText } from "./describe.js";
 import type { AMQPRoute } from "./route-spec.js";
+import { offsetText } from "./stream/options.js";
 import type { PublisherSpec } from "./typed-publisher.js";
 
 /** The `amqp` channel and operation bindings' version (github.com/asyncapi/bindings/amqp). */
@@ -29,6 +30,11 @@ function details(route: AMQPRoute, task: string | undefined): string {
   if (route.consumer.singleActiveConsumer) parts.push("single active consumer");
   if (route.consumer.exclusive) parts.push("exclusive consumer");
   if (route.consumer.priority !== undefined) parts.push(`consumer priority ${route.consumer.priority}`);
+  if (route.stream !== undefined) {
+    parts.push(
+      `a stream (x-queue-type stream) read by consumer "${route.stream.consumer}" from ${String(offsetText(route.stream.offset))}, resuming after its offset stored in queue "${route.stream.offsetQueue}"; failed bulks are not redelivered`,
+    );
+  }
   return `${parts.join("; ")}.`;
 }
 
@@ -67,7 +73,12 @@ export function addAMQPChannels(
       builder.message(messageId, queue, route.schema, "application/json", `A message of queue "${queue}".`);
       builder.document.channels[channelId] = {
         address: queue,
-        title: task !== undefined ? `task ${task}` : `queue ${queue}`,
+        title:
+          task !== undefined
+            ? `task ${task}`
+            : route.stream !== undefined
+              ? `stream ${queue}`
+              : `queue ${queue}`,
         servers: [{ $ref: "#/servers/amqp" }],
         messages: { [messageId]: { $ref: `#/components/messages/${messageId}` } },
         bindings: {

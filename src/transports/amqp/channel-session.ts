@@ -162,11 +162,7 @@ export class ChannelSession {
   rejectNow(delivery: ConsumeMessage, requeue: boolean): void {
     if (!this.alive) return;
     this.outstanding.delete(delivery.fields.deliveryTag);
-    try {
-      this.channel.reject(delivery, requeue);
-    } catch (error) {
-      this.closedUnderUs(error);
-    }
+    this.sendFrame(delivery, requeue ? Actions.REQUEUE : Actions.REJECT);
   }
 
   /**
@@ -223,6 +219,19 @@ export class ChannelSession {
     if (!this.alive) return;
     const delivery = message.delivery;
     if (!this.outstanding.delete(delivery.fields.deliveryTag)) return;
+    this.sendFrame(delivery, action);
+  }
+
+  /**
+   * Gives a delivery that never reached a handler back to the broker (the shutdown's abandon):
+   * requeued. A stream session overrides it (a stream cannot take a requeue).
+   */
+  giveBack(message: AMQPMessage): void {
+    this.send(message, Actions.REQUEUE);
+  }
+
+  /** The one frame of one settled delivery: `basic.ack`, or `basic.reject` (requeue or not). */
+  protected sendFrame(delivery: ConsumeMessage, action: Action): void {
     try {
       if (action === Actions.ACK) this.channel.ack(delivery);
       else this.channel.reject(delivery, action === Actions.REQUEUE);
@@ -236,7 +245,7 @@ export class ChannelSession {
    * Every delivery of this channel is then unsettleable: retire the session rather than let the
    * error abort the settling of the rest of the bulk (the broker redelivers them all).
    */
-  private closedUnderUs(error: unknown): void {
+  protected closedUnderUs(error: unknown): void {
     this.logger.debug(failureFields(error), "channel closed while settling");
     this.kill();
   }

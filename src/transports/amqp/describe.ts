@@ -1,6 +1,7 @@
 import type { RouteDescription } from "../../core/transport.js";
 import { deadLetterQueueOf } from "./retry/options.js";
 import type { AMQPRoute } from "./route-spec.js";
+import { offsetText } from "./stream/options.js";
 import type { ResolvedBinding } from "./topology.js";
 
 /** `exchange:key` per binding (`exchange[x-match]` for a header match), comma-separated. */
@@ -62,6 +63,10 @@ export function describeAMQPRoute(route: AMQPRoute, task: string | undefined): R
       exclusive: route.consumer.exclusive ? true : undefined,
       singleActiveConsumer: route.consumer.singleActiveConsumer ? true : undefined,
       reply: route.reply === undefined ? undefined : route.reply.includeStack ? "with stacks" : true,
+      stream:
+        route.stream === undefined
+          ? undefined
+          : `consumer ${route.stream.consumer} from ${String(offsetText(route.stream.offset))} (a stored offset wins; in ${route.stream.offsetQueue})`,
     },
   };
 }

@@ -63,6 +63,8 @@ export type {
   QueueDeclareOptions,
 } from "./route-spec.js";
 export { StopAbandonedError } from "./stop-steps.js";
+export { StreamOffsetError } from "./stream/errors.js";
+export type { StreamOffset, StreamOptions } from "./stream/options.js";
 export {
   type DelayOptions,
   type Task,

@@ -24,6 +24,7 @@ import type { AMQPChannel, AMQPConnection, ConsumeMessage, Options } from "./por
 import { STREAM_OFFSET_HEADER } from "./qos.js";
 import type { AMQPHandler, AMQPRoute } from "./route-spec.js";
 import { closeDeadline, logAbandoned, stepWithin } from "./stop-steps.js";
+import { type OffsetStoreFactory, StreamReader, StreamSession } from "./stream/reader.js";
 
 async function closeQuietly(channel: AMQPChannel): Promise<void> {
   try {
@@ -84,6 +85,8 @@ export class RouteConsumer {
   /** Bulks, the handler, the policy, settlement and the drain: core's, for every transport. */
   private readonly runner: RouteRunner<AMQPMessage>;
   private readonly logger: Logger;
+  /** A stream route's offsets (docs/amqp.md, Streams); undefined on other routes. */
+  private readonly stream: StreamReader | undefined;
 
   constructor(
     readonly route: AMQPRoute,
@@ -94,8 +97,10 @@ export class RouteConsumer {
      * processing path is chosen here, once: a route without a policy never pays for one.
      */
     private readonly policy?: DeliveryPolicy<AMQPMessage>,
+    offsetStore?: OffsetStoreFactory,
   ) {
     this.logger = options.logger.child({ transport: "amqp", route: route.name });
+    this.stream = route.stream && new StreamReader(route.name, route.stream, this.logger, offsetStore);
     this.queueNames = route.queues;
     this.runner = new RouteRunner<AMQPMessage>({
       route,
@@ -173,6 +178,8 @@ export class RouteConsumer {
         }
       },
     });
+    // The offset of the last handled bulk, stored before the channel and the connection go.
+    if (this.stream && !(await this.stream.flush(closeBy))) this.stopAbandoned++;
     const session = this.session;
     if (session?.alive) {
       const unsettled = session.unsettled;
@@ -220,6 +227,14 @@ export class RouteConsumer {
       ...(this.failure !== undefined && {
         error: { code: this.failure.code, message: this.failure.message },
       }),
+      ...(this.stream !== undefined && {
+        stream: {
+          consumer: this.stream.stream.consumer,
+          committedOffset: this.stream.committed ?? null,
+          commits: this.stream.commits,
+          commitFailures: this.stream.commitFailures,
+        },
+      }),
     };
   }
 
@@ -256,7 +271,9 @@ export class RouteConsumer {
 
   private async attachChannel(model: AMQPConnection, closedWith: () => Error | undefined): Promise<void> {
     const channel = await model.createChannel();
-    const session = new ChannelSession(channel, this.logger);
+    const session = this.stream
+      ? new StreamSession(channel, this.logger, this.stream)
+      : new ChannelSession(channel, this.logger);
     // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
     // An error while attaching (a missing queue: 404) is told by attach's rejection, as the start
     // failure or a failed re-attach; logging it here as well would make two lines of one event.
@@ -302,6 +319,8 @@ export class RouteConsumer {
       declaring = undefined;
       // Where failures go must exist before the first delivery can fail (and again after a reconnect).
       if (this.policy) await this.policy.attach();
+      // Where a stream route starts: after its stored offset, else its configured one.
+      const streamOffset = this.stream && (await this.stream.attach(model));
       if (this.stopping) {
         session.kill();
         await closeQuietly(channel);
@@ -315,7 +334,7 @@ export class RouteConsumer {
       this.deliveriesSinceAttach = 0;
       for (const [index, name] of names.entries()) {
         queue = name;
-        await this.consume(session, index);
+        await this.consume(session, index, streamOffset);
       }
     } catch (error) {
       session.kill();
@@ -356,7 +375,7 @@ export class RouteConsumer {
    * every queue type accepts, where a channel-wide one makes quorum and stream queues close the
    * whole connection.
    */
-  private async consume(session: ChannelSession, index: number): Promise<void> {
+  private async consume(session: ChannelSession, index: number, streamOffset?: unknown): Promise<void> {
     if (this.stopping || !session.alive) return;
     const queue = this.queueNames[index] ?? "";
     await session.channel.prefetch(this.route.prefetchShares[index] ?? this.route.prefetch, false);
@@ -364,7 +383,9 @@ export class RouteConsumer {
     const { consumerTag } = await session.channel.consume(
       queue,
       (delivery) => {
-        if (first && delivery !== null) {
+        if (session instanceof StreamSession) {
+          if (delivery !== null && !session.accept(delivery)) return;
+        } else if (first && delivery !== null) {
           first = false;
           // A stream is known by its deliveries only (a passive declare does not say the type).
           if (delivery.properties.headers?.[STREAM_OFFSET_HEADER] !== undefined) {
@@ -374,7 +395,9 @@ export class RouteConsumer {
         }
         this.onDelivery(queue, index, session, delivery);
       },
-      this.consumeOptions,
+      this.stream === undefined
+        ? this.consumeOptions
+        : { ...this.consumeOptions, arguments: { "x-stream-offset": streamOffset ?? "next" } },
     );
     this.consumerTags.set(queue, consumerTag);
   }
@@ -531,9 +554,10 @@ export class RouteConsumer {
   private onConsumerCancelled(queue: string, session: ChannelSession): void {
     if (this.stopping || session !== this.session || this.recovering.has(queue)) return;
     this.consumerTags.delete(queue);
-    if (this.route.broadcast !== undefined) {
-      // Its server-named queue is gone for good: a new channel declares and binds a new one.
-      this.logger.warn({ queue }, "the broker cancelled the broadcast consumer; attaching a new queue");
+    if (this.route.broadcast !== undefined || this.stream !== undefined) {
+      // Its server-named queue is gone for good: a new channel declares and binds a new one. A
+      // stream consumer starts again after what it handled, which only a new attach computes.
+      this.logger.warn({ queue }, "the broker cancelled the consumer; attaching again");
       void closeQuietly(session.channel);
       return;
     }

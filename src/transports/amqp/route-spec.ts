@@ -21,6 +21,7 @@ import {
   type ResolvedRetry,
   type RetryOptions,
 } from "./retry/options.js";
+import { normalizeStream, type ResolvedStream, type StreamOptions } from "./stream/options.js";
 import {
   type BroadcastOptions,
   type ExchangeDeclaration,
@@ -166,6 +167,16 @@ export interface AMQPRouteSpec<T = unknown> {
    * @defaultValue false
    */
   reply?: boolean | ReplyOptions;
+  /**
+   * A route over a RabbitMQ stream queue (`x-queue-type: stream`): reads from `offset`, in bulks
+   * as any route, and commits its consumer's offset after each settled bulk, so a restarted worker
+   * resumes after the last committed message (a stored offset wins over `offset`). With `declare`,
+   * the queue is declared as a stream. One queue per route; not with `retry`, `deadLetter`,
+   * `broadcast`, or an `onException` / `onSuccess` other than "ack" (`WEIR_ERR_INVALID_OPTION`): a
+   * failed bulk is logged and not redelivered. See docs/amqp.md, "Streams".
+   * @defaultValue off: a route that finds a stream stops with `WEIR_ERR_STREAM_QUEUE`
+   */
+  stream?: StreamOptions;
 }
 
 /**
@@ -215,6 +226,8 @@ export interface AMQPRoute {
   readonly consumer: ResolvedConsumer;
   /** Replies to requests; undefined when the route does not reply. */
   readonly reply: ResolvedReply | undefined;
+  /** A stream route's offset and consumer name; undefined on other routes. */
+  readonly stream: ResolvedStream | undefined;
 }
 
 /** `consumer` with its defaults applied. */
@@ -239,6 +252,7 @@ const SPEC_KEYS = [
   "once",
   "schema",
   "reply",
+  "stream",
 ] as const;
 const OPTION_KEYS = [
   "bulkSize",
@@ -260,16 +274,21 @@ function action(option: string, value: unknown, fallback: Action): Action {
   return value;
 }
 
-function declareOptions(value: AMQPRouteSpec["declare"]): Required<QueueDeclareOptions> | undefined {
+function declareOptions(
+  value: AMQPRouteSpec["declare"],
+  stream: boolean,
+): Required<QueueDeclareOptions> | undefined {
   if (value === undefined || value === false) return undefined;
   const given = value === true ? {} : value;
   knownKeys("declare", given, ["durable", "exclusive", "autoDelete", "arguments"]);
-  if (declaresStream(given.arguments)) throw new StreamQueueError("declare.arguments");
+  if (!stream && declaresStream(given.arguments)) throw new StreamQueueError("declare.arguments");
+  const args = given.arguments ?? {};
   return {
     durable: given.durable ?? true,
     exclusive: given.exclusive ?? false,
     autoDelete: given.autoDelete ?? false,
-    arguments: given.arguments ?? {},
+    // A stream route's queue is declared as a stream.
+    arguments: stream ? { ...args, "x-queue-type": "stream" } : args,
   };
 }
 
@@ -322,7 +341,7 @@ function checkBroadcast(spec: AMQPRouteSpec, record: RouteRecord): void {
 /** Checks an AMQP route once, at registration, and applies its defaults. */
 export function normalizeAMQPRoute(
   record: RouteRecord,
-  defaults: { prefetch: number; vhost: string; consumerTimeout: number },
+  defaults: { prefetch: number; vhost: string; consumerTimeout: number; appName?: string },
   logger: Logger,
 ): AMQPRoute {
   const spec = record.spec as AMQPRouteSpec;
@@ -362,10 +381,11 @@ export function normalizeAMQPRoute(
       "a route with `retry` retries thrown errors; remove onException (or retry)",
     );
   }
+  const stream = normalizeStream(spec, record, defaults.appName ?? "weir");
   const broadcast = normalizeBroadcast(spec.broadcast);
   if (broadcast !== undefined) checkBroadcast(spec, record);
   const consumer = consumerOptions(spec.consumer);
-  let declare = declareOptions(spec.declare);
+  let declare = declareOptions(spec.declare, stream !== undefined);
   if (consumer.singleActiveConsumer) {
     if (declare === undefined) {
       throw new InvalidOptionError(
@@ -386,7 +406,7 @@ export function normalizeAMQPRoute(
     concurrency: positiveInteger("concurrency", options.concurrency, BULK_DEFAULTS.concurrency),
     timeout: handlerTimeoutOption("timeout", options.timeout),
     onSuccess: action("onSuccess", options.onSuccess, Actions.ACK),
-    onException: action("onException", options.onException, Actions.REQUEUE),
+    onException: action("onException", options.onException, stream ? Actions.ACK : Actions.REQUEUE),
     declare,
     handler: record.handler as AMQPHandler,
     retry,
@@ -401,6 +421,7 @@ export function normalizeAMQPRoute(
       singleActiveConsumer: declare?.arguments["x-single-active-consumer"] === true,
     },
     reply: normalizeReply(spec.reply),
+    stream,
   };
   warnConsumerTimeout(route, defaults.consumerTimeout, logger);
   return route;

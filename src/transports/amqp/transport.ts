@@ -240,6 +240,7 @@ export class AMQPTransport implements Transport, AMQPClient {
         prefetch: this.options.prefetch,
         vhost: this.defaultVhost,
         consumerTimeout: this.options.consumerTimeout,
+        appName: this.options.appName,
       },
       this.options.logger,
     );
