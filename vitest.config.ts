@@ -48,6 +48,7 @@ const UNIT = [
   "test/testing/attribution.test.ts",
   "test/testing/publishers.test.ts",
   "test/testing/sse-http.test.ts",
+  "test/testing/streams.test.ts",
   "test/testing/topology.test.ts",
   "test/testing/unsupported-arguments.test.ts",
   "test/utils/action-queue.test.ts",
@@ -71,6 +72,7 @@ const ON_BOTH_BROKERS = [
   "test/amqp/publishers.test.ts",
   "test/amqp/shutdown.test.ts",
   "test/amqp/request-reply.test.ts",
+  "test/amqp/streams.test.ts",
 ];
 
 export default defineConfig({

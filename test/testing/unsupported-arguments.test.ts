@@ -47,7 +47,7 @@ describe("the in-memory broker refuses queue arguments it does not enforce (issu
 
   it.each([
     ["x-max-length", 1],
-    ["x-queue-type", "stream"],
+    ["x-delivery-limit", 5],
   ])("a queue of the client's own `queues` option with %s: %s is refused too", async (key, value) => {
     const subject = app();
     subject.route(["plain"], { type: RouteTypes.AMQP }, async () => {});

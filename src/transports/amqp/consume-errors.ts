@@ -13,7 +13,7 @@ export function brokerReason(error: unknown): string {
 }
 
 /**
- * A route over a RabbitMQ stream queue. Streams cannot take a reject or a requeue (the broker
+ * A route without `stream` over a RabbitMQ stream queue. Streams cannot take a reject or a requeue (the broker
  * answers `basic.reject` / `basic.nack` by closing the whole connection, 540), and every AMQP route
  * may send them (onException, invalid bodies, the shutdown's requeue). Refused at registration when
  * the route declares the queue as a stream; else found at its first delivery (the route then stops
@@ -25,9 +25,9 @@ export class StreamQueueError extends ConfigurationError {
   constructor(where: string, queue?: string) {
     super(
       "WEIR_ERR_STREAM_QUEUE",
-      `${queue === undefined ? where : `queue "${queue}"`} is a stream queue: AMQP routes cannot consume streams ` +
-        "(a stream refuses the rejects and requeues every route may send, by closing the connection); " +
-        "read it with a stream client, or consume a classic or quorum queue bound to the same exchange",
+      `${queue === undefined ? where : `queue "${queue}"`} is a stream queue: a route without \`stream\` cannot consume it ` +
+        "(a stream refuses the rejects and requeues such a route may send, by closing the connection); " +
+        'give the route stream: { offset: "first" } (docs/amqp.md, Streams), or consume a classic or quorum queue bound to the same exchange',
     );
     this.queue = queue;
   }

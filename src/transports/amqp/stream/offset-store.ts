@@ -4,16 +4,13 @@ import type { AMQPConfirmChannel, AMQPConnection } from "../port.js";
 /**
  * Where a stream consumer's offset is kept: a durable quorum queue on the broker,
  * `<stream>.weir-offsets.<consumer>`, holding one message whose body is the last committed offset
- * (`{"offset": 41}`); `x-max-length: 1` with `x-overflow: drop-head` makes each commit replace the
- * previous one. Why the broker and not Redis (docs/amqp.md, Streams): the offset lives next to the
- * stream, on the same nodes, replicated as a quorum queue as the stream is, and needs no other
- * service that must be up and persistent for a restarted worker to resume.
+ * (`{"offset": 41}`). A commit publishes the new offset (confirmed), then takes the older messages
+ * off the head of the queue, so it holds one message, two for a moment. Why the broker and not
+ * Redis (docs/amqp.md, Streams): the offset lives next to the stream, on the same nodes, replicated
+ * as a quorum queue as the stream is, and needs no other service that must be up and persistent
+ * for a restarted worker to resume.
  */
-export const OFFSET_QUEUE_ARGUMENTS = {
-  "x-queue-type": "quorum",
-  "x-max-length": 1,
-  "x-overflow": "drop-head",
-} as const;
+export const OFFSET_QUEUE_ARGUMENTS = { "x-queue-type": "quorum" } as const;
 
 /** A stream consumer's committed offset, kept outside the worker. */
 export interface OffsetStore {
@@ -45,15 +42,16 @@ export class BrokerOffsetStore implements OffsetStore {
 
   /**
    * Reads every message of the queue (normally one; two if a worker died between a commit's
-   * publish and the drop of the older one) and keeps the largest offset: commits only grow. The
-   * largest is published again before the ones read are acked, so a crash in between leaves it.
+   * publish and the removal of the older one) and keeps the largest offset: commits only grow.
+   * The largest is published again before the ones read are acked, so a crash in between keeps it.
    */
   async load(): Promise<number | undefined> {
     const channel = await this.open();
+    const { messageCount } = await channel.checkQueue(this.queue);
     let best: number | undefined;
     let last: Parameters<AMQPConfirmChannel["ack"]>[0] | undefined;
-    // Bounded: the queue holds one message, a few after crashes mid-commit.
-    for (let i = 0; i < 100; i++) {
+    // Bounded by what the queue held when asked (one message, a few after crashes mid-commit).
+    for (let i = 0; i < Math.min(messageCount, 1000); i++) {
       const message = await channel.get(this.queue, { noAck: false });
       if (message === false) break;
       last = message;
@@ -66,8 +64,15 @@ export class BrokerOffsetStore implements OffsetStore {
     return best;
   }
 
+  /** Publishes `offset` (confirmed), then removes the older offsets ahead of it. */
   async commit(offset: number): Promise<void> {
-    await this.publish(await this.open(), offset);
+    const channel = await this.open();
+    await this.publish(channel, offset);
+    const { messageCount } = await channel.checkQueue(this.queue);
+    // This consumer is the queue's only writer: everything before its newest message is older.
+    for (let i = 1; i < Math.min(messageCount, 1000); i++) {
+      if ((await channel.get(this.queue, { noAck: true })) === false) break;
+    }
   }
 
   async close(): Promise<void> {

@@ -365,6 +365,10 @@ export class Tracker implements BrokerObserver, ChannelObserver, HandlerCallObse
     if (this.unsettled.size > 0) return false;
     for (const queue of this.broker.allQueues()) {
       if (queue.consumers.length > 0 && (queue.ready.length > 0 || queue.scheduled)) return false;
+      // A stream keeps its messages: waiting is what a consumer has not read yet.
+      const log = queue.log;
+      if (log !== undefined && queue.consumers.some((each) => (each.streamCursor ?? log.length) < log.length))
+        return false;
     }
     return true;
   }

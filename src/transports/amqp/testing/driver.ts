@@ -65,9 +65,12 @@ export const amqpTestDriver: TestDriverFactory<AMQPTransport> = {
           const spec = record.spec as AMQPRouteSpec;
           if (spec.declare !== undefined && spec.declare !== false) continue;
           const vhost = spec.vhost ?? internals.defaultVhost;
+          // A stream route's queue is a stream (issue #18).
+          const settings = queueSettings(
+            spec.stream === undefined ? {} : { arguments: { "x-queue-type": "stream" } },
+          );
           for (const queue of record.routes) {
-            if (broker.findQueue(vhost, queue) === undefined)
-              broker.assertQueue(vhost, queue, queueSettings({}));
+            if (broker.findQueue(vhost, queue) === undefined) broker.assertQueue(vhost, queue, settings);
           }
         }
       },

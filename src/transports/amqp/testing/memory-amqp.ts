@@ -24,6 +24,7 @@ import {
   type MemoryQueue,
   queueSettings,
   type StoredMessage,
+  streamStart,
 } from "./memory-broker.js";
 
 /**
@@ -91,6 +92,7 @@ export function deliveryOf(message: ConsumeMessage): DeliveryRecord | undefined 
 class MemoryConsumer implements ConsumerSlot {
   count = 0;
   cancelled = false;
+  streamCursor: number | undefined;
 
   constructor(
     readonly tag: string,
@@ -335,6 +337,7 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
         );
       }
       const tag = options?.consumerTag ?? `amq.ctag-${randomUUID()}`;
+      const cursor = this.streamCursor(target, options);
       const consumer = new MemoryConsumer(
         tag,
         target,
@@ -343,10 +346,26 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
         options?.noAck === true,
         this.consumerPrefetch,
       );
+      consumer.streamCursor = cursor;
       this.broker.addConsumer(target, consumer, options?.exclusive === true);
       this.consumers.set(tag, consumer);
       return { consumerTag: tag };
     });
+  }
+
+  /**
+   * A stream consumer's first offset, with RabbitMQ's checks: manual acks and a per-consumer
+   * prefetch are required (406 otherwise).
+   */
+  private streamCursor(target: MemoryQueue, options: Options.Consume | undefined): number | undefined {
+    if (target.log === undefined) return undefined;
+    if (options?.noAck === true) {
+      throw new BrokerError(406, "PRECONDITION_FAILED - stream queues require manual acknowledgement");
+    }
+    if (this.consumerPrefetch === 0) {
+      throw new BrokerError(406, "PRECONDITION_FAILED - consumer prefetch count is not set for stream queue");
+    }
+    return streamStart(target.log, options?.arguments?.["x-stream-offset"]);
   }
 
   async cancel(consumerTag: string): Promise<{ consumerTag: string }> {
@@ -364,6 +383,9 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
   get(queue: string, options?: Options.Get): Promise<GetMessage | false> {
     return this.rpc(() => {
       const source = this.broker.queue(this.vhost, queue);
+      if (source.log !== undefined) {
+        throw new BrokerError(405, `RESOURCE_LOCKED - cannot basic.get from stream queue '${queue}'`);
+      }
       const message = this.broker.take(source);
       if (message === undefined) return false;
       const delivery = this.track(message, source, options?.noAck === true ? undefined : "manual");
@@ -459,6 +481,17 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
   private settle(tag: number, allUpTo: boolean, action: SettleAction): void {
     if (this.closed) throw channelClosed();
     const tags = allUpTo ? [...this.unacked.keys()].filter((candidate) => candidate <= tag) : [tag];
+    if (action !== "ack" && tags.some((each) => this.unacked.get(each)?.record.queue.log !== undefined)) {
+      // RabbitMQ answers a reject or a requeue on a stream by closing the connection (540); here
+      // the channel closes, which is enough to fail a test.
+      const error = channelClosedError(
+        540,
+        "NOT_IMPLEMENTED - stream queues do not support reject or requeue",
+      );
+      this.observer.channelError(error);
+      void nextTick().then(() => this.failByServer(error));
+      return;
+    }
     if (!this.unacked.has(tag)) {
       // RabbitMQ closes the channel on an unknown (or already settled) tag: in weir, a bug.
       const error = channelClosedError(406, `PRECONDITION_FAILED - unknown delivery tag ${tag}`);
@@ -482,6 +515,11 @@ export class MemoryChannel extends EventEmitter implements AMQPChannel, AMQPConf
     this.unacked.delete(tag);
     if (entry.consumer) entry.consumer.count--;
     const { record } = entry;
+    if (record.queue.log !== undefined) {
+      // A stream keeps its messages: an ack gives credit, a closing channel returns nothing.
+      this.observer.settled(record, action === "ack" ? "ack" : action, this.broker.tick(), undefined);
+      return;
+    }
     let deadLettered: DeadLetterResult | undefined;
     // A message taken with basic.get goes straight back, as on RabbitMQ: only deliveries to
     // consumers are held, because only those could loop.

@@ -44,6 +44,14 @@ export interface ConsumerSlot {
   deliver(message: StoredMessage, queue: MemoryQueue): void;
   /** The broker cancelled it (its queue was deleted): amqplib calls the consume callback with null. */
   cancelledByBroker(): void;
+  /** On a stream queue: the offset of the next message this consumer reads. */
+  streamCursor?: number;
+}
+
+/** One message of a stream queue's log, with when it was stored (ms since the epoch). */
+export interface StreamEntry {
+  readonly message: StoredMessage;
+  readonly storedAt: number;
 }
 
 export class MemoryQueue {
@@ -57,12 +65,49 @@ export class MemoryQueue {
   next = 0;
   scheduled = false;
   deleted = false;
+  /**
+   * A stream queue's append-only log (`x-queue-type: stream`): messages stay after they are read,
+   * each consumer reads from its own cursor; undefined on other queues.
+   */
+  readonly log: StreamEntry[] | undefined;
 
   constructor(
     readonly vhost: string,
     readonly name: string,
     readonly settings: QueueSettings,
-  ) {}
+  ) {
+    const type = settings.arguments["x-queue-type"];
+    this.log = typeof type === "string" && type.toLowerCase() === "stream" ? [] : undefined;
+  }
+}
+
+/**
+ * Where a stream consumer starts (`x-stream-offset`, https://www.rabbitmq.com/docs/streams):
+ * "first", "last" (the last message: each message is its own chunk here), "next" (the default), an
+ * absolute offset, or a timestamp (`{ "!": "timestamp", value: seconds }`, a Date, or seconds as
+ * amqplib's encoding gives them back) read as the first message stored at or after it.
+ */
+export function streamStart(log: readonly StreamEntry[], argument: unknown): number {
+  if (argument === undefined || argument === "next") return log.length;
+  if (argument === "first") return 0;
+  if (argument === "last") return Math.max(0, log.length - 1);
+  if (typeof argument === "number" || typeof argument === "bigint") {
+    return Math.min(Math.max(0, Number(argument)), log.length);
+  }
+  let ms: number | undefined;
+  if (argument instanceof Date) ms = argument.getTime();
+  else if (
+    typeof argument === "object" &&
+    argument !== null &&
+    (argument as { "!"?: unknown })["!"] === "timestamp"
+  ) {
+    ms = Number((argument as { value: unknown }).value) * 1000;
+  }
+  if (ms === undefined || Number.isNaN(ms)) {
+    throw new BrokerError(406, `PRECONDITION_FAILED - invalid x-stream-offset ${String(argument)}`);
+  }
+  const at = log.findIndex((entry) => entry.storedAt >= ms);
+  return at === -1 ? log.length : at;
 }
 
 type ExchangeType = "direct" | "fanout" | "topic" | "headers";
@@ -200,7 +245,7 @@ export const UNENFORCED_QUEUE_ARGUMENTS: Readonly<Record<string, string>> = {
   "x-expires": "the lease of weir's own delay queues; a queue that would expire holds no message by then",
 };
 
-const QUEUE_TYPES = new Set(["classic", "quorum"]);
+const QUEUE_TYPES = new Set(["classic", "quorum", "stream"]);
 
 /**
  * Refuses what the broker would accept and then ignore (`x-max-length`, `x-overflow`,
@@ -223,7 +268,7 @@ function refuseUnenforced(args: Readonly<Record<string, unknown>>): void {
   if (type !== undefined && !(typeof type === "string" && QUEUE_TYPES.has(type))) {
     throw new TestClientError(
       "WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT",
-      `the in-memory broker does not implement x-queue-type ${JSON.stringify(type)}; it has classic and quorum queues`,
+      `the in-memory broker does not implement x-queue-type ${JSON.stringify(type)}; it has classic, quorum and stream queues`,
     );
   }
 }
@@ -592,6 +637,17 @@ export class MemoryBroker {
       timer.unref?.();
       message.ttlTimer = timer;
     }
+    if (queue.log !== undefined) {
+      // A stream appends and numbers every message; RabbitMQ gives each delivery its offset.
+      const offset = queue.log.length;
+      message.properties = {
+        ...message.properties,
+        headers: throughTheWire({ ...message.properties.headers, "x-stream-offset": offset }),
+      };
+      queue.log.push({ message, storedAt: Date.now() });
+      this.schedule(queue);
+      return;
+    }
     if (atHead && message.position !== undefined) {
       // RabbitMQ puts a requeued message back in its place among the ready ones, so that
       // deliveries requeued one by one, in any order, come back in their queue order.
@@ -749,6 +805,10 @@ export class MemoryBroker {
   }
 
   private dispatch(queue: MemoryQueue): void {
+    if (queue.log !== undefined) {
+      this.dispatchStream(queue, queue.log);
+      return;
+    }
     while (queue.ready.length > 0 && queue.consumers.length > 0 && !queue.deleted) {
       const count = queue.consumers.length;
       let consumer: ConsumerSlot | undefined;
@@ -763,6 +823,18 @@ export class MemoryBroker {
       if (consumer === undefined) break;
       const message = this.take(queue)!;
       consumer.deliver(message, queue);
+    }
+    this.changed();
+  }
+
+  /** Every consumer of a stream reads the whole log from its own cursor, as far as its prefetch allows. */
+  private dispatchStream(queue: MemoryQueue, log: readonly StreamEntry[]): void {
+    for (const consumer of [...queue.consumers]) {
+      while (!queue.deleted && (consumer.streamCursor ?? log.length) < log.length && consumer.hasRoom()) {
+        const entry = log[consumer.streamCursor!]!;
+        consumer.streamCursor!++;
+        consumer.deliver(entry.message, queue);
+      }
     }
     this.changed();
   }
