@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type AMQPMessage, App, type AppOptions, RouteTypes } from "../../src/index.js";
+import { appTransports } from "../../src/core/application.js";
+import { type AMQPMessage, App, type AppOptions, RouteTypes, toAsyncAPI } from "../../src/index.js";
 import { createTestClient, type TestClient } from "../../src/testing/index.js";
 import { silentLogger } from "../helpers/amqp.js";
 
@@ -121,5 +122,37 @@ describe("stream routes under the test client (issue #18)", () => {
     ).toThrow(
       expect.objectContaining({ code: "WEIR_ERR_STREAM_QUEUE", message: expect.stringContaining("stream:") }),
     );
+  });
+});
+
+describe("stream routes in weir routes and AsyncAPI (issue #18)", () => {
+  function ledgerApp(): App {
+    const app = deadApp({ name: "books" });
+    app.route(
+      ["ledger"],
+      { type: RouteTypes.AMQP, declare: true, stream: { offset: new Date("2026-01-01T00:00:00Z") } },
+      async () => {},
+    );
+    return app;
+  }
+
+  it("weir routes shows the consumer, the starting offset and where the offset is kept", () => {
+    const app = ledgerApp();
+    const [record] = app.routes;
+    const row = app[appTransports].get("amqp")!.describe(record!);
+    expect(row.details).toMatchObject({
+      onException: "ack",
+      stream:
+        "consumer books.ledger from 2026-01-01T00:00:00.000Z (a stored offset wins; in ledger.weir-offsets.books.ledger)",
+    });
+  });
+
+  it("AsyncAPI titles the channel as a stream and says how it is read", () => {
+    const document = toAsyncAPI(ledgerApp());
+    const channels = document.channels as Record<string, { title: string }>;
+    expect(channels.ledger?.title).toBe("stream ledger");
+    const operations = Object.values(document.operations as Record<string, { description?: string }>);
+    expect(operations[0]?.description).toContain('read by consumer "books.ledger"');
+    expect(operations[0]?.description).toContain("failed bulks are not redelivered");
   });
 });
