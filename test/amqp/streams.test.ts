@@ -159,6 +159,46 @@ describe("stream routes on RabbitMQ (issue #18)", () => {
     expect(streamHealth(second.app, queue)).toMatchObject({ consumer, committedOffset: 29 });
   });
 
+  it("with concurrency, bulks finishing out of order: the committed offset never passes a bulk still in a handler", async () => {
+    const queue = await stream();
+    const consumer = consumerOf(queue);
+    await broker.publish(queue, ids(12));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const app = createApp({ shutdownTimeout: 5000 });
+    apps.push(app);
+    const done: number[] = [];
+    app.route(
+      [queue],
+      {
+        type: RouteTypes.AMQP,
+        prefetch: 12,
+        stream: { offset: "first", consumer },
+        options: { bulkSize: 2, bulkFlushInterval: 100, concurrency: 3 },
+      },
+      async (messages: AMQPMessage[]) => {
+        const bulk = messages.map((m) => (m.body as { id: number }).id);
+        if (bulk.includes(0)) await gate;
+        done.push(...bulk);
+      },
+    );
+    await app.start();
+    // The first bulk (0, 1) is held; the others finish around it.
+    await waitFor(() => done.length >= 10, 10_000, "every bulk but the first");
+    await sleep(300);
+    expect(streamHealth(app, queue).committedOffset).toBeNull();
+    release();
+    await waitFor(() => streamHealth(app, queue).committedOffset === 11, 5000, "offset 11 committed");
+    await app.stop();
+    const again = await reader(queue, consumer, "first");
+    await broker.publish(queue, ids(1, 12));
+    await waitFor(() => again.seen.length >= 1, 10_000, "the next message");
+    await sleep(200);
+    expect(again.seen).toEqual([12]);
+  });
+
   it("two consumers of one stream keep their own offsets", async () => {
     const queue = await stream();
     await broker.publish(queue, ids(6));

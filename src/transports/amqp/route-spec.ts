@@ -172,8 +172,9 @@ export interface AMQPRouteSpec<T = unknown> {
    * as any route, and commits its consumer's offset after each settled bulk, so a restarted worker
    * resumes after the last committed message (a stored offset wins over `offset`). With `declare`,
    * the queue is declared as a stream. One queue per route; not with `retry`, `deadLetter`,
-   * `broadcast`, or an `onException` / `onSuccess` other than "ack" (`WEIR_ERR_INVALID_OPTION`): a
-   * failed bulk is logged and not redelivered. See docs/amqp.md, "Streams".
+   * `broadcast`, `consumer.singleActiveConsumer`, or an `onException` / `onSuccess` other than
+   * "ack" (`WEIR_ERR_INVALID_OPTION`): a failed bulk is logged and not redelivered. A stored offset
+   * that cannot be read fails the start with `WEIR_ERR_STREAM_OFFSET`. See docs/amqp.md, "Streams".
    * @defaultValue off: a route that finds a stream stops with `WEIR_ERR_STREAM_QUEUE`
    */
   stream?: StreamOptions;

@@ -70,7 +70,7 @@ export function offsetText(offset: StreamOffset): string | number {
  * or a requeue closes the whole connection. So what would need one is refused with a coded
  * `InvalidOptionError` (`WEIR_ERR_INVALID_OPTION`) naming the option: `retry` (a retry would
  * publish the message again, into the stream every consumer reads), `deadLetter`, `onException` or
- * `onSuccess` other than "ack", `broadcast`, and more than one queue.
+ * `onSuccess` other than "ack", `broadcast`, `consumer.singleActiveConsumer`, and more than one queue.
  */
 export function normalizeStream(
   spec: {
@@ -107,6 +107,12 @@ export function normalizeStream(
           : "not on a stream route: a stream keeps every message and cannot take a reject, and a retry would publish the message again into the stream every consumer reads; a failed bulk is logged and not redelivered (docs/amqp.md, Streams)",
       );
     }
+  }
+  if ((spec as { consumer?: { singleActiveConsumer?: unknown } }).consumer?.singleActiveConsumer === true) {
+    throw new InvalidOptionError(
+      "consumer.singleActiveConsumer",
+      "not on a stream route: RabbitMQ's single active consumer for streams needs its stream protocol, not AMQP 0-9-1",
+    );
   }
   for (const key of ["onException", "onSuccess"] as const) {
     const action = spec.options?.[key];
