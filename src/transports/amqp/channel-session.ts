@@ -4,6 +4,7 @@ import type { AMQPMessage } from "./message.js";
 import type { AMQPChannel, ConsumeMessage } from "./port.js";
 
 const INITIAL_BITS = 1024;
+const NO_QUEUES: ReadonlySet<string> = new Set();
 
 /**
  * The delivery tags of one channel that are not settled yet. Tags grow by one per delivery on a
@@ -142,7 +143,14 @@ export class ChannelSession {
   constructor(
     readonly channel: AMQPChannel,
     readonly logger: Logger,
+    /** The route's queues known to count deliveries (declared as quorum queues by the route). */
+    private readonly countingQueues: ReadonlySet<string> = NO_QUEUES,
   ) {}
+
+  /** Whether `queue` counts deliveries (`x-delivery-count`): `AMQPMessage.deliveryCount`'s 0. */
+  countsDeliveries(queue: string): boolean {
+    return this.countingQueues.has(queue);
+  }
 
   get unsettled(): number {
     return this.outstanding.size;

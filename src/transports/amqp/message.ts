@@ -2,9 +2,9 @@ import { Delivery } from "../../core/consume/delivery.js";
 import type { Logger } from "../../core/logger.js";
 import type { ChannelSession } from "./channel-session.js";
 import type { ConsumeMessage, MessageProperties } from "./port.js";
+import { deliveryCountOf } from "./queue-type.js";
 import { ReplyNotEnabledError } from "./request-errors.js";
 import { attemptsOf } from "./retry/headers.js";
-import { DELIVERY_COUNT_HEADER } from "./retry/redeliveries.js";
 
 export type {
   DeliveryPolicyFlags as MessagePolicy,
@@ -75,6 +75,26 @@ export class AMQPMessage<T = unknown> extends Delivery<T> {
     return this.delivery.fields.redelivered;
   }
 
+  /**
+   * How many times the broker delivered this message before without it being acked (a requeue, a
+   * channel or connection that closed, the broker's consumer timeout), as the queue counts it: a
+   * quorum queue's `x-delivery-count`. 0 on a first delivery from a queue weir knows to be a
+   * quorum queue (the route declares it with `x-queue-type: quorum`: the broker sets the header
+   * from the first redelivery on only); `undefined` where the queue keeps no count (classic queues
+   * only flag `redelivered`), and on the first delivery from a quorum queue the route does not
+   * declare (AMQP never tells a consumer the queue's type).
+   *
+   * It counts this copy of the message: a retry of weir's (`retry`) is a new message that starts
+   * at 0 again, its earlier failures are in `m.attempt`. With `x-delivery-limit` on the queue, the
+   * broker dead-letters (or drops) the message once it was returned more than that many times
+   * (docs/retries.md, "Quorum queues").
+   */
+  get deliveryCount(): number | undefined {
+    const count = deliveryCountOf(this.delivery.properties.headers);
+    if (count !== undefined) return count;
+    return !this.delivery.fields.redelivered && this.session.countsDeliveries(this.queue) ? 0 : undefined;
+  }
+
   get properties(): MessageProperties {
     return this.delivery.properties;
   }
@@ -111,8 +131,7 @@ export class AMQPMessage<T = unknown> extends Delivery<T> {
 
   /** @internal A quorum queue's `x-delivery-count`. */
   override brokerRedeliveries(): number | undefined {
-    const count = this.delivery.properties.headers?.[DELIVERY_COUNT_HEADER];
-    return typeof count === "number" && Number.isSafeInteger(count) && count >= 0 ? count : undefined;
+    return deliveryCountOf(this.delivery.properties.headers);
   }
 
   protected get deliveryLogger(): Logger {

@@ -22,6 +22,7 @@ import { AMQPMessage } from "./message.js";
 import type { ResolvedAMQPOptions } from "./options.js";
 import type { AMQPChannel, AMQPConnection, ConsumeMessage, Options } from "./port.js";
 import { STREAM_OFFSET_HEADER } from "./qos.js";
+import { countingQueues } from "./queue-type.js";
 import type { AMQPHandler, AMQPRoute } from "./route-spec.js";
 import { closeDeadline, logAbandoned, stepWithin } from "./stop-steps.js";
 import { type OffsetStoreFactory, StreamReader, StreamSession } from "./stream/reader.js";
@@ -273,7 +274,7 @@ export class RouteConsumer {
     const channel = await model.createChannel();
     const session = this.stream
       ? new StreamSession(channel, this.logger, this.stream)
-      : new ChannelSession(channel, this.logger);
+      : new ChannelSession(channel, this.logger, countingQueues(this.route));
     // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
     // An error while attaching (a missing queue: 404) is told by attach's rejection, as the start
     // failure or a failed re-attach; logging it here as well would make two lines of one event.
