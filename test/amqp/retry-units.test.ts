@@ -321,7 +321,7 @@ describe("registration of retry, deadLetter, once and schema", () => {
     expect(
       needed(route({ schema: { "~standard": { version: 1, vendor: "x", validate: () => ({ value: 1 }) } } })),
     ).toBe(true);
-    expect(route({ retry: {} }).deadLetter).toEqual({ queue: undefined });
+    expect(route({ retry: {} }).deadLetter).toEqual({ queue: undefined, queueType: "classic" });
     expect(route({ retry: {}, deadLetter: false }).deadLetter).toBeUndefined();
     expect(route({ retry: {} }).retry?.maxAttempts).toBe(5);
   });

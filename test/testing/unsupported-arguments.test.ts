@@ -23,7 +23,7 @@ describe("the in-memory broker refuses queue arguments it does not enforce (issu
   it.each([
     ["x-max-length", 10],
     ["x-max-length-bytes", 1024],
-    ["x-overflow", "reject-publish"],
+    ["x-overflow", "reject-publish-dlx"],
     ["x-max-priority", 5],
     ["x-delivery-limit", 3],
     ["x-single-active-consumer", true],

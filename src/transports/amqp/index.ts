@@ -25,6 +25,7 @@ export {
   PublishUnconfirmedError,
 } from "./publish-errors.js";
 export type { PublishOptions } from "./publish-options.js";
+export type { QueueType } from "./queue-type.js";
 export type { ReplyOptions } from "./replies.js";
 export {
   RemoteError,
@@ -43,10 +44,12 @@ export type {
   ReplayOptions,
   ReplayResult,
 } from "./retry/dead-letters.js";
+export { DeliveryLimitError } from "./retry/delivery-limit.js";
 export {
   DeadLetterDeclareError,
   DeadLetteredError,
   DeadLetterQueueNotFoundError,
+  DelayQueueDeclareError,
   InvalidBodyError,
   OnceStoreError,
   RetryNotConfiguredError,

@@ -12,7 +12,9 @@ import { StreamQueueError } from "./consume-errors.js";
 import { consumerTimeoutRisk } from "./consumer-timeout.js";
 import type { AMQPMessage } from "./message.js";
 import { declaresStream, prefetchShares } from "./qos.js";
+import { declaredQueueType } from "./queue-type.js";
 import { normalizeReply, type ReplyOptions, type ResolvedReply } from "./replies.js";
+import { warnDeliveryLimit } from "./retry/delivery-limit.js";
 import {
   type DeadLetterOptions,
   normalizeDeadLetter,
@@ -374,7 +376,9 @@ export function normalizeAMQPRoute(
   if (typeof vhost !== "string" || vhost.length === 0) {
     throw new InvalidOptionError("vhost", "must be a non-empty string");
   }
-  const retry = normalizeRetry(spec.retry);
+  // weir's delay and dead-letter queues take the type the route declares its queues with.
+  const sourceType = declaredQueueType(typeof spec.declare === "object" ? spec.declare.arguments : undefined);
+  const retry = normalizeRetry(spec.retry, sourceType);
   if (retry !== undefined && options.onException !== undefined) {
     // Two answers to "what does a thrown error do" would make one of them silently dead.
     throw new InvalidOptionError(
@@ -411,7 +415,7 @@ export function normalizeAMQPRoute(
     declare,
     handler: record.handler as AMQPHandler,
     retry,
-    deadLetter: normalizeDeadLetter(spec.deadLetter, retry !== undefined),
+    deadLetter: normalizeDeadLetter(spec.deadLetter, retry !== undefined, sourceType),
     once: onceOption<AMQPMessage>(spec.once),
     schema: schemaOption("schema", spec.schema),
     exchanges: normalizeExchanges(spec.exchanges),
@@ -425,6 +429,7 @@ export function normalizeAMQPRoute(
     stream,
   };
   warnConsumerTimeout(route, defaults.consumerTimeout, logger);
+  warnDeliveryLimit(route, logger);
   return route;
 }
 

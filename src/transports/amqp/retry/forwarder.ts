@@ -18,9 +18,9 @@ import {
 import { deadLetterQueueOf } from "./options.js";
 import { RedeliveryLimitError } from "./redeliveries.js";
 import {
-  DEAD_LETTER_QUEUE_OPTIONS,
   type Declarer,
   DLQ_REDECLARE_MS,
+  deadLetterQueueOptions,
   delayQueueName,
   delayQueueOptions,
   quantizeDelay,
@@ -93,7 +93,7 @@ export class Forwarder implements Forwarding<AMQPMessage, Forward> {
     const queues = new Set(this.route.queues.map((queue) => deadLetterQueueOf(queue, deadLetter)));
     for (const queue of queues) {
       try {
-        await this.declarer.ensure(queue, DEAD_LETTER_QUEUE_OPTIONS, 0, true);
+        await this.declarer.ensure(queue, deadLetterQueueOptions(deadLetter.queueType), 0, true);
       } catch (error) {
         throw new DeadLetterDeclareError(queue, error);
       }
@@ -114,7 +114,7 @@ export class Forwarder implements Forwarding<AMQPMessage, Forward> {
       const headers = failureHeaders(message.properties.headers, attempts, redirect.error, now);
       return {
         kind: "retry",
-        queue: delayQueueName(message.queue, delay),
+        queue: delayQueueName(message.queue, delay, retry.queueType),
         delay,
         properties: republishProperties(message.properties, headers),
         reason: undefined,
@@ -191,11 +191,12 @@ export class Forwarder implements Forwarding<AMQPMessage, Forward> {
     if (target.kind === "retry") {
       return this.declarer.ensure(
         target.queue,
-        delayQueueOptions(message.queue, target.delay),
+        delayQueueOptions(message.queue, target.delay, this.route.retry?.queueType),
         renewAfter(target.delay),
       );
     }
-    return this.declarer.ensure(target.queue, DEAD_LETTER_QUEUE_OPTIONS, DLQ_REDECLARE_MS, true);
+    const options = deadLetterQueueOptions(this.route.deadLetter?.queueType ?? "classic");
+    return this.declarer.ensure(target.queue, options, DLQ_REDECLARE_MS, true);
   }
 
   private deadLetter(

@@ -1,6 +1,7 @@
 import { InvalidOptionError } from "../../../core/errors.js";
 import { knownKeys, nonEmptyString, positiveInteger } from "../../../core/validate.js";
 import { type Backoff, ExponentialBackoff } from "../../../utils/backoff.js";
+import { QUEUE_TYPES, type QueueType } from "../queue-type.js";
 
 /** `retry` in an AMQP route: failed messages wait on the broker, then come back. */
 export interface RetryOptions {
@@ -17,6 +18,15 @@ export interface RetryOptions {
    * @defaultValue `new ExponentialBackoff()`: 1 min, 2.7 min, 10.7 min, 42.7 min, then 1 h
    */
   backoff?: Backoff;
+  /**
+   * The type of the delay queues weir declares: `"quorum"` replicates a waiting retry like the
+   * message it was (it survives the loss of a node), named `<queue>.retry.<ms>.quorum` (declared
+   * with `x-dead-letter-strategy: at-least-once` and `x-overflow: reject-publish`, so the broker
+   * keeps the message until its queue took it back); `"classic"` is `<queue>.retry.<ms>`.
+   * See docs/retries.md, "Quorum queues".
+   * @defaultValue `"quorum"` when the route declares its queues with `x-queue-type: quorum`, else `"classic"`
+   */
+  queueType?: QueueType;
 }
 
 /** `deadLetter` in an AMQP route: where messages go that must not (or can no longer) be retried. */
@@ -27,16 +37,26 @@ export interface DeadLetterOptions {
    * @defaultValue `<queue>.dlq` for each of the route's queues
    */
   queue?: string;
+  /**
+   * The type weir declares the dead-letter queue with (`x-queue-type`). A dead-letter queue that
+   * already exists with other arguments (another type) is used as it is, and logged.
+   * @defaultValue `"quorum"` when the route declares its queues with `x-queue-type: quorum`, else `"classic"`
+   */
+  queueType?: QueueType;
 }
 
 export interface ResolvedRetry {
   readonly maxAttempts: number;
   readonly backoff: Backoff;
+  /** The type of the delay queues. */
+  readonly queueType: QueueType;
 }
 
 export interface ResolvedDeadLetter {
   /** The route-wide dead-letter queue, or undefined for `<queue>.dlq` per queue. */
   readonly queue: string | undefined;
+  /** The type the dead-letter queue is declared with. */
+  readonly queueType: QueueType;
 }
 
 export const DLQ_SUFFIX = ".dlq";
@@ -46,7 +66,19 @@ export function deadLetterQueueOf(queue: string, deadLetter: ResolvedDeadLetter 
   return deadLetter?.queue ?? `${queue}${DLQ_SUFFIX}`;
 }
 
-export function normalizeRetry(value: unknown): ResolvedRetry | undefined {
+function queueTypeOption(option: string, value: unknown, fallback: QueueType): QueueType {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !(QUEUE_TYPES as readonly string[]).includes(value)) {
+    throw new InvalidOptionError(option, `must be "classic" or "quorum", got ${JSON.stringify(value)}`);
+  }
+  return value as QueueType;
+}
+
+/**
+ * `retry` with its defaults; `sourceType` is the type the route declares its queues with
+ * ("classic" when it does not declare them), the default of `queueType`.
+ */
+export function normalizeRetry(value: unknown, sourceType: QueueType = "classic"): ResolvedRetry | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "object" || value === null) {
     throw new InvalidOptionError(
@@ -55,26 +87,41 @@ export function normalizeRetry(value: unknown): ResolvedRetry | undefined {
     );
   }
   const given = value as RetryOptions;
-  knownKeys("retry", given, ["maxAttempts", "backoff"]);
+  knownKeys("retry", given, ["maxAttempts", "backoff", "queueType"]);
   const backoff = given.backoff ?? new ExponentialBackoff();
   if (typeof backoff !== "object" || backoff === null || typeof backoff.get !== "function") {
     throw new InvalidOptionError("retry.backoff", "must have a get(attempt) method returning milliseconds");
   }
-  return { maxAttempts: positiveInteger("retry.maxAttempts", given.maxAttempts, 5), backoff };
+  return {
+    maxAttempts: positiveInteger("retry.maxAttempts", given.maxAttempts, 5),
+    backoff,
+    queueType: queueTypeOption("retry.queueType", given.queueType, sourceType),
+  };
 }
 
 /**
  * A route gets a dead-letter queue when it says `deadLetter` (true or an object) or has `retry`;
  * `deadLetter: false` turns it off (exhausted messages are then rejected without requeue).
  */
-export function normalizeDeadLetter(value: unknown, hasRetry: boolean): ResolvedDeadLetter | undefined {
-  if (value === undefined) return hasRetry ? { queue: undefined } : undefined;
+export function normalizeDeadLetter(
+  value: unknown,
+  hasRetry: boolean,
+  sourceType: QueueType = "classic",
+): ResolvedDeadLetter | undefined {
+  const byDefault = { queue: undefined, queueType: sourceType };
+  if (value === undefined) return hasRetry ? byDefault : undefined;
   if (value === false) return undefined;
-  if (value === true) return { queue: undefined };
+  if (value === true) return byDefault;
   if (typeof value !== "object" || value === null) {
-    throw new InvalidOptionError("deadLetter", `must be a boolean or { queue? }, got ${String(value)}`);
+    throw new InvalidOptionError(
+      "deadLetter",
+      `must be a boolean or { queue?, queueType? }, got ${String(value)}`,
+    );
   }
-  knownKeys("deadLetter", value, ["queue"]);
-  const queue = (value as DeadLetterOptions).queue;
-  return { queue: queue === undefined ? undefined : nonEmptyString("deadLetter.queue", queue) };
+  knownKeys("deadLetter", value, ["queue", "queueType"]);
+  const given = value as DeadLetterOptions;
+  return {
+    queue: given.queue === undefined ? undefined : nonEmptyString("deadLetter.queue", given.queue),
+    queueType: queueTypeOption("deadLetter.queueType", given.queueType, sourceType),
+  };
 }

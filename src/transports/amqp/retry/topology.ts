@@ -1,7 +1,10 @@
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { VhostConnection } from "../connection.js";
+import { brokerReason } from "../consume-errors.js";
 import type { AMQPChannel, Options } from "../port.js";
 import { PublishClosedError, PublishNotSentError } from "../publish-errors.js";
+import type { QueueType } from "../queue-type.js";
+import { DelayQueueDeclareError } from "./errors.js";
 
 /**
  * The queues weir declares for retries and dead letters.
@@ -10,6 +13,15 @@ import { PublishClosedError, PublishNotSentError } from "../publish-errors.js";
  * a dead-letter route back to `<queue>` through the default exchange. Every message of one delay
  * queue has the same TTL, so they expire in FIFO order (per-message TTLs in one queue would not:
  * RabbitMQ only expires messages at the head). Unused delay queues delete themselves (`x-expires`).
+ *
+ * A quorum delay queue (`retry.queueType: "quorum"`) is `<queue>.retry.<ms>.quorum`: a name of its
+ * own, so that it never meets a classic delay queue of the same delay (a queue's type and arguments
+ * are fixed when it is created, and a redeclare with others is refused), and a rolling upgrade runs
+ * old and new workers side by side. RabbitMQ 3.10+ gives quorum queues what a delay queue needs
+ * (`x-message-ttl`, `x-expires`, dead-lettering); the dead-lettering is made at-least-once
+ * (`x-dead-letter-strategy`, which needs `x-overflow: reject-publish`): the queue keeps an expired
+ * message until its source queue confirmed it, where at-most-once would drop it if that queue is
+ * unavailable at that moment (its leader's node is down).
  */
 
 /** The longest retry delay: 7 days keeps `x-expires` (about twice the delay) a 32-bit integer. */
@@ -20,6 +32,11 @@ const EXPIRES_MARGIN_MS = 60_000;
 const RENEW_MARGIN_MS = 30_000;
 /** The dead-letter queue is re-declared at most this often (it may have been deleted by hand). */
 export const DLQ_REDECLARE_MS = 60_000;
+/**
+ * A delay queue the broker refused (406: it exists with other arguments) is not declared again for
+ * this long: each refusal closes the declaring channel, and every failing message would cost one.
+ */
+export const REFUSED_DECLARE_MS = 5_000;
 
 /**
  * Rounds a delay to two significant digits (123 → 120, 45,678 → 46,000; exact below 100 ms) and
@@ -33,8 +50,8 @@ export function quantizeDelay(ms: number): number {
   return Math.min(MAX_DELAY_MS, Math.round(delay / step) * step);
 }
 
-export function delayQueueName(queue: string, delayMs: number): string {
-  return `${queue}.retry.${delayMs}`;
+export function delayQueueName(queue: string, delayMs: number, type: QueueType = "classic"): string {
+  return type === "quorum" ? `${queue}.retry.${delayMs}.quorum` : `${queue}.retry.${delayMs}`;
 }
 
 /**
@@ -53,19 +70,35 @@ export function renewAfter(delayMs: number): number {
   return delayMs + RENEW_MARGIN_MS;
 }
 
-export function delayQueueOptions(queue: string, delayMs: number): Options.AssertQueue {
-  return {
-    durable: true,
-    arguments: {
-      "x-message-ttl": delayMs,
-      "x-dead-letter-exchange": "",
-      "x-dead-letter-routing-key": queue,
-      "x-expires": delayQueueExpires(delayMs),
-    },
+export function delayQueueOptions(
+  queue: string,
+  delayMs: number,
+  type: QueueType = "classic",
+): Options.AssertQueue {
+  const args: Record<string, unknown> = {
+    "x-message-ttl": delayMs,
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": queue,
+    "x-expires": delayQueueExpires(delayMs),
   };
+  if (type === "quorum") {
+    args["x-queue-type"] = "quorum";
+    args["x-dead-letter-strategy"] = "at-least-once";
+    args["x-overflow"] = "reject-publish";
+  }
+  return { durable: true, arguments: args };
 }
 
 export const DEAD_LETTER_QUEUE_OPTIONS: Options.AssertQueue = { durable: true };
+const QUORUM_DEAD_LETTER_QUEUE_OPTIONS: Options.AssertQueue = {
+  durable: true,
+  arguments: { "x-queue-type": "quorum" },
+};
+
+/** How weir declares a dead-letter queue of `type`. */
+export function deadLetterQueueOptions(type: QueueType): Options.AssertQueue {
+  return type === "quorum" ? QUORUM_DEAD_LETTER_QUEUE_OPTIONS : DEAD_LETTER_QUEUE_OPTIONS;
+}
 
 function brokerCode(error: unknown): unknown {
   return (error as { code?: unknown }).code;
@@ -83,6 +116,8 @@ export class Declarer {
   /** Queue → when its last successful declare was sent (ms epoch), on the current channel. */
   private readonly declared = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Queue → the refusal of its last declare and when it came (ms epoch); see REFUSED_DECLARE_MS. */
+  private readonly refused = new Map<string, { error: DelayQueueDeclareError; at: number }>();
   private closed = false;
 
   constructor(
@@ -95,8 +130,16 @@ export class Declarer {
    * Declares `queue` unless this channel declared it less than `maxAgeMs` ago. With `existingOk`, a
    * queue that already exists with other arguments (406) is accepted as it is (a dead-letter queue
    * the user made a quorum queue, say).
+   * @throws DelayQueueDeclareError `WEIR_ERR_DELAY_QUEUE_DECLARE` (without `existingOk`) when the
+   * queue exists with other arguments: the broker refused the declare (406 PRECONDITION_FAILED).
+   * Thrown again without asking the broker for {@link REFUSED_DECLARE_MS}.
    */
   ensure(queue: string, options: Options.AssertQueue, maxAgeMs: number, existingOk = false): Promise<void> {
+    const refusal = this.refused.get(queue);
+    if (refusal !== undefined) {
+      if (Date.now() - refusal.at < REFUSED_DECLARE_MS) return Promise.reject(refusal.error);
+      this.refused.delete(queue);
+    }
     // A declare in flight is joined first, even once the cache says fresh: the callers that waited
     // for it resume in call order, and one arriving as it completes does not overtake them (its
     // forward would reach the queue first; issue #16).
@@ -131,8 +174,16 @@ export class Declarer {
     try {
       await channel.assertQueue(queue, options);
     } catch (error) {
-      if (!(existingOk && brokerCode(error) === 406)) throw error;
-      this.logger.debug({ queue }, "queue exists with other arguments; using it as it is");
+      if (brokerCode(error) !== 406) throw error;
+      if (!existingOk) {
+        const refusal = new DelayQueueDeclareError(queue, options.arguments ?? {}, error);
+        this.refused.set(queue, { error: refusal, at: Date.now() });
+        throw refusal;
+      }
+      this.logger.info(
+        { queue, declared: options.arguments ?? {}, broker: brokerReason(error) },
+        "queue exists with other arguments; using it as it is",
+      );
       return;
     }
     if (this.channel === channel) this.declared.set(queue, sentAt);

@@ -243,7 +243,22 @@ export const ENFORCED_QUEUE_ARGUMENTS: ReadonlySet<string> = new Set([
  */
 export const UNENFORCED_QUEUE_ARGUMENTS: Readonly<Record<string, string>> = {
   "x-expires": "the lease of weir's own delay queues; a queue that would expire holds no message by then",
+  "x-dead-letter-strategy":
+    "at-least-once dead-lettering of weir's quorum delay queues; the in-memory broker never loses a dead letter",
 };
+
+/**
+ * `x-overflow: reject-publish` on a queue without a length limit: what at-least-once dead-lettering
+ * requires of a quorum queue (weir's quorum delay queues), and nothing to enforce (no limit).
+ */
+function nothingToOverflow(key: string, args: Readonly<Record<string, unknown>>): boolean {
+  return (
+    key === "x-overflow" &&
+    args[key] === "reject-publish" &&
+    args["x-max-length"] === undefined &&
+    args["x-max-length-bytes"] === undefined
+  );
+}
 
 const QUEUE_TYPES = new Set(["classic", "quorum", "stream"]);
 
@@ -254,7 +269,7 @@ const QUEUE_TYPES = new Set(["classic", "quorum", "stream"]);
  */
 function refuseUnenforced(args: Readonly<Record<string, unknown>>): void {
   for (const key of Object.keys(args)) {
-    if (key in UNENFORCED_QUEUE_ARGUMENTS) continue;
+    if (key in UNENFORCED_QUEUE_ARGUMENTS || nothingToOverflow(key, args)) continue;
     if (!ENFORCED_QUEUE_ARGUMENTS.has(key)) {
       throw new TestClientError(
         "WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT",
