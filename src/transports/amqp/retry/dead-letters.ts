@@ -23,7 +23,10 @@ export interface DeadLetter {
   readonly raw: Buffer;
   /** The queue it was consumed from (`x-weir-original-queue`). */
   readonly queue: string;
-  /** Why it was dead-lettered; undefined for a message weir did not put there. */
+  /**
+   * Why it was dead-lettered; `"delivery-limit"` when the broker put it there past a quorum queue's
+   * `x-delivery-limit`; undefined for another message weir did not put there.
+   */
   readonly reason: DeadLetterReason | undefined;
   /** The last error's message and code. */
   readonly error: string | undefined;
@@ -119,13 +122,20 @@ function decode(message: GetMessage): unknown {
   return body === UNDECODABLE ? undefined : body;
 }
 
+/** weir's `x-weir-reason`, else the broker's when it dead-lettered the message past `x-delivery-limit`. */
+function reasonOf(headers: Record<string, unknown>): DeadLetterReason | undefined {
+  const weir = text(headers[WeirHeaders.REASON]);
+  if (weir !== undefined) return weir as DeadLetterReason;
+  return text(headers["x-first-death-reason"]) === "delivery_limit" ? "delivery-limit" : undefined;
+}
+
 function toDeadLetter(message: GetMessage, fallbackQueue: string): DeadLetter {
   const headers = message.properties.headers ?? {};
   return {
     body: decode(message),
     raw: message.content,
     queue: text(headers[WeirHeaders.ORIGINAL_QUEUE]) ?? fallbackQueue,
-    reason: text(headers[WeirHeaders.REASON]) as DeadLetterReason | undefined,
+    reason: reasonOf(headers),
     error: text(headers[WeirHeaders.ERROR]),
     errorCode: text(headers[WeirHeaders.ERROR_CODE]),
     attempts: attemptsOf(headers),

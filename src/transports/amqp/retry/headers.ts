@@ -41,7 +41,13 @@ export type DeadLetterReason =
   /** Its body could not be decoded: an unknown charset or content-encoding, or corrupt compressed data. */
   | "undecodable"
   /** Its body failed the route's schema. */
-  | "schema";
+  | "schema"
+  /**
+   * Not weir's: the broker dead-lettered it, returned unacked more than the quorum queue's
+   * `x-delivery-limit` times (`x-first-death-reason: delivery_limit`); it has no `x-weir-*` headers
+   * of that failure. Read from a dead-letter queue only (docs/retries.md, "Quorum queues").
+   */
+  | "delivery-limit";
 
 const MAX_ERROR_LENGTH = 1024;
 const MAX_ISSUES_LENGTH = 4096;
