@@ -20,7 +20,9 @@ async function queueTypes(names: readonly string[]): Promise<Record<string, stri
     timeout: 60_000,
   });
   const rows = JSON.parse(stdout || "[]") as { name: string; type: string }[];
-  return Object.fromEntries(rows.filter((row) => names.includes(row.name)).map((row) => [row.name, row.type]));
+  return Object.fromEntries(
+    rows.filter((row) => names.includes(row.name)).map((row) => [row.name, row.type]),
+  );
 }
 
 const QUORUM = { "x-queue-type": "quorum" } as const;
@@ -76,7 +78,11 @@ describe("quorum queues end to end (issue #18)", () => {
     await worker.start();
     await broker.publish(classic, [{ n: 1 }]);
     await broker.publish(quorum, [{ n: 2 }]);
-    await waitFor(() => seen[classic]!.length === 2 && seen[quorum]!.length === 2, 10_000, "two deliveries each");
+    await waitFor(
+      () => seen[classic]!.length === 2 && seen[quorum]!.length === 2,
+      10_000,
+      "two deliveries each",
+    );
     expect(seen[classic]).toEqual([undefined, undefined]);
     expect(seen[quorum]).toEqual([undefined, 1]);
   });
@@ -90,7 +96,11 @@ describe("quorum queues end to end (issue #18)", () => {
     const attempts: number[] = [];
     worker.route(
       [queue],
-      { type: RouteTypes.AMQP, declare: { arguments: QUORUM }, retry: { maxAttempts: 3, backoff: fast(200) } },
+      {
+        type: RouteTypes.AMQP,
+        declare: { arguments: QUORUM },
+        retry: { maxAttempts: 3, backoff: fast(200) },
+      },
       async ([m]) => {
         attempts.push(m!.attempt);
         throw new Error(`boom ${m!.attempt}`);
@@ -180,7 +190,11 @@ describe("quorum queues end to end (issue #18)", () => {
     const attempts: number[] = [];
     worker.route(
       [queue],
-      { type: RouteTypes.AMQP, declare: { arguments: QUORUM }, retry: { maxAttempts: 2, backoff: fast(300) } },
+      {
+        type: RouteTypes.AMQP,
+        declare: { arguments: QUORUM },
+        retry: { maxAttempts: 2, backoff: fast(300) },
+      },
       async ([m]) => {
         attempts.push(m!.attempt);
         throw new Error("boom");

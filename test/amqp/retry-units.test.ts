@@ -19,6 +19,8 @@ import {
 import {
   Declarer,
   delayQueueExpires,
+  delayQueueName,
+  delayQueueOptions,
   MAX_DELAY_MS,
   quantizeDelay,
   renewAfter,
@@ -298,6 +300,8 @@ describe("registration of retry, deadLetter, once and schema", () => {
     [{ retry: 5 }, "retry"],
     [{ deadLetter: "yes" }, "deadLetter"],
     [{ deadLetter: { queue: "" } }, "deadLetter.queue"],
+    [{ retry: { queueType: "stream" } }, "retry.queueType"],
+    [{ deadLetter: { queueType: "Quorum" } }, "deadLetter.queueType"],
     [{ once: {} }, "once.ttl"],
     [{ once: { ttl: -1 } }, "once.ttl"],
     [{ once: { ttl: 10, store: {} } }, "once.store"],
@@ -324,5 +328,25 @@ describe("registration of retry, deadLetter, once and schema", () => {
     expect(route({ retry: {} }).deadLetter).toEqual({ queue: undefined, queueType: "classic" });
     expect(route({ retry: {}, deadLetter: false }).deadLetter).toBeUndefined();
     expect(route({ retry: {} }).retry?.maxAttempts).toBe(5);
+  });
+
+  it("delay and dead-letter queues default to the type the route declares its queues with (issue #18)", () => {
+    const quorum = { declare: { arguments: { "x-queue-type": "quorum" } }, retry: {} };
+    expect(route(quorum).retry?.queueType).toBe("quorum");
+    expect(route(quorum).deadLetter).toEqual({ queue: undefined, queueType: "quorum" });
+    expect(route({ ...quorum, retry: { queueType: "classic" } }).retry?.queueType).toBe("classic");
+    expect(route({ ...quorum, deadLetter: { queueType: "classic" } }).deadLetter?.queueType).toBe("classic");
+    expect(route({ declare: true, retry: {} }).retry?.queueType).toBe("classic");
+    expect(route({ retry: { queueType: "quorum" } }).retry?.queueType).toBe("quorum");
+    expect(delayQueueName("q", 1000, "quorum")).toBe("q.retry.1000.quorum");
+    expect(delayQueueOptions("q", 1000, "quorum").arguments).toEqual({
+      "x-message-ttl": 1000,
+      "x-dead-letter-exchange": "",
+      "x-dead-letter-routing-key": "q",
+      "x-expires": 62_000,
+      "x-queue-type": "quorum",
+      "x-dead-letter-strategy": "at-least-once",
+      "x-overflow": "reject-publish",
+    });
   });
 });

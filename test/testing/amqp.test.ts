@@ -354,6 +354,35 @@ describe("retries and dead letters through the test client", () => {
     expect(dead!.headers["x-weir-reason"]).toBe("max-attempts");
   });
 
+  it("a route over a declared quorum queue retries through a quorum delay queue (<queue>.retry.<ms>.quorum) and dead-letters to a quorum DLQ (issue #18)", async () => {
+    vi.useFakeTimers();
+    const app = deadApp();
+    const counts: (number | undefined)[] = [];
+    app.route(
+      ["orders"],
+      {
+        type: RouteTypes.AMQP,
+        declare: { arguments: { "x-queue-type": "quorum" } },
+        retry: { maxAttempts: 2, backoff: new ConstantBackoff({ constant: 1_000, floor: 0 }) },
+      },
+      async ([m]) => {
+        counts.push(m!.deliveryCount);
+        throw new Error("down");
+      },
+    );
+    const client = track(createTestClient(app));
+    const [first] = await client.amqp.deliver("orders", [{ id: 1 }]);
+    expect(first!.outcome).toBe("retry");
+    expect(first!.forwardedTo?.queue).toBe("orders.retry.1000.quorum");
+    await vi.advanceTimersByTimeAsync(1_000);
+    await client.amqp.idle();
+    const last = client.amqp.settled.at(-1)!;
+    expect(last.outcome).toBe("dead-letter");
+    expect(last.forwardedTo?.queue).toBe("orders.dlq");
+    // Each retry is a new message: a first delivery from a quorum queue the route declares.
+    expect(counts).toEqual([0, 0]);
+  });
+
   it("serves the app's dead-letter API (list, replay, purge) from the in-memory broker", async () => {
     const app = deadApp();
     let fail = true;
