@@ -3,10 +3,17 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { DeliveryPolicy } from "../../src/core/consume/policy.js";
 import { noInstrumentation } from "../../src/core/instrumentation.js";
-import { ConstantBackoff, InvalidOptionError, RouteTypes, WeirHeaders } from "../../src/index.js";
+import {
+  ConstantBackoff,
+  DelayQueueDeclareError,
+  InvalidOptionError,
+  RouteTypes,
+  WeirHeaders,
+} from "../../src/index.js";
 import { amqpAcknowledger } from "../../src/transports/amqp/acknowledger.js";
 import { ChannelSession } from "../../src/transports/amqp/channel-session.js";
 import { AMQPMessage } from "../../src/transports/amqp/message.js";
+import { deliveryLimitProblems } from "../../src/transports/amqp/retry/delivery-limit.js";
 import { Forwarder } from "../../src/transports/amqp/retry/forwarder.js";
 import {
   attemptsOf,
@@ -238,6 +245,45 @@ describe("delay topology", () => {
     expect(declares).toBe(3);
     await declarer.close();
   });
+
+  it("a delay queue refused with 406: WEIR_ERR_DELAY_QUEUE_DECLARE with both argument sets, not asked again for 5 s; a DLQ is used as it is (issue #18)", async () => {
+    let declares = 0;
+    const reason =
+      "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'd' in vhost '/': received the value 'quorum' of type 'longstr' but current is none";
+    const channel = {
+      on: () => {},
+      assertQueue: async () => {
+        declares++;
+        throw Object.assign(
+          new Error(`Channel closed by server: 406 (PRECONDITION-FAILED) with message "${reason}"`),
+          {
+            code: 406,
+          },
+        );
+      },
+      close: async () => {},
+    };
+    const connection = { connect: async () => ({ createChannel: async () => channel }) };
+    const declarer = new Declarer(connection as never, silent, 1000);
+    const args = { "x-queue-type": "quorum", "x-message-ttl": 1000 };
+    const refused = declarer.ensure("d", { arguments: args }, 60_000);
+    await expect(refused).rejects.toBeInstanceOf(DelayQueueDeclareError);
+    await expect(refused).rejects.toMatchObject({
+      code: "WEIR_ERR_DELAY_QUEUE_DECLARE",
+      queue: "d",
+      declared: args,
+      existing: { "x-queue-type": "none" },
+    });
+    await expect(refused).rejects.toThrow(
+      /weir declares \{"x-queue-type":"quorum","x-message-ttl":1000\}; existing: \{"x-queue-type":"none"\}/,
+    );
+    await expect(declarer.ensure("d", { arguments: args }, 60_000)).rejects.toBeInstanceOf(
+      DelayQueueDeclareError,
+    );
+    expect(declares).toBe(1); // the refusal is remembered: no second 406 closing the channel
+    await expect(declarer.ensure("d.dlq", { arguments: args }, 0, true)).resolves.toBeUndefined();
+    await declarer.close();
+  });
 });
 
 describe("retry headers", () => {
@@ -328,6 +374,33 @@ describe("registration of retry, deadLetter, once and schema", () => {
     expect(route({ retry: {} }).deadLetter).toEqual({ queue: undefined, queueType: "classic" });
     expect(route({ retry: {}, deadLetter: false }).deadLetter).toBeUndefined();
     expect(route({ retry: {} }).retry?.maxAttempts).toBe(5);
+  });
+
+  it("x-delivery-limit beside retries: the problems weir warns about at registration (issue #18)", () => {
+    const quorum = (args: Record<string, unknown>, rest: Record<string, unknown> = {}) =>
+      deliveryLimitProblems(
+        route({ declare: { arguments: { "x-queue-type": "quorum", ...args } }, ...rest }),
+      );
+    const dlx = { "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "q.dlq" };
+    expect(quorum({ "x-delivery-limit": 5, ...dlx }, { retry: { maxAttempts: 5 } })).toEqual([]);
+    expect(quorum({}, { retry: { maxAttempts: 5 } })).toEqual([]); // no limit: weir's count alone
+    expect(quorum({ "x-delivery-limit": 2 })).toEqual([]); // no retries, no DLQ: the user's choice
+    expect(
+      quorum({ "x-delivery-limit": 4, ...dlx }, { retry: { maxAttempts: 5 } }).map((p) => p.problem),
+    ).toEqual(["below-max-attempts"]);
+    const both = quorum({ "x-delivery-limit": 2 }, { retry: { maxAttempts: 5 } });
+    expect(both.map((p) => [p.code, p.queue, p.problem])).toEqual([
+      ["WEIR_ERR_DELIVERY_LIMIT", "q", "no-dead-letter-exchange"],
+      ["WEIR_ERR_DELIVERY_LIMIT", "q", "below-max-attempts"],
+    ]);
+    expect(quorum({ "x-delivery-limit": 2 }, { deadLetter: { queue: "parked" } })[0]?.message).toContain(
+      '"x-dead-letter-routing-key": "parked"',
+    );
+    // A classic queue, or one the route does not declare: weir cannot see a limit.
+    expect(
+      deliveryLimitProblems(route({ declare: { arguments: { "x-delivery-limit": 2 } }, retry: {} })),
+    ).toEqual([]);
+    expect(deliveryLimitProblems(route({ retry: {} }))).toEqual([]);
   });
 
   it("delay and dead-letter queues default to the type the route declares its queues with (issue #18)", () => {

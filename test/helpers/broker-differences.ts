@@ -20,7 +20,7 @@ export const BROKER_DIFFERENCES: readonly BrokerDifference[] = [
     name: "x-max-length drops the oldest ready message when the queue is full",
     backend: "memory",
     reason:
-      "length limits are not emulated; the in-memory broker refuses x-max-length, x-max-length-bytes and x-overflow (WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT)",
+      "length limits are not emulated; the in-memory broker refuses x-max-length, x-max-length-bytes and x-overflow other than reject-publish without a limit (WEIR_ERR_TEST_UNSUPPORTED_ARGUMENT)",
   },
   {
     name: "x-expires deletes a queue left unused that long",
