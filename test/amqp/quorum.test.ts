@@ -178,6 +178,40 @@ describe("quorum queues end to end (issue #18)", () => {
     });
   });
 
+  it("an existing classic <queue>.dlq (made before the route became quorum) is used as it is, on a channel of its own: retries in flight beside it go on", async () => {
+    const queue = uniqueName("qq-upgrade");
+    const dlq = await broker.queue(`${queue}.dlq`); // classic, as weir made it before
+    broker.track(queue);
+    broker.track(`${queue}.retry.100.quorum`);
+    const { logger, lines } = captureLogs();
+    const worker = app(logger);
+    worker.route(
+      [queue],
+      {
+        type: RouteTypes.AMQP,
+        declare: { arguments: QUORUM },
+        prefetch: 20,
+        options: { concurrency: 20 },
+        retry: { maxAttempts: 2, backoff: fast(100) },
+      },
+      async () => {
+        throw new Error("boom");
+      },
+    );
+    await worker.start();
+    await broker.publish(
+      queue,
+      Array.from({ length: 20 }, (_, i) => ({ i })),
+    );
+    await waitFor(async () => (await broker.count(dlq)) === 20, 15_000, "20 dead letters");
+    expect(await queueTypes([dlq])).toEqual({ [dlq]: "classic" });
+    expect(lines.some((line) => line.msg === "queue exists with other arguments; using it as it is")).toBe(
+      true,
+    );
+    // No forward failed for the DLQ's refused declare (each would have requeued its message).
+    expect(lines.filter((line) => line.msg.startsWith("could not forward"))).toEqual([]);
+  });
+
   it("a delay queue that exists with other arguments: WEIR_ERR_DELAY_QUEUE_DECLARE names both argument sets, the message is requeued, never lost, and ends in the DLQ", async () => {
     const queue = uniqueName("qq-conflict");
     const delayQueue = `${queue}.retry.300.quorum`;

@@ -1,7 +1,7 @@
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { VhostConnection } from "../connection.js";
 import { brokerReason } from "../consume-errors.js";
-import type { AMQPChannel, Options } from "../port.js";
+import type { AMQPChannel, AMQPConnection, Options } from "../port.js";
 import { PublishClosedError, PublishNotSentError } from "../publish-errors.js";
 import type { QueueType } from "../queue-type.js";
 import { DelayQueueDeclareError } from "./errors.js";
@@ -169,24 +169,45 @@ export class Declarer {
   }
 
   private async declare(queue: string, options: Options.AssertQueue, existingOk: boolean): Promise<void> {
+    if (existingOk) return this.declareAsIs(queue, options);
     const sentAt = Date.now();
     const channel = await this.open();
     try {
       await channel.assertQueue(queue, options);
     } catch (error) {
       if (brokerCode(error) !== 406) throw error;
-      if (!existingOk) {
-        const refusal = new DelayQueueDeclareError(queue, options.arguments ?? {}, error);
-        this.refused.set(queue, { error: refusal, at: Date.now() });
-        throw refusal;
-      }
+      const refusal = new DelayQueueDeclareError(queue, options.arguments ?? {}, error);
+      this.refused.set(queue, { error: refusal, at: Date.now() });
+      throw refusal;
+    }
+    if (this.channel === channel) this.declared.set(queue, sentAt);
+  }
+
+  /**
+   * A declare that accepts the queue as it exists (a dead-letter queue: a classic one made before
+   * its route became quorum, a quorum one made by hand). It runs on a channel of its own: its 406
+   * closes that channel, never the shared one other declares are in flight on. Remembered either
+   * way until the shared channel changes (a reconnect) or `forget`.
+   */
+  private async declareAsIs(queue: string, options: Options.AssertQueue): Promise<void> {
+    const sentAt = Date.now();
+    const model = await this.connect();
+    const channel = await model.createChannel();
+    channel.on("error", () => {
+      // A 406 closes this channel: the rejected assertQueue reports it.
+    });
+    try {
+      await channel.assertQueue(queue, options);
+    } catch (error) {
+      if (brokerCode(error) !== 406) throw error;
       this.logger.info(
         { queue, declared: options.arguments ?? {}, broker: brokerReason(error) },
         "queue exists with other arguments; using it as it is",
       );
-      return;
+    } finally {
+      await channel.close().catch(() => {});
     }
-    if (this.channel === channel) this.declared.set(queue, sentAt);
+    this.declared.set(queue, sentAt);
   }
 
   private open(): Promise<AMQPChannel> {
@@ -199,6 +220,21 @@ export class Declarer {
   }
 
   private async openChannel(): Promise<AMQPChannel> {
+    const model = await this.connect();
+    const channel = await model.createChannel();
+    channel.on("error", (error: Error) => this.logger.debug(failureFields(error), "topology channel error"));
+    channel.on("close", () => {
+      if (this.channel !== channel) return;
+      this.channel = undefined;
+      this.declared.clear();
+    });
+    this.channel = channel;
+    return channel;
+  }
+
+  /** The vhost's connection, or `PublishNotSentError` when there is none within the timeout. */
+  private async connect(): Promise<AMQPConnection> {
+    if (this.closed) throw new PublishClosedError();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -213,18 +249,7 @@ export class Declarer {
       );
     });
     try {
-      const model = await Promise.race([this.connection.connect(), timeout]);
-      const channel = await model.createChannel();
-      channel.on("error", (error: Error) =>
-        this.logger.debug(failureFields(error), "topology channel error"),
-      );
-      channel.on("close", () => {
-        if (this.channel !== channel) return;
-        this.channel = undefined;
-        this.declared.clear();
-      });
-      this.channel = channel;
-      return channel;
+      return await Promise.race([this.connection.connect(), timeout]);
     } finally {
       clearTimeout(timer);
     }
