@@ -47,7 +47,8 @@ describe.each(BACKENDS)("the AMQP port's channel contract on %s", (backendName) 
     const name = uniqueName(`contract.${prefix}`);
     queues.push(name);
     const setup = await channel();
-    await setup.assertQueue(name, { durable: false, arguments: args });
+    // A quorum queue is durable by nature (RabbitMQ refuses a non-durable one).
+    await setup.assertQueue(name, { durable: args["x-queue-type"] === "quorum", arguments: args });
     await setup.close();
     return name;
   }
@@ -138,6 +139,30 @@ describe.each(BACKENDS)("the AMQP port's channel contract on %s", (backendName) 
     const left = [body(await getNext(source)), body(await getNext(source))];
     expect(left).toEqual(["m3", "m4"]);
   });
+
+  contract(
+    "a quorum queue counts redeliveries in x-delivery-count (absent the first time), a classic one does not (issue #18)",
+    async () => {
+      const quorum = await queue("delivery-count", { "x-queue-type": "quorum" });
+      const classic = await queue("no-delivery-count");
+      await publish(quorum, ["q"]);
+      await publish(classic, ["c"]);
+      const consumer = await channel();
+      const sink: Array<ConsumeMessage | null> = [];
+      await consumer.prefetch(1, false);
+      await consumeInto(consumer, quorum, sink);
+      await consumeInto(consumer, classic, sink);
+      const counts: Record<string, unknown[]> = { q: [], c: [] };
+      for (let round = 0; round < 3; round++) {
+        await waitFor(() => sink.length === 2 * (round + 1), WAIT_MS, `round ${round}`);
+        for (const message of sink.slice(2 * round)) {
+          counts[body(message)]!.push(message!.properties.headers?.["x-delivery-count"]);
+          consumer.reject(message!, round < 2);
+        }
+      }
+      expect(counts).toEqual({ q: [undefined, 1, 2], c: [undefined, undefined, undefined] });
+    },
+  );
 
   contract("requeued deliveries come back in their queue order, flagged redelivered", async () => {
     const source = await queue("requeue");

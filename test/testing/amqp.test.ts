@@ -227,6 +227,24 @@ describe("client lifecycle and options", () => {
     ]);
   });
 
+  it("a quorum queue counts redeliveries: m.deliveryCount 0, 1, 2 as on RabbitMQ (issue #18)", async () => {
+    const app = deadApp();
+    const counts: (number | undefined)[] = [];
+    app.route(
+      ["counted"],
+      { type: RouteTypes.AMQP, declare: { arguments: { "x-queue-type": "quorum" } } },
+      async ([m]) => {
+        counts.push(m!.deliveryCount);
+        if (counts.length < 3) m!.reject();
+      },
+    );
+    const client = track(createTestClient(app, { requeue: "redeliver" }));
+    await client.amqp.deliver("counted", [{}]);
+    await client.amqp.idle();
+    expect(counts).toEqual([0, 1, 2]);
+    expect(client.amqp.settled.map((result) => result.outcome)).toEqual(["requeue", "requeue", "ack"]);
+  });
+
   it("delivers to routes on other vhosts", async () => {
     const app = deadApp();
     const seen: string[] = [];

@@ -3,6 +3,7 @@ import { TestClientError } from "../../../testing/errors.js";
 import { cloneHeaders, headersToRepublish, wasDecoded } from "../field-table/decode.js";
 import { throughTheWire } from "../field-table/round-trip.js";
 import type { MessageProperties, Options } from "../port.js";
+import { DELIVERY_COUNT_HEADER } from "../queue-type.js";
 import { outsideHandlerCalls } from "./attribution.js";
 import { BrokerError } from "./broker-error.js";
 
@@ -708,6 +709,8 @@ export class MemoryBroker {
     // RabbitMQ keeps every header's type as it came, and adds its own.
     const received: Record<string, unknown> = message.properties.headers ?? {};
     const headers: Record<string, unknown> = { ...headersToRepublish(received) };
+    // The count belongs to the queue it was delivered from: RabbitMQ's dead letter has none.
+    delete headers[DELIVERY_COUNT_HEADER];
     const deaths = Array.isArray(received["x-death"])
       ? [...(received["x-death"] as Record<string, unknown>[])]
       : [];
@@ -760,6 +763,19 @@ export class MemoryBroker {
    */
   requeue(queue: MemoryQueue, message: StoredMessage, mayHold: boolean): void {
     message.redelivered = true;
+    if (queue.settings.arguments["x-queue-type"] === "quorum") {
+      // A quorum queue counts the deliveries that came back (RabbitMQ 3.10+: x-delivery-count,
+      // absent on the first delivery).
+      const received: Record<string, unknown> = message.properties.headers ?? {};
+      const count = received[DELIVERY_COUNT_HEADER];
+      message.properties = {
+        ...message.properties,
+        headers: throughTheWire({
+          ...headersToRepublish(received),
+          [DELIVERY_COUNT_HEADER]: (typeof count === "number" ? count : 0) + 1,
+        }),
+      };
+    }
     if (mayHold && this.requeuePolicy === "hold") this.held.push({ queue, message });
     else this.enqueue(queue, message, true);
   }
