@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type App, ConstantBackoff, RouteTypes } from "../../src/index.js";
+import { delayQueueOptions } from "../../src/transports/amqp/retry/topology.js";
 import { Broker, createApp, uniqueName, waitFor } from "../helpers/amqp.js";
 import { captureLogs, type LogLine } from "../helpers/logs.js";
 
@@ -115,6 +116,10 @@ describe("quorum queues end to end (issue #18)", () => {
       [delayQueue]: "quorum",
       [dlq]: "quorum",
     });
+    // The lease renewal: the same declare again is accepted (a quorum queue checks every argument).
+    await broker.withChannel((channel) =>
+      channel.assertQueue(delayQueue, delayQueueOptions(queue, 200, "quorum")),
+    );
     const [letter] = await broker.getAll(dlq);
     expect(JSON.parse(letter!.content.toString())).toEqual({ id: "q-1" });
     expect(letter!.properties.headers).toMatchObject({
