@@ -377,7 +377,9 @@ export function normalizeAMQPRoute(
     throw new InvalidOptionError("vhost", "must be a non-empty string");
   }
   // weir's delay and dead-letter queues take the type the route declares its queues with.
-  const sourceType = declaredQueueType(typeof spec.declare === "object" ? spec.declare.arguments : undefined);
+  const sourceType = declaredQueueType(
+    typeof spec.declare === "object" && spec.declare !== null ? spec.declare.arguments : undefined,
+  );
   const retry = normalizeRetry(spec.retry, sourceType);
   if (retry !== undefined && options.onException !== undefined) {
     // Two answers to "what does a thrown error do" would make one of them silently dead.
