@@ -12,6 +12,7 @@ import {
 } from "../../src/index.js";
 import { amqpAcknowledger } from "../../src/transports/amqp/acknowledger.js";
 import { ChannelSession } from "../../src/transports/amqp/channel-session.js";
+import { describeAMQPRoute } from "../../src/transports/amqp/describe.js";
 import { AMQPMessage } from "../../src/transports/amqp/message.js";
 import { deliveryLimitProblems } from "../../src/transports/amqp/retry/delivery-limit.js";
 import { Forwarder } from "../../src/transports/amqp/retry/forwarder.js";
@@ -411,6 +412,14 @@ describe("registration of retry, deadLetter, once and schema", () => {
     expect(route({ ...quorum, deadLetter: { queueType: "classic" } }).deadLetter?.queueType).toBe("classic");
     expect(route({ declare: true, retry: {} }).retry?.queueType).toBe("classic");
     expect(route({ retry: { queueType: "quorum" } }).retry?.queueType).toBe("quorum");
+    expect(describeAMQPRoute(route(quorum), undefined).details).toMatchObject({
+      retryQueueType: "quorum",
+      deadLetterQueueType: "quorum",
+    });
+    expect(describeAMQPRoute(route({ retry: {} }), undefined).details).toMatchObject({
+      retryQueueType: undefined,
+      deadLetterQueueType: undefined,
+    });
     expect(delayQueueName("q", 1000, "quorum")).toBe("q.retry.1000.quorum");
     expect(delayQueueOptions("q", 1000, "quorum").arguments).toEqual({
       "x-message-ttl": 1000,

@@ -42,12 +42,15 @@ export function describeAMQPRoute(route: AMQPRoute, task: string | undefined): R
       onException: route.onException,
       declare: route.declare !== undefined ? true : undefined,
       retry: route.retry?.maxAttempts,
+      // Shown when quorum only: classic is what every route had before (issue #18).
+      retryQueueType: route.retry?.queueType === "quorum" ? "quorum" : undefined,
       deadLetter:
         route.deadLetter === undefined
           ? undefined
           : route.queues.length === 1
             ? deadLetterQueueOf(firstQueue, route.deadLetter)
             : (route.deadLetter.queue ?? "<queue>.dlq"),
+      deadLetterQueueType: route.deadLetter?.queueType === "quorum" ? "quorum" : undefined,
       once: route.once?.ttl,
       schema: route.schema === undefined ? undefined : schemaVendor(route.schema),
       exchanges:
