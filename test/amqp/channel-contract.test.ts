@@ -164,6 +164,31 @@ describe.each(BACKENDS)("the AMQP port's channel contract on %s", (backendName) 
     },
   );
 
+  contract(
+    "a quorum queue declared non-durable, exclusive or auto-delete is refused with 406 (issue #18)",
+    async () => {
+      const refusals: string[] = [];
+      for (const flags of [
+        { durable: false },
+        { durable: true, exclusive: true },
+        { durable: true, autoDelete: true },
+      ]) {
+        const name = uniqueName("contract.quorum-flags");
+        queues.push(name);
+        const declaring = await channel();
+        const error = await declaring
+          .assertQueue(name, { ...flags, arguments: { "x-queue-type": "quorum" } })
+          .then(
+            () => undefined,
+            (caught: unknown) => caught as { code?: unknown; message: string },
+          );
+        expect(error?.code).toBe(406);
+        refusals.push(/invalid property '([^']+)'/.exec(error?.message ?? "")?.[1] ?? error?.message ?? "");
+      }
+      expect(refusals).toEqual(["non-durable", "exclusive-owner", "auto-delete"]);
+    },
+  );
+
   contract("requeued deliveries come back in their queue order, flagged redelivered", async () => {
     const source = await queue("requeue");
     await publish(source, ["r0", "r1", "r2"]);

@@ -412,6 +412,22 @@ export class MemoryBroker {
       this.checkEquivalent(existing, settings);
       return existing;
     }
+    if (settings.arguments["x-queue-type"] === "quorum") {
+      // RabbitMQ: a quorum queue is durable, never exclusive nor auto-delete (406 on the declare).
+      const refused = !settings.durable
+        ? "non-durable"
+        : settings.exclusive
+          ? "exclusive-owner"
+          : settings.autoDelete
+            ? "auto-delete"
+            : undefined;
+      if (refused !== undefined) {
+        throw new BrokerError(
+          406,
+          `PRECONDITION_FAILED - invalid property '${refused}' for queue '${queueName}' in vhost '${vhost}'`,
+        );
+      }
+    }
     const queue = new MemoryQueue(vhost, queueName, settings);
     queues.set(queueName, queue);
     this.changed();
