@@ -217,6 +217,28 @@ describe("quorum queues end to end (issue #18)", () => {
     expect(lines.filter((line) => line.msg.startsWith("could not forward"))).toEqual([]);
   });
 
+  it("a task on a quorum queue: task.delay waits in a quorum delay queue, the one its retries use", async () => {
+    const queue = uniqueName("qq-task");
+    const delayQueue = `${queue}.retry.300.quorum`;
+    for (const name of [queue, delayQueue, `${queue}.dlq`]) broker.track(name);
+    const worker = app();
+    const runs: unknown[] = [];
+    const task = worker.task(
+      queue,
+      async (payload: { n: number }) => {
+        runs.push(payload);
+      },
+      { declare: { arguments: QUORUM }, retry: { maxAttempts: 2 } },
+    );
+    await worker.start();
+    const sentAt = Date.now();
+    await task.delay({ n: 1 }, { delay: 300 });
+    await waitFor(() => runs.length === 1, 10_000, "the delayed run");
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(250);
+    expect(runs).toEqual([{ n: 1 }]);
+    expect(await queueTypes([queue, delayQueue])).toEqual({ [queue]: "quorum", [delayQueue]: "quorum" });
+  });
+
   it("a delay queue that exists with other arguments: WEIR_ERR_DELAY_QUEUE_DECLARE names both argument sets, the message is requeued, never lost, and ends in the DLQ", async () => {
     const queue = uniqueName("qq-conflict");
     const delayQueue = `${queue}.retry.300.quorum`;

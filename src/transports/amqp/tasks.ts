@@ -13,6 +13,7 @@ import { knownKeys, nonEmptyString } from "../../core/validate.js";
 import type { AMQPMessage } from "./message.js";
 import type { AMQPChannel } from "./port.js";
 import { PublishRejectedError } from "./publish-errors.js";
+import { declaredQueueType, type QueueType } from "./queue-type.js";
 import {
   delayQueueName,
   delayQueueOptions,
@@ -91,7 +92,8 @@ export interface DelayOptions {
   /**
    * How long the task waits before a worker may take it (ms). It waits on the broker, in the delay
    * queue `<queue>.retry.<ms>` that retries use too (declared by weir, TTL = the delay, dead-lettering
-   * into the task queue), so no worker memory holds it. Rounded to two significant digits (at most
+   * into the task queue; `<queue>.retry.<ms>.quorum` when the task's queue or `retry.queueType` is
+   * quorum), so no worker memory holds it. Rounded to two significant digits (at most
    * 5% off; one delay queue per value); at most 7 days.
    * @defaultValue 0 (at once)
    */
@@ -213,7 +215,9 @@ export function createTask<T>(
   host.route([queue], spec, routeHandler);
   names.add(key);
   markTaskHandler(routeHandler, queue);
-  return new TaskProducer<T>(queue, given.vhost, given.schema, host.transport);
+  // Delayed runs wait in the delay queues the task's retries use: quorum ones for a quorum task queue.
+  const delayType = given.retry?.queueType ?? declaredQueueType(given.declare?.arguments);
+  return new TaskProducer<T>(queue, given.vhost, given.schema, host.transport, delayType);
 }
 
 class TaskProducer<T> implements Task<T> {
@@ -225,6 +229,7 @@ class TaskProducer<T> implements Task<T> {
     readonly vhost: string | undefined,
     private readonly schema: StandardSchemaV1 | undefined,
     private readonly transport: AMQPTransport,
+    private readonly delayType: QueueType = "classic",
   ) {}
 
   async delay(payload: T, options: DelayOptions = {}): Promise<void> {
@@ -257,7 +262,7 @@ class TaskProducer<T> implements Task<T> {
     // Mandatory, as every publish: a task queue that does not exist rejects with
     // WEIR_ERR_PUBLISH_UNROUTABLE instead of the broker dropping the run.
     if (wait === 0) return send(this.name);
-    const queue = delayQueueName(this.name, wait);
+    const queue = delayQueueName(this.name, wait, this.delayType);
     await this.declareDelayQueue(queue, wait);
     try {
       await send(queue);
@@ -300,7 +305,7 @@ class TaskProducer<T> implements Task<T> {
           { cause: error },
         );
       }
-      await channel.assertQueue(queue, delayQueueOptions(this.name, wait));
+      await channel.assertQueue(queue, delayQueueOptions(this.name, wait, this.delayType));
     });
     this.declared.set(queue, sentAt);
   }
