@@ -10,6 +10,7 @@ import { defineConfig } from "vitest/config";
 const UNIT = [
   "test/amqp/channel-session.test.ts",
   "test/amqp/field-table.test.ts",
+  "test/amqp/hosts.test.ts",
   "test/amqp/retry-units.test.ts",
   "test/asyncapi/asyncapi.test.ts",
   "test/cli/examples.test.ts",

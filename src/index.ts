@@ -51,6 +51,7 @@ export type { RouteKind, RouteKinds, RouteMethod } from "./core/route-kinds.js";
 export type { SchemaIssue, SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
 export { schemaOption } from "./core/schema.js";
 export type {
+  ConnectionHealth,
   DegradedHealth,
   EndpointHost,
   JSONValue,

@@ -45,10 +45,26 @@ export interface DegradedHealth {
   readonly [detail: string]: unknown;
 }
 
+/**
+ * One connection a transport holds to its broker, as health reports it: on a cluster, which node
+ * each connection is on (AMQP: one per vhost for the routes, one per vhost for publishing).
+ */
+export interface ConnectionHealth {
+  /** What the connection is for, e.g. `consume`, `publish`. */
+  readonly role: string;
+  readonly connected: boolean;
+  /** The server it is on, `host:port` (never credentials); null while not connected. */
+  readonly node: string | null;
+  /** Transport-specific facts (the vhost, reconnects, ...). */
+  readonly [detail: string]: unknown;
+}
+
 export interface TransportHealth {
   readonly transport: string;
   readonly ready: boolean;
   readonly routes: readonly RouteHealth[];
+  /** The transport's broker connections and the node each is on, when it has any. */
+  readonly connections?: readonly ConnectionHealth[];
   /** Present while something works below par without making the transport unready. */
   readonly degraded?: readonly DegradedHealth[];
 }

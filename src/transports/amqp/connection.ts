@@ -42,6 +42,25 @@ export function urlVhost(base: string): string {
   return path.length > 1 ? decodeURIComponent(path.slice(1)) : "/";
 }
 
+/** One URL of a connection's list, prepared once. */
+interface Target {
+  /** The URL amqplib connects to (the heartbeat set). */
+  readonly connectUrl: string;
+  /** For logs and errors: the password redacted. */
+  readonly safeUrl: string;
+  /** `host:port`, the node's address as health, logs and the connection name show it. */
+  readonly node: string;
+  /** The user it logs in as (for WEIR_ERR_AUTH's message). */
+  readonly user: string;
+}
+
+/** `host:port` of a broker URL, the AMQP default port filled in. */
+export function urlNode(url: string): string {
+  const parsed = new URL(url);
+  const port = parsed.port || (parsed.protocol === "amqps:" ? "5671" : "5672");
+  return `${parsed.hostname}:${port}`;
+}
+
 /**
  * One connection of an app to one vhost: the routes' (role `consume`, shared by every route on the
  * vhost), or the publisher's (role `publish`: `app.amqp.publish`, tasks, retries and dead letters).
@@ -49,6 +68,11 @@ export function urlVhost(base: string): string {
  * jitter, and tells its listeners, which reopen their channels and consumers. amqplib 2.x has a
  * recovery mode of its own; weir keeps the loop here because stop() must be able to cancel it at
  * any point, and every attempt must reach `onConnectionError` and the logs.
+ *
+ * With several URLs (the nodes of a cluster) it goes round them: the first attempt on the URL
+ * `hostSelection` picks, a failed attempt moves on to the next URL at once, the backoff sleeps only
+ * once a whole round failed, and a lost connection reconnects to the node after the one it was on
+ * (the node it was on is the likeliest to be down).
  */
 export class VhostConnection {
   /** How many times the connection was lost and had to be re-established. */
@@ -62,27 +86,40 @@ export class VhostConnection {
   private refusal: ConnectionError | undefined;
   /** Callers of `connect()` waiting through a reconnect: told at once when an attempt is refused. */
   private readonly refusalWaiters = new Set<(error: ConnectionError) => void>();
-  private readonly user: string;
+  private readonly targets: readonly Target[];
+  /** The index in `targets` of the next attempt. */
+  private next: number;
+  /** The target of the live connection. */
+  private target: Target | undefined;
   private readonly sleeper = new Sleeper();
   private readonly up = new Set<UpListener>();
   private readonly down = new Set<DownListener>();
   private readonly flow = new Set<FlowListener>();
   private blockedState: BlockedState | undefined;
   private readonly logger: Logger;
+  /** Every URL, redacted: how errors that concern the whole list name it. */
   private readonly safeUrl: string;
-  private readonly connectUrl: string;
 
+  /** `url`: one URL, or a list (a cluster's nodes), each with the vhost as its path already. */
   constructor(
     readonly vhost: string,
-    url: string,
+    url: string | readonly string[],
     private readonly options: ResolvedAMQPOptions,
     readonly role: ConnectionRole = "consume",
   ) {
-    this.safeUrl = redactUrl(url);
-    const withHeartbeat = new URL(url);
-    withHeartbeat.searchParams.set("heartbeat", String(options.heartbeat));
-    this.connectUrl = withHeartbeat.toString();
-    this.user = urlUser(url);
+    const urls = typeof url === "string" ? [url] : url;
+    this.targets = urls.map((each) => {
+      const withHeartbeat = new URL(each);
+      withHeartbeat.searchParams.set("heartbeat", String(options.heartbeat));
+      return {
+        connectUrl: withHeartbeat.toString(),
+        safeUrl: redactUrl(each),
+        node: urlNode(each),
+        user: urlUser(each),
+      };
+    });
+    this.safeUrl = this.targets.map((target) => target.safeUrl).join(", ");
+    this.next = options.hostSelection === "in-order" ? 0 : Math.floor(Math.random() * this.targets.length);
     this.logger = options.logger.child({
       transport: "amqp",
       vhost,
@@ -90,10 +127,23 @@ export class VhostConnection {
     });
   }
 
-  /** The broker's connection name: `weir:<app>:<vhost>`, with `:publish` for the publisher's. */
+  /**
+   * The broker's connection name: `weir:<app>:<vhost>`, with `:publish` for the publisher's, and,
+   * when the app was given several URLs, `@<host:port>` of the node it is on (or last tried).
+   */
   get name(): string {
+    return this.nameOn(this.target ?? this.targets[this.next]!);
+  }
+
+  private nameOn(target: Target): string {
     const name = `weir:${this.options.appName}:${this.vhost}`;
-    return this.role === "publish" ? `${name}:publish` : name;
+    const role = this.role === "publish" ? `${name}:publish` : name;
+    return this.targets.length > 1 ? `${role}@${target.node}` : role;
+  }
+
+  /** `host:port` of the node the live connection is on; undefined while there is none. */
+  get node(): string | undefined {
+    return this.model === undefined ? undefined : this.target?.node;
   }
 
   /** Set while the broker blocks this connection (an alarm), else undefined. */
@@ -192,23 +242,26 @@ export class VhostConnection {
   }
 
   private async loop(): Promise<AMQPConnection> {
+    const count = this.targets.length;
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw this.closedError();
+      const target = this.targets[this.next]!;
+      this.next = (this.next + 1) % count;
       try {
         // amqplibConnect imports amqplib at the first connection, not with weir (issue #16).
         const connect = this.options.connect ?? amqplibConnect;
-        const model = await connect(this.connectUrl, {
-          clientProperties: { connection_name: this.name },
+        const model = await connect(target.connectUrl, {
+          clientProperties: { connection_name: this.nameOn(target) },
         });
         if (this.closed) {
           await model.close().catch(() => {});
           throw this.closedError();
         }
-        this.attach(model, attempt);
+        this.attach(model, attempt, target);
         return model;
       } catch (error) {
         if (this.closed) throw this.closedError();
-        const refusal = accessRefusal(error, this.user, this.vhost);
+        const refusal = accessRefusal(error, target.user, this.vhost);
         const cause = refusal ?? (error instanceof Error ? error : new Error(String(error)));
         if (refusal !== undefined && !this.established) {
           // A first connection refused is a mistake in the configuration, not an outage: retrying
@@ -222,12 +275,12 @@ export class VhostConnection {
           this.refusal = refusal;
           for (const waiter of this.refusalWaiters) waiter(refusal);
           this.logger.error(
-            { url: this.safeUrl, attempt, ...failureFields(refusal) },
+            { url: target.safeUrl, node: target.node, attempt, ...failureFields(refusal) },
             "AMQP connection refused; retrying with backoff",
           );
         } else {
           this.logger.warn(
-            { url: this.safeUrl, attempt, ...failureFields(cause) },
+            { url: target.safeUrl, node: target.node, attempt, ...failureFields(cause) },
             "AMQP connection attempt failed",
           );
         }
@@ -239,9 +292,13 @@ export class VhostConnection {
             { cause },
           );
         }
-        await this.sleeper.sleep(
-          fullJitterDelay(attempt, this.options.reconnectFloor, this.options.reconnectCeiling),
-        );
+        // With several nodes a failed one is skipped at once for the next; the backoff runs once a
+        // whole round failed, growing with the rounds (with one URL: after every attempt, as before).
+        if (attempt % count === 0) {
+          await this.sleeper.sleep(
+            fullJitterDelay(attempt / count, this.options.reconnectFloor, this.options.reconnectCeiling),
+          );
+        }
       }
     }
   }
@@ -254,11 +311,12 @@ export class VhostConnection {
     }
   }
 
-  private attach(model: AMQPConnection, attempts: number): void {
+  private attach(model: AMQPConnection, attempts: number, target: Target): void {
     this.model = model;
+    this.target = target;
     this.established = true;
     this.refusal = undefined;
-    this.logger.info({ url: this.safeUrl, attempts }, "AMQP connected");
+    this.logger.info({ url: target.safeUrl, node: target.node, attempts }, "AMQP connected");
     // Before any channel exists: every header of every delivery goes through weir's decoder.
     installHeaderDecoder(model, this.logger);
     // Without an 'error' listener an emitted error would crash the process; 'close' follows it.
@@ -301,7 +359,9 @@ export class VhostConnection {
     if (this.closed) return;
     this.reconnects++;
     const why = error === undefined ? {} : failureFields(error);
-    this.logger.warn({ url: this.safeUrl, ...why }, "AMQP connection lost; reconnecting");
+    const lost = this.target;
+    this.logger.warn({ url: lost?.safeUrl, node: lost?.node, ...why }, "AMQP connection lost; reconnecting");
+    // The loop already points at the node after the one just lost (the likeliest to be down).
     for (const listener of this.down) listener(error);
     this.reconnect().catch((failure: unknown) => {
       if (!this.closed) this.logger.error(failureFields(failure), "AMQP reconnect gave up");

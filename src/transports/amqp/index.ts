@@ -13,7 +13,7 @@ export { ConsumeClosedConnectionError, StreamQueueError } from "./consume-errors
 export { HeaderValueError } from "./field-table/errors.js";
 export type { TypedFieldValue } from "./field-table/types.js";
 export { AMQPMessage, type RejectOptions, type RetryMessageOptions } from "./message.js";
-export type { AMQPOptions } from "./options.js";
+export type { AMQPOptions, HostSelection } from "./options.js";
 export { amqpTransport } from "./plugin.js";
 export {
   type NotSentReason,

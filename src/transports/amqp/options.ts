@@ -5,10 +5,23 @@ import type { AMQPConnection } from "./port.js";
 /** Connection-level settings of the AMQP transport (`new App({ amqp: { ... } })`). */
 export interface AMQPOptions {
   /**
-   * Broker URL. Its path is the default vhost; routes on other vhosts get a connection of their own.
-   * @defaultValue `WEIR_AMQP_URL`, else `amqp://guest:guest@127.0.0.1:5672`
+   * Broker URL, or a list of URLs: one per node of a RabbitMQ cluster (docs/cluster.md). Its path
+   * is the default vhost (every URL of a list must name the same one); routes on other vhosts get a
+   * connection of their own. With a list, each connection tries the URLs in turn (from the one
+   * `hostSelection` picks), moves on to the next at once when one fails, and backs off only after
+   * a whole round failed; a connection that is lost reconnects to the next URL first. Each must be
+   * `amqp://` or `amqps://`, else `new App()` throws `WEIR_ERR_INVALID_OPTION`.
+   * @defaultValue `WEIR_AMQP_URL` (a comma-separated list is a list), else `amqp://guest:guest@127.0.0.1:5672`
    */
-  url?: string;
+  url?: string | readonly string[];
+  /**
+   * Which URL of the `url` list a connection tries first: `"random"` spreads the app's connections
+   * (and the replicas of a worker) over the nodes; `"in-order"` always starts at the first URL (a
+   * preferred node, the others as fallbacks). Either way the next attempts go round the list in
+   * order. Irrelevant with a single URL. Anything else throws `WEIR_ERR_INVALID_OPTION`.
+   * @defaultValue "random"
+   */
+  hostSelection?: HostSelection;
   /**
    * Unacknowledged messages a route may hold at once, across all its queues (split into
    * per-consumer prefetches that add up to it). A route's own `prefetch` overrides it.
@@ -65,9 +78,16 @@ export interface AMQPOptions {
   };
 }
 
+/** How a connection picks the first URL of `amqp.url` to try (`AMQPOptions.hostSelection`). */
+export type HostSelection = "random" | "in-order";
+
 /** AMQPOptions with every default applied, built once by the transport. */
 export interface ResolvedAMQPOptions {
+  /** The first of `urls`: its path is the default vhost. */
   readonly url: string;
+  /** Every broker URL, in the order given (at least one). */
+  readonly urls: readonly string[];
+  readonly hostSelection: HostSelection;
   readonly prefetch: number;
   readonly heartbeat: number;
   readonly reconnectFloor: number;

@@ -205,6 +205,8 @@ export class RouteConsumer {
         this.session?.alive === true &&
         consuming.length === this.route.queues.length,
       connected,
+      // On a cluster, the node (host:port) the route's connection is on.
+      node: this.connection.node ?? null,
       consuming,
       lastDeliveryAt: this.lastDeliveryAt === undefined ? null : new Date(this.lastDeliveryAt).toISOString(),
       reconnects: this.connection.reconnects,

@@ -57,7 +57,7 @@ export const amqpInternals: unique symbol = Symbol("weir.amqpInternals");
 
 /** @internal What weir/testing and `app.task` need from the transport beyond `AMQPClient`. */
 export interface AMQPInternals {
-  /** The broker URL, password redacted. */
+  /** The broker URL (the URLs of a list, comma-separated), passwords redacted. */
   readonly url: string;
   /** The vhost of routes and publishes that name none. */
   readonly defaultVhost: string;
@@ -130,6 +130,7 @@ export interface AMQPClient {
 
 const AMQP_OPTION_KEYS = [
   "url",
+  "hostSelection",
   "prefetch",
   "heartbeat",
   "reconnect",
@@ -143,19 +144,59 @@ const AMQP_OPTION_KEYS = [
 const PUBLISH_BUFFER_MESSAGES = 10_000;
 const PUBLISH_BUFFER_BYTES = 16 * 1024 * 1024;
 
+/**
+ * `amqp.url` (a URL or a list), else `WEIR_AMQP_URL` (comma-separated), else the default; each URL
+ * checked, and all of them on one vhost (the URL path), which is the default vhost.
+ */
+function brokerUrls(option: AMQPOptions["url"]): string[] {
+  let urls: string[];
+  if (option === undefined) {
+    const env = process.env.WEIR_AMQP_URL;
+    urls =
+      env === undefined || env.trim() === ""
+        ? [DEFAULT_AMQP_URL]
+        : env
+            .split(",")
+            .map((url) => url.trim())
+            .filter((url) => url !== "");
+  } else if (typeof option === "string") {
+    urls = [option];
+  } else if (Array.isArray(option) && option.length > 0) {
+    urls = [...option];
+  } else {
+    throw new InvalidOptionError("amqp.url", "must be a URL or a non-empty list of URLs");
+  }
+  for (const url of urls) {
+    if (typeof url !== "string") throw new InvalidOptionError("amqp.url", "every URL must be a string");
+    let protocol: string;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      throw new InvalidOptionError("amqp.url", `not a URL: ${redactUrl(url)}`);
+    }
+    if (protocol !== "amqp:" && protocol !== "amqps:") {
+      throw new InvalidOptionError("amqp.url", `must start with amqp:// or amqps://, got ${redactUrl(url)}`);
+    }
+  }
+  const vhost = urlVhost(urls[0]!);
+  const other = urls.find((url) => urlVhost(url) !== vhost);
+  if (other !== undefined) {
+    throw new InvalidOptionError(
+      "amqp.url",
+      `every URL of the list must name the same vhost (its path): ${redactUrl(urls[0]!)} and ${redactUrl(other)} differ`,
+    );
+  }
+  return urls;
+}
+
 function resolveOptions(options: AMQPOptions, context: TransportContext): ResolvedAMQPOptions {
   knownKeys("amqp", options, AMQP_OPTION_KEYS);
   knownKeys("amqp.reconnect", options.reconnect, ["floor", "ceiling", "maxAttempts"]);
   knownKeys("amqp.publishBuffer", options.publishBuffer, ["messages", "bytes"]);
-  const url = options.url ?? process.env.WEIR_AMQP_URL ?? DEFAULT_AMQP_URL;
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    throw new InvalidOptionError("amqp.url", `not a URL: ${redactUrl(url)}`);
-  }
-  if (protocol !== "amqp:" && protocol !== "amqps:") {
-    throw new InvalidOptionError("amqp.url", `must start with amqp:// or amqps://, got ${redactUrl(url)}`);
+  const urls = brokerUrls(options.url);
+  const hostSelection = options.hostSelection ?? "random";
+  if (hostSelection !== "random" && hostSelection !== "in-order") {
+    throw new InvalidOptionError("amqp.hostSelection", 'must be "random" or "in-order"');
   }
   const heartbeat = options.heartbeat ?? 30;
   if (!Number.isInteger(heartbeat) || heartbeat < 0) {
@@ -170,7 +211,9 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
     throw new InvalidOptionError("amqp.onConnectionError", "must be a function");
   }
   return {
-    url,
+    url: urls[0]!,
+    urls,
+    hostSelection,
     prefetch: positiveInteger("amqp.prefetch", options.prefetch, 128),
     heartbeat,
     reconnectFloor: floor,
@@ -431,7 +474,22 @@ export class AMQPTransport implements Transport, AMQPClient {
     const routes = this.consumers.map((consumer) => consumer.health());
     const ready = routes.every((route) => route.ready);
     const degraded = this.blockedPublishing();
-    return { transport: this.type, ready, routes, ...(degraded.length > 0 && { degraded }) };
+    const connections = [...this.connections.values(), ...this.publishConnections.values()].map(
+      (connection) => ({
+        role: connection.role,
+        vhost: connection.vhost,
+        connected: connection.current !== undefined,
+        node: connection.node ?? null,
+        reconnects: connection.reconnects,
+      }),
+    );
+    return {
+      transport: this.type,
+      ready,
+      routes,
+      ...(connections.length > 0 && { connections }),
+      ...(degraded.length > 0 && { degraded }),
+    };
   }
 
   /**
@@ -567,7 +625,7 @@ export class AMQPTransport implements Transport, AMQPClient {
    */
   [amqpInternals](): AMQPInternals {
     return {
-      url: redactUrl(this.options.url),
+      url: this.options.urls.map(redactUrl).join(", "),
       defaultVhost: this.defaultVhost,
       useConnect: (connect) => {
         this.options.connect = connect;
@@ -691,11 +749,16 @@ export class AMQPTransport implements Transport, AMQPClient {
     return declarer;
   }
 
+  /** Every broker URL, pointed at `vhost`. */
+  private vhostUrls(vhost: string): string[] {
+    return this.options.urls.map((url) => vhostUrl(url, vhost));
+  }
+
   /** The routes' connection to `vhost` (also used to declare and to read dead letters). */
   private connection(vhost: string): VhostConnection {
     let connection = this.connections.get(vhost);
     if (connection === undefined) {
-      connection = new VhostConnection(vhost, vhostUrl(this.options.url, vhost), this.options);
+      connection = new VhostConnection(vhost, this.vhostUrls(vhost), this.options);
       this.connections.set(vhost, connection);
     }
     return connection;
@@ -705,7 +768,7 @@ export class AMQPTransport implements Transport, AMQPClient {
   private publishConnection(vhost: string): VhostConnection {
     let connection = this.publishConnections.get(vhost);
     if (connection === undefined) {
-      connection = new VhostConnection(vhost, vhostUrl(this.options.url, vhost), this.options, "publish");
+      connection = new VhostConnection(vhost, this.vhostUrls(vhost), this.options, "publish");
       this.publishConnections.set(vhost, connection);
     }
     return connection;
