@@ -92,10 +92,10 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/faults/**", "node_modules/**", ...UNIT],
+          exclude: ["test/faults/**", "test/cluster/**", "node_modules/**", ...UNIT],
           // Integration tests talk to one real RabbitMQ; each uses its own uniquely named queues,
           // so files may run in parallel. Fault tests break the broker on purpose and run alone,
-          // after these (vitest.faults.config.ts).
+          // after these (vitest.faults.config.ts), then the cluster tests (vitest.cluster.config.ts).
           globalSetup: ["test/global-setup.ts"],
         },
       },

@@ -135,6 +135,23 @@ export async function startRabbitNode(options: StartNodeOptions = {}): Promise<R
   await launch(short, port, dir);
   await awaitStartup(node, dir);
 
+  return rabbitNode({ short, port, dir });
+}
+
+/** What identifies a running extra node: enough to control it from another process (the cluster tests' globalSetup). */
+export interface RabbitNodeInfo {
+  readonly short: string;
+  readonly port: number;
+  readonly dir: string;
+}
+
+/** A handle on a node started by `startRabbitNode` (in this process or another). */
+export function rabbitNode({
+  short,
+  port,
+  dir,
+}: RabbitNodeInfo): RabbitNode & { readonly info: RabbitNodeInfo } {
+  const node = `${short}@localhost`;
   let destroyed = false;
   const pid = (): number => Number.parseInt(readFileSync(join(dir, "pid"), "utf8").trim(), 10);
   const kill = (): void => {
@@ -145,6 +162,7 @@ export async function startRabbitNode(options: StartNodeOptions = {}): Promise<R
     }
   };
   return {
+    info: { short, port, dir },
     node,
     port,
     url: `amqp://guest:guest@127.0.0.1:${port}`,
