@@ -60,6 +60,16 @@ class ChannelState {
   closeError: ChannelCloseError | undefined;
   /** Publishes the channel's close failed, in publish order: judged once the close is complete. */
   readonly lost: Publish[] = [];
+  /** A publish was nacked: the channel takes no more, and closes once its publishes are answered. */
+  retired = false;
+  private closing = false;
+
+  /** Closes a retired channel once nothing written on it waits for an answer (once). */
+  closeIfDone(): void {
+    if (!this.retired || this.closing || this.head !== this.written.length) return;
+    this.closing = true;
+    this.channel.close().catch(() => {});
+  }
 
   constructor(readonly channel: AMQPConfirmChannel) {}
 
@@ -239,11 +249,13 @@ export class Publisher {
   private settled(state: ChannelState, publish: Publish, error: unknown): void {
     this.release(publish);
     state.compact();
+    state.closeIfDone();
     if (error == null) {
       // A returned message is confirmed too: it was answered as unroutable when it came back.
       this.answer(publish, undefined);
     } else if (/nack/i.test((error as Error).message ?? "")) {
       this.answer(publish, new PublishNackError({ cause: error }));
+      this.retire(state);
     } else {
       // The channel closed before the confirm. What that means for this publish depends on why it
       // closed, known for certain only once the close is complete: channelClosed() decides.
@@ -251,6 +263,22 @@ export class Publisher {
       state.lost.push(publish);
     }
     this.pump();
+  }
+
+  /**
+   * A nack is an internal error of the queue (https://www.rabbitmq.com/docs/confirms). After the
+   * node holding a quorum queue's leader crashed, RabbitMQ (3.10) went on nacking every publish of
+   * the channel that had been publishing to that queue, while a new channel published fine (issue
+   * #18, test/cluster/failover.test.ts). So a channel that got a nack takes no more publishes: the
+   * next ones go out on a new channel, and it is closed once what was written on it is answered.
+   */
+  private retire(state: ChannelState): void {
+    if (!state.retired) {
+      state.retired = true;
+      if (this.state === state) this.state = undefined;
+      this.logger.warn("the broker nacked a publish; publishing goes on on a new channel");
+    }
+    state.closeIfDone();
   }
 
   /**
