@@ -51,6 +51,7 @@ function refused(
 const APP_KEYS = ["logger", "shutdownTimeout", "name", "amqp", "http", "sse", "observability", "transports"];
 const AMQP_KEYS = [
   "url",
+  "hostSelection",
   "prefetch",
   "heartbeat",
   "reconnect",
