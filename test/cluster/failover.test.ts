@@ -33,6 +33,11 @@ const MESSAGES = 20_000;
 const WINDOW = 200;
 /** When the fault strikes: after this many confirms. */
 const FAULT_AFTER = 4_000;
+/**
+ * Publishes per second at most: the run lasts at least 10 s whatever the machine's speed, so the
+ * fault (about 2 s in) always lands while most messages are still to be published.
+ */
+const PUBLISH_RATE = 2_000;
 /** A publish is retried (same messageId) at most this many times. */
 const PUBLISH_ATTEMPTS = 30;
 
@@ -74,6 +79,7 @@ function allReadyOffNode(app: App, node: RabbitNode): boolean {
 interface Figures {
   fault: string;
   published: number;
+  publishedAfterFault: number;
   confirmed: number;
   unconfirmedAfterRetries: number;
   publishRetries: number;
@@ -126,6 +132,7 @@ async function failover(fault: "stop_app" | "SIGKILL"): Promise<Figures> {
   const errors = new Map<string, number>();
   let unconfirmed = 0;
   let faultAt = 0;
+  let confirmedAtFault = 0;
   let faulting: Promise<void> | undefined;
   let workerBack: Promise<number> | undefined;
   const strike = async (): Promise<void> => {
@@ -137,11 +144,16 @@ async function failover(fault: "stop_app" | "SIGKILL"): Promise<Figures> {
   };
   const publishOne = async (i: number): Promise<void> => {
     const id = `m${i}`;
+    const due = started + (i * 1000) / PUBLISH_RATE;
+    if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
     for (let attempt = 1; attempt <= PUBLISH_ATTEMPTS && Date.now() < publishBy; attempt++) {
       try {
         await publisher.amqp.publish({ i }, { routingKey: queue, messageId: id, persistent: true });
         confirmed.add(id);
-        if (confirmed.size === FAULT_AFTER) faulting = strike();
+        if (confirmed.size === FAULT_AFTER) {
+          confirmedAtFault = confirmed.size;
+          faulting = strike();
+        }
         return;
       } catch (error) {
         if (!(error instanceof PublishError)) throw error;
@@ -198,6 +210,7 @@ async function failover(fault: "stop_app" | "SIGKILL"): Promise<Figures> {
   const figures: Figures = {
     fault,
     published: MESSAGES,
+    publishedAfterFault: MESSAGES - confirmedAtFault,
     confirmed: confirmed.size,
     unconfirmedAfterRetries: unconfirmed,
     publishRetries: retries,
@@ -214,6 +227,9 @@ async function failover(fault: "stop_app" | "SIGKILL"): Promise<Figures> {
   };
   process.stdout.write(`[failover] ${JSON.stringify(figures)}\n`);
   expect(figures.lost).toBe(0);
+  // The fault struck while publishing went on: most messages were published after it.
+  expect(figures.publishedAfterFault).toBeGreaterThan(MESSAGES / 2);
+  expect(faultAt - started).toBeLessThan(((MESSAGES / 2) * 1000) / PUBLISH_RATE);
   // Every publish was confirmed in the end (retried with its messageId while it failed).
   expect(figures.confirmed).toBe(MESSAGES);
   expect(tally.unexplained(republished)).toEqual([]);

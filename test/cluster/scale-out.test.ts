@@ -15,7 +15,7 @@ import { declareQuorum, fill, sharedCluster, until } from "./cluster-helpers.js"
  */
 
 const cluster = sharedCluster();
-const MESSAGES = 10_000;
+const MESSAGES = 20_000;
 const dir = mkdtempSync(join(tmpdir(), "weir-scale-out-"));
 const queues: string[] = [];
 
