@@ -32,7 +32,11 @@ describe("AMQP request / reply (issue #17)", () => {
 
   async function server(
     handler: (messages: AMQPMessage[]) => unknown,
-    options: { bulkSize?: number; retry?: boolean; reply?: boolean | { includeStack: boolean } } = {},
+    options: {
+      bulkSize?: number;
+      concurrency?: number;
+      reply?: boolean | { includeStack: boolean };
+    } = {},
   ): Promise<{ app: App; queue: string; calls: AMQPMessage[][] }> {
     const queue = await broker.queue(uniqueName("rpc"));
     const serving = app();
@@ -43,7 +47,12 @@ describe("AMQP request / reply (issue #17)", () => {
         type: RouteTypes.AMQP,
         reply: options.reply ?? true,
         prefetch: 200,
-        options: { bulkSize: options.bulkSize ?? 1, bulkFlushInterval: 20, onException: "reject" },
+        options: {
+          bulkSize: options.bulkSize ?? 1,
+          concurrency: options.concurrency ?? 1,
+          bulkFlushInterval: 20,
+          onException: "reject",
+        },
       },
       async (messages) => {
         calls.push(messages);
@@ -253,19 +262,33 @@ describe("AMQP request / reply (issue #17)", () => {
   });
 
   it("requests in flight when the connection drops reject with WEIR_ERR_REQUEST_LOST; the next ones work", async () => {
-    // The second call is long enough for rabbitmqctl to close the connection while it waits.
+    // The second call is held until the drop is done (rabbitmqctl takes seconds on a loaded
+    // machine); a second handler slot serves the request after it.
     let call = 0;
-    const { queue } = await server(async () => {
-      if (++call === 2) await sleep(6_000);
-      return ["ok"];
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
     });
-    const clientName = uniqueName("rpc-client");
-    const client = app(clientName);
-    await client.amqp.request({}, { routingKey: queue, timeout: 5_000 });
-    const inFlight = client.amqp.request({}, { routingKey: queue, timeout: 5_000 }).catch((e: unknown) => e);
-    await sleep(100);
-    expect(await dropConnections(`weir:${clientName}`)).toBeGreaterThan(0);
-    expect(await inFlight).toMatchObject({ code: "WEIR_ERR_REQUEST_LOST" });
-    await expect(client.amqp.request({}, { routingKey: queue, timeout: 15_000 })).resolves.toBe("ok");
-  }, 40_000);
+    const { queue } = await server(
+      async () => {
+        if (++call === 2) await held;
+        return ["ok"];
+      },
+      { concurrency: 2 },
+    );
+    try {
+      const clientName = uniqueName("rpc-client");
+      const client = app(clientName);
+      await client.amqp.request({}, { routingKey: queue, timeout: 5_000 });
+      const inFlight = client.amqp
+        .request({}, { routingKey: queue, timeout: 60_000 })
+        .catch((e: unknown) => e);
+      await waitFor(() => call === 2, 5_000);
+      expect(await dropConnections(`weir:${clientName}`)).toBeGreaterThan(0);
+      expect(await inFlight).toMatchObject({ code: "WEIR_ERR_REQUEST_LOST" });
+      await expect(client.amqp.request({}, { routingKey: queue, timeout: 15_000 })).resolves.toBe("ok");
+    } finally {
+      release();
+    }
+  }, 90_000);
 });
