@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AMQPMessage, type App, RemoteError, RouteTypes, UnrecoverableError } from "../../src/index.js";
 import { Broker, createApp, dropConnections, sleep, uniqueName, waitFor } from "../helpers/amqp.js";
 import { differs } from "../helpers/broker-differences.js";
+import { captureLogs, linesMatching, WARN } from "../helpers/logs.js";
 import { TEST_BROKER } from "../helpers/test-broker.js";
 
 const UNROUTABLE = "a request no queue is bound for rejects at once with WEIR_ERR_PUBLISH_UNROUTABLE";
@@ -36,6 +37,8 @@ describe("AMQP request / reply (issue #17)", () => {
       bulkSize?: number;
       concurrency?: number;
       reply?: boolean | { includeStack: boolean };
+      /** Leave `onException` to the route's default. */
+      defaultOnException?: boolean;
     } = {},
   ): Promise<{ app: App; queue: string; calls: AMQPMessage[][] }> {
     const queue = await broker.queue(uniqueName("rpc"));
@@ -51,7 +54,7 @@ describe("AMQP request / reply (issue #17)", () => {
           bulkSize: options.bulkSize ?? 1,
           concurrency: options.concurrency ?? 1,
           bulkFlushInterval: 20,
-          onException: "reject",
+          ...(options.defaultOnException !== true && { onException: "reject" as const }),
         },
       },
       async (messages) => {
@@ -291,4 +294,44 @@ describe("AMQP request / reply (issue #17)", () => {
       release();
     }
   }, 90_000);
+
+  it("a replying route's failed request is rejected by default, not requeued: the handler runs once", async () => {
+    const { queue, calls } = await server(
+      () => {
+        throw Object.assign(new Error("no stock"), { code: "NO_STOCK" });
+      },
+      { defaultOnException: true },
+    );
+    const error = await app()
+      .amqp.request({}, { routingKey: queue, timeout: 5_000 })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "WEIR_ERR_REMOTE", remoteCode: "NO_STOCK", routingKey: queue });
+    await sleep(300);
+    expect(calls).toHaveLength(1);
+    expect(await broker.count(queue)).toBe(0);
+  });
+
+  it("a request to a route without reply is handled, times out for its caller, and the route warns once", async () => {
+    const queue = await broker.queue(uniqueName("forgot-reply"));
+    const { logger, lines } = captureLogs("warn");
+    const serving = createApp({ name: uniqueName("rpc"), logger });
+    apps.push(serving);
+    let handled = 0;
+    serving.route([queue], { type: RouteTypes.AMQP }, async (messages) => {
+      handled += messages.length;
+    });
+    await serving.start();
+    const client = app();
+    const results = await Promise.all(
+      [1, 2].map(() => client.amqp.request({}, { routingKey: queue, timeout: 400 }).catch((e: unknown) => e)),
+    );
+    expect(results).toMatchObject([
+      { code: "WEIR_ERR_REQUEST_TIMEOUT" },
+      { code: "WEIR_ERR_REQUEST_TIMEOUT" },
+    ]);
+    expect(handled).toBe(2);
+    const told = linesMatching(lines, /carries replyTo, but the route has no `reply`/);
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ level: WARN, queue });
+  });
 });

@@ -90,7 +90,7 @@ export function replyingHandler(
         deliver(message, replyTo, encodeFailure(shape, false));
       }
     }
-    if (shape !== undefined) logger.error({ code: shape.code, route: route.name }, shape.message);
+    if (shape !== undefined) logger.error({ code: shape.code }, shape.message);
     if (failed) throw failure;
     return result;
   };

@@ -57,8 +57,9 @@ export interface RemoteErrorBody {
 
 /**
  * `WEIR_ERR_REMOTE`: the serving route's handler failed (threw, or gave no reply for this request).
- * `remoteCode`, `remoteName` and the message are the remote error's; the stack only when the
- * serving route sends it (`reply: { includeStack: true }`).
+ * `code` is always `WEIR_ERR_REMOTE`: the remote error's own code is `remoteCode`. `remoteName` and
+ * the message are the remote error's; the stack only when the serving route sends it
+ * (`reply: { includeStack: true }`); `exchange` and `routingKey` say where the request went.
  */
 export class RemoteError extends RequestError {
   /** The remote error's own `code`; `null` when it had none. */
@@ -67,12 +68,18 @@ export class RemoteError extends RequestError {
   readonly remoteName: string;
   /** The remote stack, when the serving route sends it. */
   readonly remoteStack: string | undefined;
+  /** Where the request was sent (`""`: the default exchange). */
+  readonly exchange: string;
+  /** The request's routing key (with the default exchange, the serving route's queue). */
+  readonly routingKey: string;
 
-  constructor(body: RemoteErrorBody) {
+  constructor(body: RemoteErrorBody, exchange = "", routingKey = "") {
     super("WEIR_ERR_REMOTE", body.message);
     this.remoteCode = body.code;
     this.remoteName = body.name;
     this.remoteStack = body.stack;
+    this.exchange = exchange;
+    this.routingKey = routingKey;
   }
 }
 

@@ -194,7 +194,10 @@ export class Requester {
     const decoded = decodeBody(content, properties.contentType, properties.contentEncoding);
     const body = decoded === UNDECODABLE ? content : decoded;
     if (properties.headers?.[REPLY_ERROR_HEADER] !== undefined) {
-      this.settle(correlationId as string, new RemoteError(remoteErrorBody(body)));
+      this.settle(
+        correlationId as string,
+        new RemoteError(remoteErrorBody(body), pending.exchange, pending.routingKey),
+      );
     } else {
       this.settle(correlationId as string, undefined, body);
     }

@@ -76,6 +76,8 @@ export class RouteConsumer {
   private queueNames: readonly string[];
   /** Deliveries since the current channel attached: single active consumer's "active" signal. */
   private deliveriesSinceAttach = 0;
+  /** A request reached this route without `reply` and was told (once). */
+  private toldUnanswered = false;
   private readonly recovering = new Set<string>();
   private stopping = false;
   private attachedOnce = false;
@@ -442,12 +444,27 @@ export class RouteConsumer {
     this.lastDeliveryAt = now;
     this.deliveriesSinceAttach++;
     const properties = delivery.properties;
+    if (properties.replyTo !== undefined && this.route.reply === undefined) this.tellUnanswered(queue);
     const body = decodeBody(delivery.content, properties.contentType, properties.contentEncoding);
     if (body === UNDECODABLE) {
       this.refuseInvalidBody(queue, session, delivery);
       return;
     }
     this.runner.push(new AMQPMessage(delivery, queue, body, session));
+  }
+
+  /**
+   * A request (a message with `replyTo`) reached a route without `reply`: weir will not answer it,
+   * and its caller waits for its timeout. Told once per route: the likely mistake is a forgotten
+   * `reply: true` (a handler that publishes its own replies can ignore the line).
+   */
+  private tellUnanswered(queue: string): void {
+    if (this.toldUnanswered) return;
+    this.toldUnanswered = true;
+    this.logger.warn(
+      { queue },
+      "a message carries replyTo, but the route has no `reply`: weir will not answer it (set `reply: true` on the route to answer requests)",
+    );
   }
 
   /**

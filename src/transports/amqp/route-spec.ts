@@ -165,7 +165,8 @@ export interface AMQPRouteSpec<T = unknown> {
    * (handed to the publisher) before the message is settled. The reply is `m.reply(value)` when the handler called it, else
    * the element at the message's index in the array the handler returns; a failing handler replies
    * with its error (the caller's `RemoteError`), except to a message `retry` will run again.
-   * See docs/amqp.md, "Request / reply".
+   * A replying route's `onException` defaults to `"reject"` (not `"requeue"`): its caller already has
+   * the error. See docs/amqp.md, "Request / reply".
    * @defaultValue false
    */
   reply?: boolean | ReplyOptions;
@@ -413,7 +414,17 @@ export function normalizeAMQPRoute(
     concurrency: positiveInteger("concurrency", options.concurrency, BULK_DEFAULTS.concurrency),
     timeout: handlerTimeoutOption("timeout", options.timeout),
     onSuccess: action("onSuccess", options.onSuccess, Actions.ACK),
-    onException: action("onException", options.onException, stream ? Actions.ACK : Actions.REQUEUE),
+    // A replying route answers a failure with the error: requeueing the request as well would run it
+    // again, at once and in a loop, for a caller that already has its answer.
+    onException: action(
+      "onException",
+      options.onException,
+      stream
+        ? Actions.ACK
+        : spec.reply !== undefined && spec.reply !== false
+          ? Actions.REJECT
+          : Actions.REQUEUE,
+    ),
     declare,
     handler: record.handler as AMQPHandler,
     retry,
