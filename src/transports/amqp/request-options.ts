@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import { knownKeys } from "../../core/validate.js";
+import { checkPublishOptions } from "./publish-options.js";
 
 /** Where and how to send a request (`app.amqp.request(body, options)`). */
 export interface RequestOptions {
@@ -49,26 +49,16 @@ const REQUEST_OPTION_KEYS: readonly string[] = [
   "priority",
 ];
 
-/** Refuses unknown keys and values weir reads, with `WEIR_ERR_INVALID_OPTION` naming the option. */
+/**
+ * Refuses unknown keys and values weir reads, with `WEIR_ERR_INVALID_OPTION` naming the option
+ * (`request.timeout`, ...): the publish checks, over the request's own keys, and a `routingKey`.
+ */
 export function checkRequestOptions(options: RequestOptions): void {
   if (typeof options !== "object" || options === null) {
     throw new InvalidOptionError("request", "needs options with at least a routingKey");
   }
-  knownKeys("request", options, REQUEST_OPTION_KEYS);
+  checkPublishOptions(options, "request", REQUEST_OPTION_KEYS);
   if (typeof options.routingKey !== "string") {
     throw new InvalidOptionError("request.routingKey", `must be a string, got ${String(options.routingKey)}`);
-  }
-  const { timeout, priority } = options;
-  if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0) || !Number.isFinite(timeout))) {
-    throw new InvalidOptionError(
-      "request.timeout",
-      `must be a number of milliseconds > 0, got ${String(timeout)}`,
-    );
-  }
-  if (priority !== undefined && !(Number.isInteger(priority) && priority >= 0 && priority <= 255)) {
-    throw new InvalidOptionError(
-      "request.priority",
-      `must be an integer from 0 to 255, got ${String(priority)}`,
-    );
   }
 }

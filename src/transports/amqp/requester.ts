@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { decodeBody, UNDECODABLE } from "../../core/codec/body.js";
 import type { Logger } from "../../core/logger.js";
 import type { VhostConnection } from "./connection.js";
@@ -258,8 +259,4 @@ function remoteErrorBody(body: unknown): RemoteErrorBody {
     message: typeof given.message === "string" ? given.message : "the remote handler failed",
     ...(typeof given.stack === "string" && { stack: given.stack }),
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -575,7 +575,7 @@ export class AMQPTransport implements Transport, AMQPClient {
       priority: options.priority,
       // A request nobody took within its timeout is one nobody waits for any more.
       expiration: String(Math.ceil(timeout)),
-      timestamp: Math.floor(Date.now() / 1000),
+      timestamp: amqpTimestamp(undefined),
     });
     const target = requester;
     const instrumentation = this.options.instrumentation;
