@@ -149,3 +149,10 @@ export async function queueNames(prefix: string, vhost = "/"): Promise<string[]>
     .filter((name) => name.startsWith(prefix))
     .sort();
 }
+
+/** Messages `queue` holds, ready and unacknowledged together (`list_queues messages`); 0 when it is gone. */
+export async function queueMessages(queue: string, vhost = "/"): Promise<number> {
+  const out = await rabbitmqctl("list_queues", "-p", vhost, "name", "messages", "--formatter", "json");
+  const rows = JSON.parse(out || "[]") as { name: string; messages: number }[];
+  return rows.find((row) => row.name === queue)?.messages ?? 0;
+}
