@@ -1,21 +1,34 @@
-import type { TransportCommand } from "./cli/transport-command.js";
+import { perTransport, type TransportCommand } from "./cli/transport-command.js";
 import { DLQ_HELP, PUBLISH_HELP } from "./transports/amqp/cli/help.js";
 
 /**
  * The commands transports add to `weir`, by name: the CLI's side of the composition root (src/app.ts
- * is the App's). Each command's code is imported when it runs; only its help text is loaded here.
+ * is the App's). A command several transports offer (`publish`, `dlq`) has one variant per
+ * transport, picked with `--transport T` (default `amqp`). Each variant's code is imported when it
+ * runs; only its help text is loaded here.
  */
-export const TRANSPORT_COMMANDS: Readonly<Record<string, TransportCommand>> = {
-  publish: {
+
+/** `weir publish --transport T`: one variant per transport that can publish. */
+const PUBLISH: Record<string, TransportCommand> = {
+  amqp: {
     synopsis: "publish <queue> <json>",
     summary: "publish one message to RabbitMQ and wait for the broker's confirm",
     help: PUBLISH_HELP,
     run: async (argv) => (await import("./transports/amqp/cli/commands.js")).publishCommand(argv),
   },
-  dlq: {
+};
+
+/** `weir dlq --transport T`: one variant per transport that keeps dead letters. */
+const DLQ: Record<string, TransportCommand> = {
+  amqp: {
     synopsis: "dlq list|replay|purge <queue>",
     summary: "show, move back or delete the dead letters of <queue>",
     help: DLQ_HELP,
     run: async (argv) => (await import("./transports/amqp/cli/commands.js")).dlqCommand(argv),
   },
+};
+
+export const TRANSPORT_COMMANDS: Readonly<Record<string, TransportCommand>> = {
+  publish: perTransport("publish", PUBLISH, "amqp"),
+  dlq: perTransport("dlq", DLQ, "amqp"),
 };

@@ -86,8 +86,9 @@ export function isCommand(name: string | undefined): name is string {
 }
 
 /** What `weir <command> --help` prints. */
-export function commandHelp(name: string): string {
-  return Object.hasOwn(COMMAND_HELP, name)
-    ? COMMAND_HELP[name as CoreCommand]
-    : (TRANSPORT_COMMANDS[name]?.help ?? USAGE);
+export function commandHelp(name: string, argv: readonly string[] = []): string {
+  if (Object.hasOwn(COMMAND_HELP, name)) return COMMAND_HELP[name as CoreCommand];
+  const command = TRANSPORT_COMMANDS[name];
+  if (command === undefined) return USAGE;
+  return command.helpFor?.(argv) ?? command.help;
 }

@@ -73,7 +73,7 @@ async function main(command: string | undefined, rest: readonly string[]): Promi
     throw new UsageError("WEIR_ERR_CLI_UNKNOWN_COMMAND", `unknown command ${command}`);
   }
   if (asksForHelp(rest)) {
-    print(commandHelp(command));
+    print(commandHelp(command, rest));
     return 0;
   }
   return commandOf(command)(rest);

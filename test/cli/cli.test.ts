@@ -35,6 +35,8 @@ describe("weir: arguments", () => {
       ]),
       ["run", "-h"],
       ["run", "x.ts", "--workers", "2", "--help"],
+      ["publish", "--transport", "amqp", "--help"],
+      ["dlq", "--transport=amqp", "--help"],
     ];
     const results = await runCliMany(argsList);
     for (const [index, result] of results.entries()) {
@@ -61,6 +63,9 @@ describe("weir: arguments", () => {
       [["run", "test/cli/fixtures/sample-app.ts", "--workers", "0"], "WEIR_ERR_CLI_BAD_VALUE"],
       [["dlq", "inspect", "q"], "WEIR_ERR_CLI_UNKNOWN_COMMAND"],
       [["dlq", "list"], "WEIR_ERR_CLI_ARGUMENT"],
+      [["publish", "q", "{}", "--transport", "carrier-pigeon"], "WEIR_ERR_CLI_ARGUMENT"],
+      [["publish", "--transport", "carrier-pigeon", "--help"], "WEIR_ERR_CLI_ARGUMENT"],
+      [["dlq", "list", "q", "--transport"], "WEIR_ERR_CLI_ARGUMENT"],
     ];
     const results = await runCliMany(cases.map(([args]) => args));
     for (const [index, [args, code]] of cases.entries()) {
