@@ -56,6 +56,20 @@ export interface AMQPOptions {
    */
   consumerTimeout?: number;
   /**
+   * How long the acks of a route's channel may wait to be written together (ms). weir coalesces
+   * positive settlements: those made in the same event-loop turn (`0`), or within this many ms, go
+   * out as one `basic.ack` with `multiple` when they are the channel's oldest unacked deliveries
+   * (AMQP 0-9-1 `basic.ack`, "multiple"), else one `basic.ack` each. A multiple ack never covers a
+   * delivery still in a handler, waiting in a bulk or settled negatively; rejects and requeues are
+   * written at once. A positive window trades a little latency of the ack (not of the handler) for
+   * fewer frames; keep it far below `consumerTimeout`. `false` writes each bulk's acks when the
+   * bulk is settled (one `multiple` ack for a bulk that holds the oldest deliveries). Acks still
+   * waiting when the channel is lost are abandoned: the broker redelivers those messages, flagged
+   * `redelivered` (docs/amqp.md, "Acknowledgements").
+   * @defaultValue 0 (the event-loop turn)
+   */
+  ackWindow?: number | false;
+  /**
    * How long a publish may take in all before it rejects (ms): waiting for a connection, for the
    * end of a broker alarm, for room in the publish buffer, then for the broker's confirm. A publish
    * that never got written rejects with `WEIR_ERR_PUBLISH_NOT_SENT`, one written and not confirmed
@@ -97,6 +111,7 @@ export interface ResolvedAMQPOptions {
   readonly publishTimeout: number;
   readonly publishBuffer: { readonly messages: number; readonly bytes: number };
   readonly consumerTimeout: number;
+  readonly ackWindow: number | false;
   readonly logger: Logger;
   readonly appName: string;
   readonly instrumentation: Instrumentation;

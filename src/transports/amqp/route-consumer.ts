@@ -185,6 +185,8 @@ export class RouteConsumer {
     if (this.stream && !(await this.stream.flush(closeBy))) this.stopAbandoned++;
     const session = this.session;
     if (session?.alive) {
+      // Acks still waiting for their flush go out before the channel: closing it would requeue them.
+      session.flushAcks();
       const unsettled = session.unsettled;
       const closing = closeQuietly(session.channel);
       if (!(await stepWithin(closeBy, closing, "consumer channel close", this.logger, { unsettled }))) {
@@ -277,8 +279,8 @@ export class RouteConsumer {
   private async attachChannel(model: AMQPConnection, closedWith: () => Error | undefined): Promise<void> {
     const channel = await model.createChannel();
     const session = this.stream
-      ? new StreamSession(channel, this.logger, this.stream)
-      : new ChannelSession(channel, this.logger, countingQueues(this.route));
+      ? new StreamSession(channel, this.logger, this.stream, this.options.ackWindow)
+      : new ChannelSession(channel, this.logger, countingQueues(this.route), this.options.ackWindow);
     // amqplib 2.x: an 'error' with no listener would kill the process (a 404 closes the channel).
     // An error while attaching (a missing queue: 404) is told by attach's rejection, as the start
     // failure or a failed re-attach; logging it here as well would make two lines of one event.
@@ -578,6 +580,7 @@ export class RouteConsumer {
       // Its server-named queue is gone for good: a new channel declares and binds a new one. A
       // stream consumer starts again after what it handled, which only a new attach computes.
       this.logger.warn({ queue }, "the broker cancelled the consumer; attaching again");
+      session.flushAcks();
       void closeQuietly(session.channel);
       return;
     }

@@ -138,6 +138,7 @@ const AMQP_OPTION_KEYS = [
   "publishTimeout",
   "publishBuffer",
   "consumerTimeout",
+  "ackWindow",
 ];
 
 /** Defaults of `amqp.publishBuffer`: room for bursts, a bound on memory during an alarm. */
@@ -230,6 +231,7 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
       bytes: positiveInteger("amqp.publishBuffer.bytes", options.publishBuffer?.bytes, PUBLISH_BUFFER_BYTES),
     },
     consumerTimeout: duration("amqp.consumerTimeout", options.consumerTimeout, DEFAULT_CONSUMER_TIMEOUT_MS),
+    ackWindow: options.ackWindow === false ? false : duration("amqp.ackWindow", options.ackWindow, 0, 0),
     logger: context.logger,
     appName: context.appName,
     instrumentation: context.instrumentation,

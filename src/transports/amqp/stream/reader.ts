@@ -1,7 +1,7 @@
 import type { Action } from "../../../core/constants.js";
 import type { Deadline } from "../../../core/deadline.js";
 import { failureFields, type Logger } from "../../../core/logger.js";
-import { ChannelSession } from "../channel-session.js";
+import { type AckWindow, ChannelSession } from "../channel-session.js";
 import type { AMQPMessage } from "../message.js";
 import type { AMQPChannel, AMQPConnection, ConsumeMessage } from "../port.js";
 import { STREAM_OFFSET_HEADER } from "../qos.js";
@@ -71,8 +71,9 @@ export class StreamSession extends ChannelSession {
     channel: AMQPChannel,
     logger: Logger,
     private readonly reader: StreamReader,
+    ackWindow: AckWindow = 0,
   ) {
-    super(channel, logger);
+    super(channel, logger, undefined, ackWindow);
   }
 
   /** Records a delivery's offset; false when it lies before the start offset (acked, skipped). */
