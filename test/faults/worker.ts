@@ -1,7 +1,8 @@
 /**
  * A weir worker run as a child process by the fault tests (kill -9, SIGTERM). Configured by env:
  * QUEUE, APP_NAME, BULK_SIZE, PREFETCH, HANDLER_DELAY_MS (-1: never return), SHUTDOWN_TIMEOUT_MS;
- * STREAM_CONSUMER makes it a stream route of that consumer, reading from "first" (issue #18).
+ * STREAM_CONSUMER makes it a stream route of that consumer, reading from "first" (issue #18);
+ * WEIR_AMQP_URL may be a comma-separated list, tried in order from its first URL (the cluster tests).
  * Prints one line per event on stdout: `start <ids>` when a bulk enters the handler, `done <ids>`
  * when it leaves it, `ready` once consuming, `exit` after a clean stop.
  */
@@ -19,7 +20,10 @@ const app = new App({
   name: env("APP_NAME"),
   logger: pino({ level: process.env.WEIR_TEST_LOG ?? "silent" }, pino.destination(2)),
   shutdownTimeout: Number(env("SHUTDOWN_TIMEOUT_MS", "30000")),
-  amqp: { url: process.env.WEIR_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672" },
+  amqp: {
+    url: (process.env.WEIR_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672").split(","),
+    hostSelection: "in-order",
+  },
 });
 
 app.route(
