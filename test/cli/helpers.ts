@@ -64,8 +64,10 @@ export class CliProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [...CLI, ...args], {
+  /** `wrapper`: a command that runs the CLI (e.g. `ip netns exec <ns>`, test/helpers/netns.ts). */
+  constructor(args: readonly string[], env: Record<string, string> = {}, wrapper: readonly string[] = []) {
+    const [command, ...prefix] = [...wrapper, process.execPath];
+    this.child = spawn(command!, [...prefix, ...CLI, ...args], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

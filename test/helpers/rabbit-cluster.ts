@@ -105,6 +105,30 @@ export class RabbitTestCluster {
     throw new Error(`not every node runs after ${timeoutMs} ms: ${seen.join(", ")}`);
   }
 
+  /**
+   * Makes every node also accept AMQP on `address` (an address of this machine, e.g. the bridge of
+   * the network-namespace hosts, test/helpers/netns.ts), on the node's own port, and returns the
+   * nodes' URLs there. The listener is added at run time (`rabbit_networking:start_tcp_listener`,
+   * RabbitMQ 3.10), not in the node's config: the address exists only while the test that made it
+   * runs, and a node restarted later boots without it. `stopListening(address)` removes it.
+   */
+  async listenOn(address: string): Promise<string[]> {
+    for (const node of this.nodes) {
+      const out = await node.eval(`rabbit_networking:start_tcp_listener({"${address}", ${node.port}}, 10).`);
+      if (out.trim() !== "ok") throw new Error(`${node.node} did not listen on ${address}: ${out.trim()}`);
+    }
+    return this.nodes.map((node) => `amqp://guest:guest@${address}:${node.port}`);
+  }
+
+  /** Removes the listeners `listenOn(address)` added (a node that is down has none to remove). */
+  async stopListening(address: string): Promise<void> {
+    for (const node of this.nodes) {
+      await node
+        .eval(`rabbit_networking:stop_tcp_listener({"${address}", ${node.port}}).`)
+        .catch(() => undefined);
+    }
+  }
+
   /** Deletes `queue` through `via` (the cluster tests clean up their queues). */
   async deleteQueue(queue: string, via: RabbitNode): Promise<void> {
     await via.ctl("delete_queue", queue).catch(() => {});
