@@ -12,8 +12,9 @@ import { declareQuorum, fill, sharedCluster, until } from "./cluster-helpers.js"
  * cluster, drained by `weir run --workers N`, N = 1 and 2 (this machine has 2 cores), each worker's
  * connection on a node of the URL list picked at random; then by two hosts, each a network
  * namespace (test/helpers/netns.ts) running `weir run --workers 1` that reaches the nodes through a
- * bridge address only. Every message handled once apart from flagged redeliveries, every worker or
- * host takes a share. The rates (`[scale-out]` lines) go to docs/performance.md, "On a cluster".
+ * bridge address only. Handlers wait for a gate file until every worker consumes, so all of them
+ * start together. Every message handled once apart from flagged redeliveries, every worker or host
+ * takes a share. The rates (`[scale-out]` lines) go to docs/performance.md, "On a cluster".
  */
 
 const cluster = sharedCluster();
@@ -94,15 +95,21 @@ describe("scale-out on the cluster (issue #18)", () => {
       const queue = uniqueName(`cluster-scale-${workers}`);
       queues.push(queue);
       const out = join(dir, `${queue}.out`);
+      const gate = join(dir, `${queue}.gate`);
       await declareQuorum(cluster.nodes[0]!, queue);
       await fill(cluster.nodes[0]!, queue, MESSAGES);
       const weir = new CliProcess(["run", FIXTURE, "--workers", String(workers)], {
         WEIR_AMQP_URL: cluster.urls().join(","),
         SCALE_QUEUE: queue,
         SCALE_OUT: out,
+        SCALE_GATE: gate,
         WEIR_LOG_LEVEL: "warn",
       });
       try {
+        // Every worker consumes (its first messages held at the gate) before any is handled: on a
+        // busy machine the first worker up would otherwise drain the queue before the second starts.
+        await until(async () => (await consumers(queue)) === workers, 60_000, `${workers} consumers`);
+        writeFileSync(gate, "");
         await until(() => lines(out).length >= MESSAGES, 90_000, `${MESSAGES} messages handled`);
         // A moment for anything handled twice to show.
         await new Promise((resolve) => setTimeout(resolve, 500));
