@@ -82,7 +82,7 @@ describe("a stream route on the cluster (issue #18)", () => {
       return { worker, app };
     };
 
-    const first = spawn(firstNode, 50);
+    const first = spawn(firstNode, 100);
     await until(() => first.worker.ready, 30_000, "the first worker consuming");
     const firstPorts = await connectedPorts(seed, first.app);
     await until(
