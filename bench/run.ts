@@ -16,6 +16,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BenchBroker } from "./lib/broker.js";
 import { Disturbed, killRunners, PROFILE_DIR, startChild } from "./lib/child.js";
+import { compileRunners } from "./lib/compile.js";
 import { clockTicks, findBeamPid, waitForQuiet } from "./lib/proc.js";
 import { BROKER_MODE_LIMIT, disturbance, OTHER_LOAD_LIMIT, otherLoad, worse } from "./lib/repetition.js";
 import {
@@ -42,6 +43,8 @@ interface Args {
   out: string | undefined;
   /** Fixed pause after a preload, before waiting for a quiet machine (ms). */
   settleMs: number;
+  /** Run the runners through tsx instead of compiled (the default of `--smoke`). */
+  tsx: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -55,6 +58,7 @@ function parseArgs(argv: readonly string[]): Args {
     profile: false,
     out: undefined,
     settleMs: 0,
+    tsx: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -70,6 +74,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === "--no-memory") args.memory = false;
     else if (flag === "--memory-n") args.memoryN = Number(value());
     else if (flag === "--profile") args.profile = true;
+    else if (flag === "--tsx") args.tsx = true;
     else if (flag === "--out") args.out = value();
     else if (flag === "--settle") args.settleMs = Number(value());
     else throw new Error(`unknown flag ${flag}`);
@@ -176,6 +181,8 @@ class CheckFailed extends Error {}
 
 interface RunOptions {
   profile: boolean;
+  /** Where the compiled runners are (bench/lib/compile.ts); undefined: through tsx. */
+  compiled: string | undefined;
   /** How long a run may wait for the broker and the machine to quiet down before it starts. */
   quietMaxMs: number;
   settleMs: number;
@@ -209,7 +216,7 @@ async function runOnce(broker: BenchBroker, plan: PairPlan, side: Side, n: numbe
   try {
     const spec = plan.spec(side, queue, n);
     // The runner loads its modules while the queue fills; it starts once the broker has settled.
-    const child = startChild(spec, options.profile);
+    const child = startChild(spec, options.profile, options.compiled);
     try {
       if (spec.mode === "consume") await broker.preload(queue, n);
       if (options.settleMs > 0) await new Promise((resolve) => setTimeout(resolve, options.settleMs));
@@ -291,6 +298,8 @@ async function main(): Promise<number> {
   // Smoke mode checks correctness, not speed: no waiting for a quiet machine, no repeats.
   const options: RunOptions = {
     profile: args.profile,
+    // Smoke mode checks counts, fast: tsx, no compile step.
+    compiled: args.tsx || args.smoke ? undefined : compileRunners(ROOT),
     quietMaxMs: args.smoke ? 0 : 5000,
     settleMs: args.settleMs,
   };

@@ -21,9 +21,13 @@ export interface Child {
 }
 
 /** Starts one side in a fresh process; it waits for `go()`, then prints its result. */
-export function startChild(spec: RunSpec, profile: boolean): Child {
-  const runner = join(ROOT, "bench", "runners", `${spec.side}.ts`);
-  const execArgv = ["--import", "tsx"];
+export function startChild(spec: RunSpec, profile: boolean, compiled?: string): Child {
+  // Compiled runners (bench/lib/compile.ts) run on plain node, as a production worker does.
+  const runner =
+    compiled === undefined
+      ? join(ROOT, "bench", "runners", `${spec.side}.ts`)
+      : join(compiled, "bench", "runners", `${spec.side}.js`);
+  const execArgv = compiled === undefined ? ["--import", "tsx"] : [];
   if (profile) execArgv.push("--cpu-prof", "--cpu-prof-dir", PROFILE_DIR);
   // e.g. WEIR_BENCH_WRAP="strace -f -c -o /tmp/syscalls" to look at a runner from outside.
   const wrap = process.env.WEIR_BENCH_WRAP?.split(" ").filter(Boolean) ?? [];

@@ -150,7 +150,7 @@ export function markdownTable(
     const r = memory.result;
     lines.push(
       "",
-      `Memory run: weir drained ${thousands(memory.n)} messages (bulkSize ${memory.bulkSize}, prefetch ${memory.prefetch}) at ${thousands(r.msgPerSec)} msg/s; peak RSS **${fixed(r.peakRssMb, 0)} MB** (limit ${memory.limitMb} MB), of which ${fixed(r.startRssMb, 0)} MB before the first message (Node, tsx, weir's modules): ${memory.met ? "met" : "**not met**"}.`,
+      `Memory run: weir drained ${thousands(memory.n)} messages (bulkSize ${memory.bulkSize}, prefetch ${memory.prefetch}) at ${thousands(r.msgPerSec)} msg/s; peak RSS **${fixed(r.peakRssMb, 0)} MB** (limit ${memory.limitMb} MB), of which ${fixed(r.startRssMb, 0)} MB before the first message (Node and weir's modules): ${memory.met ? "met" : "**not met**"}.`,
     );
   }
   return lines.join("\n");
