@@ -59,6 +59,7 @@ const AMQP_KEYS = [
   "publishTimeout",
   "publishBuffer",
   "consumerTimeout",
+  "ackWindow",
 ];
 const BACKOFF_KEYS = ["floor", "ceiling", "zeroOverride", "jitter", "random"];
 
