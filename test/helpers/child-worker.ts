@@ -10,13 +10,18 @@ export class ChildWorker {
   private readonly process: ChildProcess;
   private readonly exit: Promise<void>;
 
-  constructor(env: Record<string, string>) {
-    this.process = spawn(process.execPath, ["--import", "tsx", "test/faults/worker.ts"], {
+  /** Every line it printed (a worker of another transport prints more than start / done). */
+  readonly lines: string[] = [];
+
+  /** `script`: the worker to run (another transport's, e.g. test/redis/worker.ts). */
+  constructor(env: Record<string, string>, script = "test/faults/worker.ts") {
+    this.process = spawn(process.execPath, ["--import", "tsx", script], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"],
     });
     const parse = (rest: string) => rest.split(",").map(Number);
     createInterface({ input: this.process.stdout! }).on("line", (line) => {
+      this.lines.push(line);
       if (line === "ready") this.ready = true;
       else if (line.startsWith("start ")) this.started.push(parse(line.slice(6)));
       else if (line.startsWith("done ")) this.done.push(parse(line.slice(5)));

@@ -1,6 +1,7 @@
 import { describe } from "vitest";
-import { type AMQPMessage, type App, RouteTypes, type SSEEvent } from "../../src/index.js";
+import { type AMQPMessage, type App, type RedisMessage, RouteTypes, type SSEEvent } from "../../src/index.js";
 import { Broker, createApp, uniqueName } from "../helpers/amqp.js";
+import { createRedisApp, RedisHelper, uniqueStream } from "../helpers/redis.js";
 import { SSETestServer } from "../sse/sse-test-server.js";
 import { type TransportFixture, transportConformance } from "./conformance.js";
 
@@ -86,6 +87,35 @@ describe("transport conformance: sse", () => {
       payloadOf: (received) => (received as SSEEvent<{ p: string }>).body.p,
       async cleanup() {
         await server?.close();
+      },
+    };
+  });
+});
+
+describe("transport conformance: redis", () => {
+  transportConformance("redis", (): TransportFixture => {
+    let redis: RedisHelper | undefined;
+    let stream = "";
+    return {
+      async makeApp() {
+        redis = new RedisHelper();
+        stream = redis.track(uniqueStream("conformance"));
+        return createRedisApp({ name: `conformance-${stream.slice(-8)}` });
+      },
+      addRoute(app, handler) {
+        app.route([stream], { type: RouteTypes.REDIS }, async (messages: RedisMessage<{ p: string }>[]) => {
+          for (const m of messages) handler(m);
+        });
+      },
+      addInvalidRoute(app) {
+        app.route([stream], { type: RouteTypes.REDIS, options: { bulkSize: 0 } }, async () => {});
+      },
+      async deliver(_app, payload) {
+        await redis?.publish(stream, [{ p: payload }]);
+      },
+      payloadOf: (received) => (received as RedisMessage<{ p: string }>).body.p,
+      async cleanup() {
+        await redis?.close();
       },
     };
   });
