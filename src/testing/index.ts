@@ -11,15 +11,18 @@
 // weir would not see them. A bare import is kept in the declaration file.
 import "../transports/amqp/testing/driver.js";
 import "../transports/http/testing/driver.js";
+import "../transports/redis/testing/driver.js";
 import "../transports/sse/testing/driver.js";
 import { amqpTestDriver } from "../transports/amqp/testing/driver.js";
 import { httpTestDriver } from "../transports/http/testing/driver.js";
+import { redisTestDriver } from "../transports/redis/testing/driver.js";
 import { sseTestDriver } from "../transports/sse/testing/driver.js";
 import { registerBuiltInDriver } from "./client.js";
 import type { TestDriverFactory } from "./driver.js";
 
 registerBuiltInDriver(amqpTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(httpTestDriver as unknown as TestDriverFactory);
+registerBuiltInDriver(redisTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(sseTestDriver as unknown as TestDriverFactory);
 
 export type {
@@ -33,6 +36,12 @@ export type {
 } from "../transports/amqp/testing/amqp-client.js";
 export type { RequeuePolicy } from "../transports/amqp/testing/memory-broker.js";
 export type { TestHTTP } from "../transports/http/testing/driver.js";
+export type { TestRedis } from "../transports/redis/testing/driver.js";
+export type {
+  MemoryEntry,
+  RedisOutcome,
+  RedisPublishResult,
+} from "../transports/redis/testing/memory-redis.js";
 export type {
   SSEConnectionInfo,
   SSEEmitResult,

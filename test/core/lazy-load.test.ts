@@ -27,7 +27,9 @@ const { App, RouteTypes, jwtAuth } = weir;
 const app = new App({ name: "lazy-worker" });
 app.route(["lazy.orders"], { type: RouteTypes.AMQP, declare: true }, async () => {});
 // Reaching the clients and building an authorizer is not using their libraries yet.
-const clients = [typeof app.amqp.publish, typeof app.http];
+// A Redis Streams route and its client: ioredis is loaded when the transport connects, not before.
+app.route(["lazy.stream"], { type: RouteTypes.REDIS }, async () => {});
+const clients = [typeof app.amqp.publish, typeof app.http, typeof app.redis.publish];
 const auth = jwtAuth({ secret: "a secret of at least thirty-two bytes!", algorithms: ["HS256"] });
 const worker = loaded();
 
@@ -74,7 +76,7 @@ describe('import "weir" in a pure AMQP worker (issue #16)', () => {
 
   it("loads core's own dependencies (the listing is not empty)", () => {
     expect(report.worker).toEqual(expect.arrayContaining(["pino", "whatwg-mimetype"]));
-    expect(report.clients).toEqual(["function", "object"]);
+    expect(report.clients).toEqual(["function", "object", "function"]);
   });
 
   it("loads fastify, prom-client, @opentelemetry/api and jose once the app uses them", () => {

@@ -61,7 +61,7 @@ describe("transport plugins (issue #16)", () => {
     expect(() => app.route(["x"], { type: "memoo" } as never, async () => {})).toThrow(
       expect.objectContaining({
         code: "WEIR_ERR_UNKNOWN_ROUTE_TYPE",
-        message: expect.stringContaining("amqp, http, sse, memo"),
+        message: expect.stringContaining("amqp, http, sse, redis, memo"),
       }),
     );
   });

@@ -48,7 +48,17 @@ function refused(
   });
 }
 
-const APP_KEYS = ["logger", "shutdownTimeout", "name", "amqp", "http", "sse", "observability", "transports"];
+const APP_KEYS = [
+  "logger",
+  "shutdownTimeout",
+  "name",
+  "amqp",
+  "http",
+  "sse",
+  "redis",
+  "observability",
+  "transports",
+];
 const AMQP_KEYS = [
   "url",
   "hostSelection",

@@ -76,6 +76,7 @@ const SUBPATHS = `import { createRequire } from "node:module";
 import * as root from "weir";
 import { type AMQPMessage, type AMQPRouteSpec, amqpTransport, SchemaValidationError } from "weir/amqp";
 import { type HTTPHandler, type HTTPRouteSpec, httpTransport, jwtAuth } from "weir/http";
+import { type RedisRouteSpec, RedisStreamError, redisTransport } from "weir/redis";
 import { type SSEEvent, type SSERouteSpec, SSEStreamError, sseTransport } from "weir/sse";
 import { createTestClient } from "weir/testing";
 
@@ -88,6 +89,7 @@ const loaded = ["amqplib", "fastify", "ioredis", "prom-client", "@opentelemetry/
 const amqpSpec = { type: root.RouteTypes.AMQP, options: { bulkSize: 1 } } satisfies AMQPRouteSpec;
 const httpSpec: HTTPRouteSpec = { type: root.RouteTypes.HTTP, methods: ["GET"] };
 const sseSpec: SSERouteSpec = { type: root.RouteTypes.SSE, url: "http://127.0.0.1:9" };
+const redisSpec: RedisRouteSpec = { type: root.RouteTypes.REDIS, group: "subpaths" };
 const hello: HTTPHandler = async () => "hello";
 const onEvents = async (events: SSEEvent<{ n: number }>[]) => events.length;
 // @ts-expect-error an AMQP route spec has no HTTP methods
@@ -100,6 +102,8 @@ const same = {
   jwtAuth: jwtAuth === root.jwtAuth,
   sseTransport: sseTransport === root.sseTransport,
   SSEStreamError: SSEStreamError === root.SSEStreamError,
+  redisTransport: redisTransport === root.redisTransport,
+  RedisStreamError: RedisStreamError === root.RedisStreamError,
 };
 
 const app = new root.App({ name: "subpaths" });
@@ -115,8 +119,8 @@ console.log(
     same,
     loaded,
     outcome: result?.outcome,
-    types: [amqpTransport.type, httpTransport.type, sseTransport.type],
-    unused: [httpSpec.type, sseSpec.type, typeof hello, typeof onEvents, wrong.type],
+    types: [amqpTransport.type, httpTransport.type, sseTransport.type, redisTransport.type],
+    unused: [httpSpec.type, sseSpec.type, redisSpec.type, typeof hello, typeof onEvents, wrong.type],
   }),
 );
 `;
@@ -302,10 +306,12 @@ describe("weir installed from its tarball into a fresh project (issue #13)", () 
       jwtAuth: true,
       sseTransport: true,
       SSEStreamError: true,
+      redisTransport: true,
+      RedisStreamError: true,
     });
     expect(report.loaded).toEqual([]);
     expect(report.outcome).toBe("ack");
-    expect(report.types).toEqual(["amqp", "http", "sse"]);
+    expect(report.types).toEqual(["amqp", "http", "sse", "redis"]);
   }, 30_000);
 
   it('require("weir"), require("weir/testing") and the subpaths work from CommonJS', async () => {

@@ -7,6 +7,6 @@ export type { RedisClient, RedisDeadLetter, RedisPublishOptions } from "./client
 export { RedisStreamError } from "./errors.js";
 export { RedisFields } from "./fields.js";
 export { RedisMessage } from "./message.js";
-export { DEFAULT_REDIS_URL, type RedisOptions } from "./options.js";
+export type { RedisOptions } from "./options.js";
 export { redisTransport } from "./plugin.js";
 export type { RedisHandler, RedisRetryOptions, RedisRouteOptions, RedisRouteSpec } from "./route-spec.js";
