@@ -28,6 +28,7 @@ const ROUTES: Record<string, string[][]> = {
   "12-publishers.ts": [["weir.demo.billing"], ["weir.demo.invoices"]],
   "13-request-reply.ts": [["weir.demo.prices"], ["weir.demo.prices.strict"]],
   "14-streams.ts": [["weir.demo.ledger"]],
+  "15-redis-streams.ts": [["weir.demo.shipments"]],
 };
 
 /** The typed publishers `weir routes --json` must list after the routes, by name. */
