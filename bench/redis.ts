@@ -1,0 +1,143 @@
+/**
+ * Redis Streams consumption: a weir route (consumer group, bulks of `--batch`, prefetch `--batch`,
+ * one XACK per bulk) beside a hand-written ioredis XREADGROUP / XACK loop doing the same work (read
+ * `--batch` entries, JSON.parse each body, add up a field, XACK the batch, read again), alternated
+ * raw, weir, raw, weir... Each side reads its own pre-filled stream of `--n` entries (the fill is not
+ * timed) through a group of its own, in this process, until every entry is handled and acked.
+ *
+ *   npx tsx bench/redis.ts [--n 20000] [--batch 100] [--reps 2]
+ *
+ * Prints a table (msg/s per side and the weir / raw ratio). Needs Redis on 127.0.0.1:6379
+ * (WEIR_BENCH_REDIS_URL points elsewhere). Streams are named `weir-bench.redis.*` and deleted.
+ */
+import { randomUUID } from "node:crypto";
+import { cpus } from "node:os";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { App, RouteTypes } from "../src/index.js";
+
+const URL = process.env.WEIR_BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+function arg(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+}
+
+const n = arg("n", 20_000);
+const batch = arg("batch", 100);
+const reps = arg("reps", 2);
+const admin = new Redis(URL, { protocol: 2 });
+
+/** A stream of `n` entries and an empty group on it (not timed). */
+async function fill(): Promise<string> {
+  const stream = `weir-bench.redis.${randomUUID().slice(0, 8)}`;
+  const pad = "x".repeat(100);
+  for (let i = 0; i < n; i += 1000) {
+    const pipeline = admin.pipeline();
+    for (let j = i; j < Math.min(n, i + 1000); j++)
+      pipeline.xadd(stream, "*", "body", JSON.stringify({ i: j, pad }));
+    await pipeline.exec();
+  }
+  await admin.call("XGROUP", ["CREATE", stream, "bench", "0"]);
+  return stream;
+}
+
+async function pendingOf(stream: string): Promise<number> {
+  const [count] = (await admin.call("XPENDING", [stream, "bench"])) as [number];
+  return Number(count);
+}
+
+async function raw(stream: string): Promise<number> {
+  const client = new Redis(URL, { protocol: 2 });
+  await client.ping(); // connected before the clock starts, as weir's start() is
+  let handled = 0;
+  let sum = 0;
+  const started = performance.now();
+  while (handled < n) {
+    const reply = (await client.call("XREADGROUP", [
+      "GROUP",
+      "bench",
+      "raw",
+      "COUNT",
+      String(batch),
+      "BLOCK",
+      "1000",
+      "STREAMS",
+      stream,
+      ">",
+    ])) as [string, [string, string[]][]][] | null;
+    if (reply === null) continue;
+    const entries = reply[0]![1];
+    const ids: string[] = [];
+    for (const [id, fields] of entries) {
+      sum += (JSON.parse(fields[1]!) as { i: number }).i;
+      ids.push(id);
+    }
+    await client.xack(stream, "bench", ...ids);
+    handled += entries.length;
+  }
+  const ms = performance.now() - started;
+  if (sum !== (n * (n - 1)) / 2) throw new Error(`raw: wrong sum ${sum}`);
+  await client.quit();
+  return ms;
+}
+
+async function weir(stream: string): Promise<number> {
+  const app = new App({ name: "bench", logger: pino({ level: "silent" }), redis: { url: URL } });
+  let handled = 0;
+  let sum = 0;
+  let done: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  app.route(
+    [stream],
+    {
+      type: RouteTypes.REDIS,
+      group: "bench",
+      prefetch: batch,
+      options: { bulkSize: batch, bulkFlushInterval: 50 },
+    },
+    async (messages) => {
+      for (const m of messages) sum += (m.body as { i: number }).i;
+      handled += messages.length;
+      if (handled >= n) done();
+    },
+  );
+  // start() resolves once the route reads; the clock starts there, as the raw loop's does once connected.
+  await app.start();
+  const started = performance.now();
+  await finished;
+  // Every entry acked, as the raw loop's are when it ends.
+  while ((await pendingOf(stream)) > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  const ms = performance.now() - started;
+  await app.stop();
+  if (sum !== (n * (n - 1)) / 2) throw new Error(`weir: wrong sum ${sum}`);
+  return ms;
+}
+
+const rows: Array<{ rep: number; side: string; ms: number; rate: number }> = [];
+for (let rep = 1; rep <= reps; rep++) {
+  for (const [side, run] of [
+    ["raw", raw],
+    ["weir", weir],
+  ] as const) {
+    const stream = await fill();
+    try {
+      const ms = await run(stream);
+      rows.push({ rep, side, ms: Math.round(ms), rate: Math.round((n / ms) * 1000) });
+    } finally {
+      await admin.del(stream);
+    }
+  }
+}
+const mean = (side: string) => {
+  const rates = rows.filter((row) => row.side === side).map((row) => row.rate);
+  return rates.reduce((a, b) => a + b, 0) / rates.length;
+};
+console.table(rows);
+console.log(
+  `n=${n} batch=${batch} reps=${reps} cpus=${cpus().length}: raw ${Math.round(mean("raw"))} msg/s, ` +
+    `weir ${Math.round(mean("weir"))} msg/s, weir/raw ${(mean("weir") / mean("raw")).toFixed(3)}`,
+);
+await admin.quit();
