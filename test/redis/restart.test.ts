@@ -42,4 +42,29 @@ describe("redis: the server restarts (bullmq #2964, #4585: a worker that never r
     console.log(`[redis restart] resumedMs=${resumedMs} lostAfterRestart=0`);
     expect([...handled].sort()).toEqual([1, 2, 3, 4]);
   }, 60_000);
+
+  it("start() against a Redis that is not there rejects with WEIR_ERR_CONNECTION, the password redacted", async () => {
+    app = createRedisApp({ name: "nowhere" }, "redis://:hunter2@127.0.0.1:1");
+    app.route(["orders"], { type: RouteTypes.REDIS }, async () => {});
+    const failure = await app.start().then(
+      () => undefined,
+      (error: unknown) => error as Error & { code?: string },
+    );
+    expect(failure?.code).toBe("WEIR_ERR_CONNECTION");
+    expect(failure?.message).not.toContain("hunter2");
+  }, 30_000);
+
+  it("stop() while Redis is down ends without waiting for it (the reads and sweeps are dropped, not waited for)", async () => {
+    server = await OwnRedisServer.start();
+    app = createRedisApp({ name: "down", shutdownTimeout: 5_000 }, server.url);
+    app.route(["orders"], { type: RouteTypes.REDIS, claimIdle: 200 }, async () => {});
+    await app.start();
+    await server.kill();
+    await until(() => !app!.health().ready, "not ready", 10_000);
+    // Let a sweep or two start waiting for the server.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    await app.stop();
+    expect(Date.now() - started).toBeLessThan(2_000);
+  }, 30_000);
 });

@@ -69,6 +69,11 @@ export class RedisRouteConsumer implements EntryKeeper {
   private renewTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDue = Number.POSITIVE_INFINITY;
+  /** Ends a read that waits for a Redis that is away (ioredis would resend it, not fail it). */
+  private abandonRead: (() => void) | undefined;
+  private readonly readAbandoned = new Promise<null>((resolve) => {
+    this.abandonRead = () => resolve(null);
+  });
   /** Read this consumer's own pending entries first (after a start or a reconnect). */
   private history = true;
   private ready = false;
@@ -183,7 +188,9 @@ export class RedisRouteConsumer implements EntryKeeper {
     });
     // Acks, requeues and forwards sent while draining: before the connections close.
     if (this.inFlight.size > 0) await deadline.race(Promise.allSettled([...this.inFlight]));
-    if (this.sweeping) await deadline.race(this.sweeping);
+    // A sweep waiting for a Redis that is away is not waited for: what it claims after the stop
+    // stays pending (deliver refuses it) and goes to another worker after claimIdle.
+    if (this.sweeping && this.context.link.commandsReady) await deadline.race(this.sweeping);
     const reader = this.reader;
     this.reader = undefined;
     this.ready = false;
@@ -193,15 +200,26 @@ export class RedisRouteConsumer implements EntryKeeper {
   /** Ends the blocking read at once (`CLIENT UNBLOCK`), else at its BLOCK timeout. */
   private async unblock(deadline: Deadline): Promise<void> {
     if (this.loop === undefined) return;
-    if (this.readerId !== undefined) {
+    const reader = this.reader;
+    let unblocked = false;
+    if (this.readerId !== undefined && reader?.status === "ready") {
       try {
         const commands = await this.context.link.commands();
-        await deadline.race(commands.call("CLIENT", ["UNBLOCK", String(this.readerId)]));
+        // While Redis is away a command would wait for it: then the reader is simply disconnected.
+        if (commands.status === "ready") {
+          await deadline.race(commands.call("CLIENT", ["UNBLOCK", String(this.readerId)]));
+          unblocked = true;
+        }
       } catch {
-        // The BLOCK timeout ends it.
+        // Disconnected below.
       }
     }
-    if (!(await deadline.race(this.loop))) this.reader?.disconnect();
+    if (!unblocked) {
+      // The read in flight waits to be resent: dropped (what it may still return stays pending).
+      this.abandonRead?.();
+      reader?.disconnect();
+    }
+    if (!(await deadline.race(this.loop))) reader?.disconnect();
   }
 
   // ------------------------------------------------------------------ EntryKeeper
@@ -232,6 +250,8 @@ export class RedisRouteConsumer implements EntryKeeper {
    * deleted (trimmed) while pending; it is acked away.
    */
   deliver(stream: string, id: string, flat: readonly string[] | Fields | null, deliveryCount: number): void {
+    // Read or claimed as the route stopped: it stays pending, for another worker after claimIdle.
+    if (!this.running) return;
     const key = keyOf(stream, id);
     if (this.held.has(key)) return;
     if (flat === null) {
@@ -290,21 +310,25 @@ export class RedisRouteConsumer implements EntryKeeper {
       try {
         if (this.history) {
           this.history = false;
-          await this.readHistory(reader);
+          await Promise.race([this.readHistory(reader), this.readAbandoned]);
           continue;
         }
-        const reply = (await reader.call("XREADGROUP", [
+        // COUNT is per stream: shared, so the route never holds more than its prefetch.
+        const count = Math.max(1, Math.floor(room / streams.length));
+        const reading = reader.call("XREADGROUP", [
           "GROUP",
           group,
           consumer,
           "COUNT",
-          String(room),
+          String(count),
           "BLOCK",
           String(BLOCK_MS),
           "STREAMS",
           ...streams,
           ...streams.map(() => ">"),
-        ])) as ReadReply;
+        ]) as Promise<ReadReply>;
+        const reply = await Promise.race([reading, this.readAbandoned]);
+        if (!this.running) break;
         if (failures > 0) this.logger.info({ failures }, "reading the stream again");
         failures = 0;
         this.ready = true;
@@ -371,7 +395,8 @@ export class RedisRouteConsumer implements EntryKeeper {
       this.route.group,
       fresh[0]![0],
       fresh[fresh.length - 1]![0],
-      String(fresh.length),
+      // Entries this route holds may sit in the range too.
+      String(fresh.length + this.held.size),
       this.route.consumer,
     ])) as [id: string, consumer: string, idle: number, count: number][];
     for (const [id, , , count] of pending) counts.set(id, Number(count));
@@ -514,7 +539,11 @@ export class RedisRouteConsumer implements EntryKeeper {
   health(connected: boolean): RouteHealth {
     return {
       name: this.route.name,
-      ready: this.running && this.ready && connected,
+      ready:
+        this.running &&
+        this.ready &&
+        connected &&
+        (this.reader === undefined || this.reader.status === "ready"),
       streams: this.route.streams,
       group: this.route.group,
       consumer: this.route.consumer,

@@ -1,0 +1,104 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { type App, ConstantBackoff, RouteTypes } from "../../src/index.js";
+import { createRedisApp, RedisHelper, uniqueStream } from "../helpers/redis.js";
+import { until } from "../transports/delivery-behaviour.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("redis: consumer groups", () => {
+  const apps: App[] = [];
+  let redis: RedisHelper | undefined;
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.stop()));
+    await redis?.close();
+  });
+
+  function app(name: string): App {
+    const made = createRedisApp({ name, shutdownTimeout: 5_000 });
+    apps.push(made);
+    return made;
+  }
+
+  it("a live worker whose handler outlasts claimIdle keeps its entry (renewed): the other worker of the group never takes it", async () => {
+    redis = new RedisHelper();
+    const stream = redis.track(uniqueStream("renew"));
+    const group = `renew-${randomUUID().slice(0, 8)}`;
+    const calls: string[] = [];
+    for (const worker of ["slow", "idle"]) {
+      app(group).route([stream], { type: RouteTypes.REDIS, claimIdle: 300 }, async () => {
+        calls.push(worker);
+        if (worker === "slow") await sleep(1_500);
+      });
+    }
+    await apps[0]!.start();
+    await redis.publish(stream, [{ n: 1 }]);
+    await until(() => calls.length === 1, "the slow handler");
+    await apps[1]!.start();
+    await until(async () => (await redis!.backlog(stream)) === 0, "the slow bulk acked", 10_000);
+    await sleep(400);
+    expect(calls).toEqual(["slow"]);
+  });
+
+  it("two groups each get every entry; a retry of one group is not handled again by the other", async () => {
+    redis = new RedisHelper();
+    const stream = redis.track(uniqueStream("groups"));
+    const seen: Record<string, number[]> = { billing: [], audit: [] };
+    app(`billing-${randomUUID().slice(0, 6)}`).route(
+      [stream],
+      {
+        type: RouteTypes.REDIS,
+        group: "billing",
+        retry: { maxAttempts: 2, backoff: new ConstantBackoff({ constant: 50, floor: 0 }) },
+      },
+      async (messages) => {
+        for (const m of messages) {
+          seen.billing!.push(m.attempt);
+          if (m.attempt === 1) m.retry();
+        }
+      },
+    );
+    app(`audit-${randomUUID().slice(0, 6)}`).route(
+      [stream],
+      { type: RouteTypes.REDIS, group: "audit" },
+      async (messages) => {
+        for (const m of messages) seen.audit!.push(m.attempt);
+      },
+    );
+    await Promise.all(apps.map((a) => a.start()));
+    await redis.publish(stream, [{ n: 1 }]);
+    await until(() => seen.billing!.length === 2, "the billing retry");
+    await until(async () => (await redis!.backlog(stream)) === 0, "both groups settled");
+    await sleep(300);
+    expect(seen).toEqual({ billing: [1, 2], audit: [1] });
+  });
+
+  it("a route on two streams reads both, within its prefetch", async () => {
+    redis = new RedisHelper();
+    const first = redis.track(uniqueStream("two-a"));
+    const second = redis.track(uniqueStream("two-b"));
+    await redis.publish(first, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    await redis.publish(second, [{ n: 4 }, { n: 5 }, { n: 6 }]);
+    const bulks: Array<Array<[string, number]>> = [];
+    app(`two-${randomUUID().slice(0, 6)}`).route(
+      [first, second],
+      { type: RouteTypes.REDIS, prefetch: 4, options: { bulkSize: 4, bulkFlushInterval: 100 } },
+      async (messages) => {
+        bulks.push(messages.map((m) => [m.stream, (m.body as { n: number }).n]));
+      },
+    );
+    await apps[0]!.start();
+    await until(() => bulks.flat().length === 6, "all six");
+    expect(Math.max(...bulks.map((bulk) => bulk.length))).toBeLessThanOrEqual(4);
+    expect(
+      bulks
+        .flat()
+        .map(([, n]) => n)
+        .sort(),
+    ).toEqual([1, 2, 3, 4, 5, 6]);
+    await until(
+      async () => (await redis!.backlog(first)) + (await redis!.backlog(second)) === 0,
+      "all acked",
+    );
+  });
+});
