@@ -5,7 +5,7 @@
  * raw, weir, raw, weir... Each side reads its own pre-filled stream of `--n` entries (the fill is not
  * timed) through a group of its own, in this process, until every entry is handled and acked.
  *
- *   npx tsx bench/redis.ts [--n 20000] [--batch 100] [--reps 2]
+ *   npx tsx bench/redis.ts [--n 20000] [--batch 100] [--reps 2] [--only raw|weir]
  *
  * Prints a table (msg/s per side and the weir / raw ratio). Needs Redis on 127.0.0.1:6379
  * (WEIR_BENCH_REDIS_URL points elsewhere). Streams are named `weir-bench.redis.*` and deleted.
@@ -26,6 +26,8 @@ function arg(name: string, fallback: number): number {
 const n = arg("n", 20_000);
 const batch = arg("batch", 100);
 const reps = arg("reps", 2);
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt === -1 ? undefined : process.argv[onlyAt + 1];
 const admin = new Redis(URL, { protocol: 2 });
 
 /** A stream of `n` entries and an empty group on it (not timed). */
@@ -122,6 +124,7 @@ for (let rep = 1; rep <= reps; rep++) {
     ["raw", raw],
     ["weir", weir],
   ] as const) {
+    if (only !== undefined && side !== only) continue;
     const stream = await fill();
     try {
       const ms = await run(stream);
