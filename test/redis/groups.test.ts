@@ -73,6 +73,25 @@ describe("redis: consumer groups", () => {
     expect(seen).toEqual({ billing: [1, 2], audit: [1] });
   });
 
+  it("a route held at its prefetch while its sweeps run keeps handling (a sweep without room waits for room)", async () => {
+    redis = new RedisHelper();
+    const stream = redis.track(uniqueStream("full"));
+    await redis.publish(stream, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }, { n: 6 }]);
+    const handled: number[] = [];
+    app(`full-${randomUUID().slice(0, 6)}`).route(
+      [stream],
+      // Sweeps every 50 ms, while the route holds its 2 entries most of the time.
+      { type: RouteTypes.REDIS, prefetch: 2, claimIdle: 100, options: { bulkSize: 1 } },
+      async (messages) => {
+        await sleep(150);
+        handled.push(...messages.map((m) => (m.body as { n: number }).n));
+      },
+    );
+    await apps[0]!.start();
+    await until(() => handled.length === 6, "all six, one at a time", 10_000);
+    expect(handled).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
   it("a route on two streams reads both, within its prefetch", async () => {
     redis = new RedisHelper();
     const first = redis.track(uniqueStream("two-a"));

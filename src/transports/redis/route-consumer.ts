@@ -65,6 +65,8 @@ export class RedisRouteConsumer implements EntryKeeper {
   private roomWaiter: (() => void) | undefined;
   private sweeping: Promise<void> | undefined;
   private sweepAgain = false;
+  /** A sweep stopped for want of room: run it again when entries are let go. */
+  private sweepWhenRoom = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -226,6 +228,10 @@ export class RedisRouteConsumer implements EntryKeeper {
 
   letGo(messages: readonly RedisMessage[]): void {
     for (const message of messages) this.held.delete(keyOf(message.stream, message.id));
+    if (this.sweepWhenRoom && this.held.size < this.route.prefetch) {
+      this.sweepWhenRoom = false;
+      this.sweep();
+    }
     if (this.roomWaiter !== undefined && this.held.size < this.route.prefetch) {
       const wake = this.roomWaiter;
       this.roomWaiter = undefined;
@@ -455,8 +461,8 @@ export class RedisRouteConsumer implements EntryKeeper {
       for (let round = 0; round < 100 && this.running; round++) {
         const room = this.route.prefetch - this.held.size;
         if (room <= 0) {
-          // Taken up again once room frees.
-          this.sweepAgain = true;
+          // Taken up again once room frees (letGo), not at once: that would spin.
+          this.sweepWhenRoom = true;
           return;
         }
         const [next, entries] = (await client.call("XAUTOCLAIM", [
