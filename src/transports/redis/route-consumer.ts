@@ -245,7 +245,11 @@ export class RedisRouteConsumer implements EntryKeeper {
 
   track(command: Promise<unknown>): void {
     this.inFlight.add(command);
-    void command.finally(() => this.inFlight.delete(command));
+    const done = (): void => {
+      this.inFlight.delete(command);
+    };
+    // Both ways: a command that rejects must not leave an unhandled rejection behind.
+    command.then(done, done);
   }
 
   // ------------------------------------------------------------------ entries in
@@ -487,7 +491,8 @@ export class RedisRouteConsumer implements EntryKeeper {
 
   /** Resets the idle time of the entries this consumer holds, so no other consumer takes them. */
   private renew(): void {
-    if (!this.running || this.held.size === 0) return;
+    // While Redis is away a renewal would only queue up behind the others.
+    if (!this.running || this.held.size === 0 || !this.context.link.commandsReady) return;
     const held = byStream([...this.held.values()]);
     const { group, consumer } = this.route;
     const renewing = this.context.link.commands().then(async (client) => {
