@@ -92,6 +92,39 @@ describe("redis: consumer groups", () => {
     expect(handled).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
+  it("the pending list's delivery count is the attempt: an entry requeued every time ends in the dead letters after retry.maxAttempts deliveries", async () => {
+    redis = new RedisHelper();
+    const stream = redis.track(uniqueStream("count"));
+    await redis.publish(stream, [{ n: 1 }]);
+    const seen: Array<{ attempt: number; count: number; redelivered: boolean }> = [];
+    app(`count-${randomUUID().slice(0, 6)}`).route(
+      [stream],
+      {
+        type: RouteTypes.REDIS,
+        retry: { maxAttempts: 3, backoff: new ConstantBackoff({ constant: 10, floor: 0 }) },
+      },
+      async (messages) => {
+        for (const m of messages) {
+          seen.push({ attempt: m.attempt, count: m.deliveryCount, redelivered: m.redelivered });
+          m.reject(); // a requeue, as a crash or a lost connection would leave it
+        }
+      },
+    );
+    await apps[0]!.start();
+    await until(async () => (await redis!.deadLetters(stream)).length === 1, "the dead letter");
+    expect(seen).toEqual([
+      { attempt: 1, count: 1, redelivered: false },
+      { attempt: 2, count: 2, redelivered: true },
+      { attempt: 3, count: 3, redelivered: true },
+    ]);
+    const [letter] = await redis.deadLetterFields(stream);
+    expect(letter).toMatchObject({
+      "x-weir-reason": "max-attempts",
+      "x-weir-error-code": "WEIR_ERR_REDELIVERED",
+    });
+    await until(async () => (await redis!.backlog(stream)) === 0, "nothing pending");
+  });
+
   it("a route on two streams reads both, within its prefetch", async () => {
     redis = new RedisHelper();
     const first = redis.track(uniqueStream("two-a"));
