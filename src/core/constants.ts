@@ -11,6 +11,7 @@ export const RouteTypes = {
   AMQP: "amqp",
   HTTP: "http",
   SSE: "sse",
+  NATS: "nats",
 } as const;
 export type { RouteType } from "./route-kinds.js";
 

@@ -38,8 +38,8 @@ function codesInDocs(): Set<string> {
 describe("error codes (src/core/error-codes.ts, docs/errors.md)", () => {
   const list = new Set<string>(ERROR_CODES);
 
-  it("are 101, each listed once", () => {
-    expect(ERROR_CODES).toHaveLength(101);
+  it("are 107, each listed once", () => {
+    expect(ERROR_CODES).toHaveLength(107);
     expect(list.size).toBe(ERROR_CODES.length);
   });
 

@@ -28,6 +28,10 @@ const app = new App({ name: "lazy-worker" });
 app.route(["lazy.orders"], { type: RouteTypes.AMQP, declare: true }, async () => {});
 // Reaching the clients and building an authorizer is not using their libraries yet.
 const clients = [typeof app.amqp.publish, typeof app.http];
+// A NATS JetStream route and its client: @nats-io/* load when the app starts, not here.
+const natsApp = new App({ name: "lazy-nats" });
+natsApp.route(["LAZY_ORDERS"], { type: RouteTypes.NATS }, async () => {});
+void natsApp.nats.publish;
 const auth = jwtAuth({ secret: "a secret of at least thirty-two bytes!", algorithms: ["HS256"] });
 const worker = loaded();
 

@@ -1,0 +1,217 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import type { Deadline } from "../../core/deadline.js";
+import { withTimeout } from "../../core/deadline.js";
+import type { Logger } from "../../core/logger.js";
+import { NATSConnectError, NATSNoStreamError, NATSPublishError, NATSPublishTimeoutError } from "./errors.js";
+import { type ResolvedNATSOptions, redactServer } from "./options.js";
+import type {
+  ConsumeEvents,
+  ConsumerCounts,
+  ConsumerSettings,
+  Consumption,
+  NATSPort,
+  PublishAck,
+} from "./port.js";
+
+/** The libraries, imported on the first connect: `import "weir"` loads neither. */
+async function libraries() {
+  const [transport, jetstream] = await Promise.all([
+    import("@nats-io/transport-node"),
+    import("@nats-io/jetstream"),
+  ]);
+  return { transport, jetstream };
+}
+type Libraries = Awaited<ReturnType<typeof libraries>>;
+
+/** True when `error` or one along its `cause` chain is named `name`. */
+function caused(error: unknown, names: readonly string[]): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (names.includes(e.name) || names.includes(e.constructor.name)) return true;
+  }
+  return false;
+}
+
+/**
+ * The NATS port on the official client (`@nats-io/transport-node`, `@nats-io/jetstream`): one
+ * connection per app for its routes and its publishes (JetStream acks are publishes too, so a
+ * separate publishing connection would buy nothing), reconnecting forever once up.
+ */
+export class NatsJsPort implements NATSPort {
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private lib: Libraries | undefined;
+  private connecting: Promise<void> | undefined;
+  private up = false;
+  reconnects = 0;
+
+  constructor(
+    private readonly options: ResolvedNATSOptions,
+    private readonly name: string,
+    private readonly logger: Logger,
+  ) {}
+
+  get connected(): boolean {
+    return this.up;
+  }
+
+  get server(): string | null {
+    return this.up && this.nc !== undefined ? redactServer(this.nc.getServer()) : null;
+  }
+
+  connect(): Promise<void> {
+    this.connecting ??= this.open().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    return this.connecting;
+  }
+
+  private async open(): Promise<void> {
+    const lib = await libraries();
+    const { servers } = this.options;
+    let nc: NatsConnection;
+    try {
+      nc = await lib.transport.connect({
+        servers: [...servers],
+        name: this.name,
+        timeout: this.options.connectTimeout,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: this.options.reconnectWait,
+      });
+    } catch (error) {
+      throw new NATSConnectError(servers.map(redactServer), { cause: error });
+    }
+    this.lib = lib;
+    this.nc = nc;
+    this.js = lib.jetstream.jetstream(nc, { timeout: this.options.timeout });
+    this.jsm = await lib.jetstream.jetstreamManager(nc, { timeout: this.options.timeout, checkAPI: false });
+    this.up = true;
+    void this.watch(nc);
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        this.up = false;
+        this.logger.warn(
+          { server: redactServer(String(status.server)) },
+          "NATS connection lost; reconnecting",
+        );
+      } else if (status.type === "reconnect") {
+        this.up = true;
+        this.reconnects++;
+        this.logger.info({ server: redactServer(String(status.server)) }, "NATS connection back");
+      } else if (status.type === "close") {
+        this.up = false;
+      }
+    }
+  }
+
+  private get manager(): JetStreamManager {
+    if (this.jsm === undefined) throw new Error("NATS is not connected");
+    return this.jsm;
+  }
+
+  async streamExists(stream: string): Promise<boolean> {
+    try {
+      await this.manager.streams.info(stream);
+      return true;
+    } catch (error) {
+      if (caused(error, ["StreamNotFoundError"])) return false;
+      throw error;
+    }
+  }
+
+  async ensureStream(stream: string, subjects: readonly string[]): Promise<void> {
+    if (await this.streamExists(stream)) return;
+    try {
+      await this.manager.streams.add({ name: stream, subjects: [...subjects] });
+    } catch (error) {
+      // Another worker created it in between.
+      if (!(await this.streamExists(stream))) throw error;
+    }
+  }
+
+  async ensureConsumer(stream: string, settings: ConsumerSettings): Promise<void> {
+    const { jetstream } = this.lib!;
+    try {
+      await this.manager.consumers.info(stream, settings.durable);
+      return;
+    } catch (error) {
+      if (!caused(error, ["ConsumerNotFoundError"])) throw error;
+    }
+    await this.manager.consumers.add(stream, {
+      durable_name: settings.durable,
+      ack_policy: jetstream.AckPolicy.Explicit,
+      deliver_policy: jetstream.DeliverPolicy.All,
+      ack_wait: settings.ackWait * 1_000_000,
+      max_ack_pending: settings.maxAckPending,
+      max_deliver: settings.maxDeliver,
+      ...(settings.filterSubject === undefined ? {} : { filter_subject: settings.filterSubject }),
+    });
+  }
+
+  async consumerCounts(stream: string, durable: string): Promise<ConsumerCounts> {
+    const info = await this.manager.consumers.info(stream, durable);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  }
+
+  async consume(stream: string, durable: string, batch: number, events: ConsumeEvents): Promise<Consumption> {
+    const consumer = await this.js!.consumers.get(stream, durable);
+    const messages = await consumer.consume({
+      max_messages: batch,
+      callback: (message: JsMsg) => events.onMessage(message),
+    });
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (status.type === "consumer_deleted" || status.type === "consumer_not_found") events.onMissing();
+      }
+    })().catch(() => {});
+    return { close: async () => void (await messages.close()) };
+  }
+
+  async publish(
+    subject: string,
+    data: Uint8Array,
+    options: { headers?: Readonly<Record<string, string>>; msgID?: string; timeout?: number } = {},
+  ): Promise<PublishAck> {
+    await this.connect();
+    const timeout = options.timeout ?? this.options.timeout;
+    let headers: MsgHdrs | undefined;
+    if (options.headers !== undefined) {
+      headers = this.lib!.transport.headers();
+      for (const [key, value] of Object.entries(options.headers)) headers.set(key, value);
+    }
+    try {
+      const ack = await this.js!.publish(subject, data, {
+        timeout,
+        ...(headers === undefined ? {} : { headers }),
+        ...(options.msgID === undefined ? {} : { msgID: options.msgID }),
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (error) {
+      if (caused(error, ["NoRespondersError", "JetStreamNotEnabled"]))
+        throw new NATSNoStreamError(subject, { cause: error });
+      if (caused(error, ["TimeoutError"]))
+        throw new NATSPublishTimeoutError(subject, timeout, { cause: error });
+      throw new NATSPublishError(subject, { cause: error });
+    }
+  }
+
+  async close(deadline: Deadline): Promise<void> {
+    const nc = this.nc;
+    if (nc === undefined) return;
+    this.nc = undefined;
+    this.connecting = undefined;
+    // Acks are publishes: flush them before the socket goes (amqplib's lesson: close after the last ack).
+    try {
+      if (this.up) await withTimeout(nc.flush(), deadline.remaining(), () => new Error("flush timed out"));
+    } catch {
+      // The server is away: what is unacked comes back to another consumer.
+    }
+    this.up = false;
+    await deadline.race(nc.close());
+  }
+}
