@@ -13,6 +13,10 @@ import type {
   NATSPort,
   PublishAck,
 } from "./port.js";
+import { LoggedMessage, SettleLog } from "./settle-log.js";
+
+/** ms a pull request lives (the client renews it); also its retry period after a reconnect. */
+const PULL_EXPIRES = 5_000;
 
 /** The libraries, imported on the first connect: `import "weir"` loads neither. */
 async function libraries() {
@@ -44,6 +48,10 @@ export class NatsJsPort implements NATSPort {
   private lib: Libraries | undefined;
   private connecting: Promise<void> | undefined;
   private up = false;
+  private downSince = 0;
+  private readonly settled = new SettleLog();
+  /** The consumers being pulled, to wait for after a reconnect before answering again. */
+  private readonly pulled = new Map<string, { stream: string; durable: string }>();
   reconnects = 0;
 
   constructor(
@@ -95,6 +103,7 @@ export class NatsJsPort implements NATSPort {
     for await (const status of nc.status()) {
       if (status.type === "disconnect") {
         this.up = false;
+        this.downSince = Date.now();
         this.logger.warn(
           { server: redactServer(String(status.server)) },
           "NATS connection lost; reconnecting",
@@ -103,10 +112,33 @@ export class NatsJsPort implements NATSPort {
         this.up = true;
         this.reconnects++;
         this.logger.info({ server: redactServer(String(status.server)) }, "NATS connection back");
+        void this.answerAgain(this.downSince);
       } else if (status.type === "close") {
         this.up = false;
       }
     }
+  }
+
+  /**
+   * After a reconnect: once JetStream knows the consumers again (a restarted server recovers them
+   * after it accepts connections), the acks and terms of the last second before the disconnect and
+   * of the outage are sent again (settle-log.ts says why).
+   */
+  private async answerAgain(downSince: number): Promise<void> {
+    const end = Date.now() + 30_000;
+    for (const { stream, durable } of this.pulled.values()) {
+      while (this.up && Date.now() < end) {
+        try {
+          await this.manager.consumers.info(stream, durable);
+          break;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+    }
+    if (!this.up) return;
+    const count = this.settled.resend(downSince - 1_000);
+    if (count > 0) this.logger.info({ count }, "acks of the outage sent again");
   }
 
   private get manager(): JetStreamManager {
@@ -162,14 +194,24 @@ export class NatsJsPort implements NATSPort {
     const consumer = await this.js!.consumers.get(stream, durable);
     const messages = await consumer.consume({
       max_messages: batch,
-      callback: (message: JsMsg) => events.onMessage(message),
+      // Each pull expires after this (and is renewed); after a reconnect the client re-checks the
+      // consumer and pulls again, retrying every `expires` while JetStream is still recovering:
+      // the client's 30 s default made a route resume ~30 s after a server restart.
+      expires: PULL_EXPIRES,
+      callback: (message: JsMsg) => events.onMessage(new LoggedMessage(message, this.settled)),
     });
+    this.pulled.set(`${stream}\u0000${durable}`, { stream, durable });
     void (async () => {
       for await (const status of messages.status()) {
         if (status.type === "consumer_deleted" || status.type === "consumer_not_found") events.onMissing();
       }
     })().catch(() => {});
-    return { close: async () => void (await messages.close()) };
+    return {
+      close: async () => {
+        this.pulled.delete(`${stream}\u0000${durable}`);
+        await messages.close();
+      },
+    };
   }
 
   async publish(
