@@ -108,7 +108,13 @@ export class NATSAdmin {
       if (m === null) continue;
       const headers: Record<string, string> = {};
       for (const key of m.header?.keys() ?? []) headers[key] = m.header.get(key);
-      out.push({ body: JSON.parse(m.string()), subject: m.subject, headers });
+      let body: unknown;
+      try {
+        body = JSON.parse(m.string());
+      } catch {
+        body = m.string();
+      }
+      out.push({ body, subject: m.subject, headers });
     }
     return out;
   }
