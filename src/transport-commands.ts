@@ -1,5 +1,6 @@
 import { perTransport, type TransportCommand } from "./cli/transport-command.js";
 import { DLQ_HELP, PUBLISH_HELP } from "./transports/amqp/cli/help.js";
+import { NATS_DLQ_HELP, NATS_PUBLISH_HELP } from "./transports/nats/cli/help.js";
 
 /**
  * The commands transports add to `weir`, by name: the CLI's side of the composition root (src/app.ts
@@ -16,6 +17,12 @@ const PUBLISH: Record<string, TransportCommand> = {
     help: PUBLISH_HELP,
     run: async (argv) => (await import("./transports/amqp/cli/commands.js")).publishCommand(argv),
   },
+  nats: {
+    synopsis: "publish --transport nats <subject> <json>",
+    summary: "publish one message to NATS JetStream and wait for the stream's ack",
+    help: NATS_PUBLISH_HELP,
+    run: async (argv) => (await import("./transports/nats/cli/commands.js")).publishCommand(argv),
+  },
 };
 
 /** `weir dlq --transport T`: one variant per transport that keeps dead letters. */
@@ -25,6 +32,12 @@ const DLQ: Record<string, TransportCommand> = {
     summary: "show, move back or delete the dead letters of <queue>",
     help: DLQ_HELP,
     run: async (argv) => (await import("./transports/amqp/cli/commands.js")).dlqCommand(argv),
+  },
+  nats: {
+    synopsis: "dlq --transport nats list|replay|purge <stream>",
+    summary: "show, move back or delete the dead letters of a JetStream stream",
+    help: NATS_DLQ_HELP,
+    run: async (argv) => (await import("./transports/nats/cli/commands.js")).dlqCommand(argv),
   },
 };
 

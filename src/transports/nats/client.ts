@@ -1,6 +1,14 @@
 import { InvalidOptionError } from "../../core/errors.js";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import { duration, knownKeys, nonEmptyString } from "../../core/validate.js";
+import {
+  listDeadLetters,
+  type NATSDeadLetter,
+  type NATSDeadLetterQuery,
+  type NATSReplayOptions,
+  purgeDeadLetters,
+  replayDeadLetters,
+} from "./dead-letters.js";
 import type { NATSPort, PublishAck } from "./port.js";
 
 /** Options of `app.nats.publish`. */
@@ -34,6 +42,18 @@ export interface NATSClient {
    * when no server answers.
    */
   publish(body: unknown, options: NATSPublishOptions): Promise<PublishAck>;
+  /**
+   * The dead letters of `stream` (in `<stream>-dlq` on `weir.dlq.<stream>`, or the route's
+   * `deadLetter`), oldest first, left in place.
+   */
+  deadLetters(stream: string, query?: NATSDeadLetterQuery): Promise<NATSDeadLetter[]>;
+  /**
+   * Publishes the dead letters of `stream` back to their original subjects (attempts start again),
+   * deleting each from the dead-letter stream once the source stream acked it.
+   */
+  replay(stream: string, options?: NATSReplayOptions): Promise<{ replayed: number; skipped: number }>;
+  /** Deletes the dead letters of `stream`; resolves with how many. */
+  purgeDeadLetters(stream: string, query?: NATSDeadLetterQuery): Promise<number>;
 }
 
 const PUBLISH_KEYS = ["subject", "headers", "msgID", "timeout"];
@@ -72,5 +92,8 @@ export function natsClient(port: () => NATSPort, instrumentation: Instrumentatio
         });
       });
     },
+    deadLetters: (stream, query) => listDeadLetters(port(), nonEmptyString("stream", stream), query),
+    replay: (stream, options) => replayDeadLetters(port(), nonEmptyString("stream", stream), options),
+    purgeDeadLetters: (stream, query) => purgeDeadLetters(port(), nonEmptyString("stream", stream), query),
   };
 }

@@ -4,6 +4,7 @@
  * the NATS client libraries: that happens when the app starts (or first publishes).
  */
 export type { NATSClient, NATSPublishOptions } from "./client.js";
+export type { NATSDeadLetter, NATSDeadLetterQuery, NATSReplayOptions } from "./dead-letters.js";
 export {
   NATSConnectError,
   NATSConsumerError,

@@ -12,6 +12,7 @@ import type {
   Consumption,
   NATSPort,
   PublishAck,
+  StoredMessage,
 } from "./port.js";
 import { LoggedMessage, SettleLog } from "./settle-log.js";
 
@@ -239,6 +240,46 @@ export class NatsJsPort implements NATSPort {
       if (caused(error, ["TimeoutError"]))
         throw new NATSPublishTimeoutError(subject, timeout, { cause: error });
       throw new NATSPublishError(subject, { cause: error });
+    }
+  }
+
+  async readMessages(stream: string, limit: number): Promise<StoredMessage[]> {
+    await this.connect();
+    let first: number;
+    let last: number;
+    try {
+      const info = await this.manager.streams.info(stream);
+      if (info.state.messages === 0) return [];
+      first = info.state.first_seq;
+      last = info.state.last_seq;
+    } catch (error) {
+      if (caused(error, ["StreamNotFoundError"])) return [];
+      throw error;
+    }
+    const out: StoredMessage[] = [];
+    for (let seq = first; seq <= last && out.length < limit; seq++) {
+      // A deleted sequence (a replayed dead letter) is a gap: skipped.
+      const stored = await this.manager.streams.getMessage(stream, { seq }).catch(() => null);
+      if (stored === null) continue;
+      const headers: Record<string, string> = {};
+      for (const key of stored.header?.keys() ?? []) headers[key] = stored.header.get(key);
+      out.push({ seq: stored.seq, subject: stored.subject, data: stored.data, headers });
+    }
+    return out;
+  }
+
+  async deleteMessage(stream: string, seq: number): Promise<void> {
+    await this.connect();
+    await this.manager.streams.deleteMessage(stream, seq, false);
+  }
+
+  async purgeStream(stream: string, subject: string): Promise<number> {
+    await this.connect();
+    try {
+      return (await this.manager.streams.purge(stream, { filter: subject })).purged;
+    } catch (error) {
+      if (caused(error, ["StreamNotFoundError"])) return 0;
+      throw error;
     }
   }
 

@@ -57,6 +57,14 @@ export interface PublishAck {
   readonly duplicate: boolean;
 }
 
+/** A message as a stream keeps it (read by sequence, without consuming it). */
+export interface StoredMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 /** A running pull consume. */
 export interface Consumption {
   /** Stops pulling; messages already on their way still reach `onMessage`. */
@@ -98,6 +106,12 @@ export interface NATSPort {
       readonly timeout?: number;
     },
   ): Promise<PublishAck>;
+  /** Up to `limit` messages of `stream`, oldest first, left in place; [] when it does not exist. */
+  readMessages(stream: string, limit: number): Promise<StoredMessage[]>;
+  /** Deletes one message of `stream` by its sequence. */
+  deleteMessage(stream: string, seq: number): Promise<void>;
+  /** Deletes the messages of `stream` on `subject`; resolves with how many (0 when it does not exist). */
+  purgeStream(stream: string, subject: string): Promise<number>;
   /** Flushes what is buffered (acks) and closes, within the deadline. */
   close(deadline: Deadline): Promise<void>;
 }
