@@ -11,9 +11,11 @@
 // weir would not see them. A bare import is kept in the declaration file.
 import "../transports/amqp/testing/driver.js";
 import "../transports/http/testing/driver.js";
+import "../transports/nats/testing/driver.js";
 import "../transports/sse/testing/driver.js";
 import { amqpTestDriver } from "../transports/amqp/testing/driver.js";
 import { httpTestDriver } from "../transports/http/testing/driver.js";
+import { natsTestDriver } from "../transports/nats/testing/driver.js";
 import { sseTestDriver } from "../transports/sse/testing/driver.js";
 import { registerBuiltInDriver } from "./client.js";
 import type { TestDriverFactory } from "./driver.js";
@@ -21,6 +23,7 @@ import type { TestDriverFactory } from "./driver.js";
 registerBuiltInDriver(amqpTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(httpTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(sseTestDriver as unknown as TestDriverFactory);
+registerBuiltInDriver(natsTestDriver as unknown as TestDriverFactory);
 
 export type {
   DeliverOptions,
@@ -33,6 +36,7 @@ export type {
 } from "../transports/amqp/testing/amqp-client.js";
 export type { RequeuePolicy } from "../transports/amqp/testing/memory-broker.js";
 export type { TestHTTP } from "../transports/http/testing/driver.js";
+export type { NATSTestDelivery, TestNATS } from "../transports/nats/testing/driver.js";
 export type {
   SSEConnectionInfo,
   SSEEmitResult,
