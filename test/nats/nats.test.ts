@@ -1,3 +1,4 @@
+import { Parser } from "@asyncapi/parser";
 import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
@@ -163,6 +164,8 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     const channel = Object.values(doc.channels)[0] as { address: string; bindings: unknown };
     expect(channel.address).toBe(`${stream}.orders`);
     expect(channel.bindings).toEqual({ nats: {} });
+    const { diagnostics } = await new Parser().parse(JSON.stringify(doc));
+    expect(diagnostics.filter((d) => d.severity <= 1).map((d) => d.message)).toEqual([]);
   });
 
   it("tracing: a publish in a span → the handler's span is in the same trace, messaging.system nats", async () => {

@@ -60,7 +60,7 @@ export class NATSRouteConsumer {
     logger: Logger,
     instrumentation: Instrumentation,
   ) {
-    this.logger = logger.child({ transport: "nats", route: route.name });
+    this.logger = logger.child({ route: route.name });
     const forwarding =
       route.retry !== undefined || route.deadLetter !== undefined
         ? new NATSForwarding(route.streams, route.retry, route.deadLetter, port, this.logger)
