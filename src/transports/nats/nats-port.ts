@@ -138,7 +138,9 @@ export class NatsJsPort implements NATSPort {
       }
     }
     if (!this.up) return;
-    const count = this.settled.resend(downSince - 1_000);
+    const nc = this.nc;
+    if (nc === undefined) return;
+    const count = this.settled.resend(downSince - 1_000, (subject, data) => nc.publish(subject, data));
     if (count > 0) this.logger.info({ count }, "acks of the outage sent again");
   }
 

@@ -1,4 +1,4 @@
-import { type DecodedBody, decodeBody, decodeBodyResult, UNDECODABLE } from "../../core/codec/body.js";
+import { decodeBody, decodeBodyResult, UNDECODABLE } from "../../core/codec/body.js";
 import { Actions } from "../../core/constants.js";
 import { DeliveryPolicy } from "../../core/consume/policy.js";
 import { RouteRunner } from "../../core/consume/route-runner.js";
@@ -17,22 +17,34 @@ import type { NATSRoute } from "./route-spec.js";
 /**
  * The body of a JetStream message through core's one decoder: JSON when it has no `Content-Type`
  * header (what most NATS publishers send) or a JSON type, the bytes (a Buffer) for another type;
- * `Content-Encoding` (gzip, deflate, br) undone first. An empty body is `undefined`.
+ * `Content-Encoding` (gzip, deflate, br) undone first. An empty body is `undefined`. Returns
+ * `UNDECODABLE` when it cannot be decoded (`decodeNATSBodyResult` then says why): no allocation
+ * beyond the parse on the hot path.
  */
-export function decodeNATSBody(message: JetStreamMessage): DecodedBody {
+export function decodeNATSBody(message: JetStreamMessage): unknown {
   const data = message.data;
-  if (data.byteLength === 0) return { ok: true, value: undefined };
+  if (data.byteLength === 0) return undefined;
   const content = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const headers = message.headers;
-  if (headers === undefined) {
-    const value = decodeBody(content, undefined, undefined);
-    if (value !== UNDECODABLE) return { ok: true, value };
-  }
-  return decodeBodyResult(
+  if (headers === undefined) return decodeBody(content, undefined, undefined);
+  return decodeBody(
+    content,
+    headers.get("Content-Type") || undefined,
+    headers.get("Content-Encoding") || undefined,
+  );
+}
+
+/** Why `decodeNATSBody` returned `UNDECODABLE`. */
+function whyUndecodable(message: JetStreamMessage): unknown {
+  const data = message.data;
+  const content = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const headers = message.headers;
+  const result = decodeBodyResult(
     content,
     headers?.get("Content-Type") || undefined,
     headers?.get("Content-Encoding") || undefined,
   );
+  return result.ok ? new Error("the body could not be decoded") : result.error;
 }
 
 /**
@@ -166,22 +178,22 @@ export class NATSRouteConsumer {
     }
     this.received++;
     this.lastDelivery = Date.now();
-    const decoded = decodeNATSBody(raw);
-    if (!decoded.ok) {
+    const body = decodeNATSBody(raw);
+    if (body === UNDECODABLE) {
       const message = new NATSMessage<unknown>(raw, stream, undefined, this.logger);
-      const refusal = decoded.error;
+      const refusal = whyUndecodable(raw);
       if (this.policy !== undefined) {
         this.policy.refuse(message, refusal);
         return;
       }
       this.logger.warn(
-        { ...message.logFields(), reason: refusal.message },
+        { ...message.logFields(), reason: (refusal as Error).message },
         "message terminated (term): its body cannot be decoded and the route has no dead-letter stream",
       );
       settleMessage(message, message.settle(Actions.REJECT));
       return;
     }
-    const message = new NATSMessage<unknown>(raw, stream, decoded.value, this.logger);
+    const message = new NATSMessage<unknown>(raw, stream, body, this.logger);
     this.held.add(message);
     this.runner.push(message);
   }

@@ -4,8 +4,8 @@ import type { JetStreamMessage, NATSMessageHeaders } from "./port.js";
 const ACK = new TextEncoder().encode("+ACK");
 const TERM = new TextEncoder().encode("+TERM");
 
-/** What the client's `JsMsg` keeps of the message it answers (its reply subject). */
-type Answerable = { readonly msg?: { respond(data: Uint8Array): boolean } };
+/** The reply subject the client's `JsMsg` answers on (`JsMsgImpl.reply`). */
+type Replied = { readonly reply?: string };
 
 /**
  * The last acks and terms this connection sent, to send again after a reconnect. An ack is a
@@ -14,36 +14,43 @@ type Answerable = { readonly msg?: { respond(data: Uint8Array): boolean } };
  * message stays pending until `ack_wait` lapses (then comes back as a duplicate, and while it is
  * pending it fills `max_ack_pending`: a route that holds `prefetch` of them receives nothing for
  * `ack_wait`). JetStream acks are idempotent, so answering again what the server did get is harmless.
- * A ring of the last `size` answers; `nak`s are not kept (a lost nak is redelivered anyway).
+ * A ring of the last `size` answers, by reply subject only (a kept message and its body would
+ * outlive the young generation and cost the garbage collector); `nak`s are not kept (a lost nak
+ * is redelivered anyway).
  */
 export class SettleLog {
-  private readonly messages: (JsMsg | undefined)[];
+  private readonly replies: (string | undefined)[];
   private readonly terms: boolean[];
   private readonly times: number[];
   private next = 0;
 
   constructor(private readonly size = 8_192) {
-    this.messages = new Array(size);
+    this.replies = new Array(size).fill(undefined);
     this.terms = new Array(size).fill(false);
     this.times = new Array(size).fill(0);
   }
 
   add(message: JsMsg, term: boolean): void {
+    const reply = (message as JsMsg & Replied).reply;
+    if (reply === undefined) return;
     const i = this.next;
-    this.messages[i] = message;
+    this.replies[i] = reply;
     this.terms[i] = term;
     this.times[i] = Date.now();
-    this.next = (i + 1) % this.size;
+    this.next = i + 1 === this.size ? 0 : i + 1;
   }
 
-  /** Answers again everything answered since `since` (ms since the epoch); returns how many. */
-  resend(since: number): number {
+  /**
+   * Answers again, through `publish`, everything answered since `since` (ms since the epoch);
+   * returns how many.
+   */
+  resend(since: number, publish: (subject: string, data: Uint8Array) => void): number {
     let count = 0;
     for (let i = 0; i < this.size; i++) {
-      const message = this.messages[i] as (JsMsg & Answerable) | undefined;
-      if (message === undefined || (this.times[i] ?? 0) < since) continue;
+      const reply = this.replies[i];
+      if (reply === undefined || (this.times[i] ?? 0) < since) continue;
       try {
-        message.msg?.respond(this.terms[i] ? TERM : ACK);
+        publish(reply, this.terms[i] ? TERM : ACK);
         count++;
       } catch {
         // The connection went again: the next reconnect sends it.
