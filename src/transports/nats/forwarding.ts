@@ -59,6 +59,7 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
     private readonly deadLetter: ResolvedNATSDeadLetter | undefined,
     private readonly port: () => NATSPort,
     private readonly logger: Logger,
+    private readonly released: (message: NATSMessage) => void,
   ) {}
 
   target(message: NATSMessage, redirect: Redirect): NATSTarget | undefined {
@@ -80,6 +81,7 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
     if (target.kind === "retry") {
       message.settle(Actions.REQUEUE);
       message.message.nak(target.delay);
+      this.released(message);
       this.retried++;
       return;
     }
@@ -108,12 +110,14 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
       );
       message.settle(Actions.REQUEUE);
       message.message.nak(DEAD_LETTER_FAILED_DELAY);
+      this.released(message);
       return;
     }
     message.settle(Actions.REJECT);
     // No reason on the term: `+TERM <reason>` needs nats-server 2.10.4; older servers ignore it,
     // leaving the message unacknowledged. The reason is in the dead letter's headers.
     message.message.term();
+    this.released(message);
     this.deadLettered++;
     this.logger.warn(
       { ...message.logFields(), code, reason, deadLetterSubject: subject },

@@ -73,9 +73,15 @@ export class NATSRouteConsumer {
     instrumentation: Instrumentation,
   ) {
     this.logger = logger.child({ route: route.name });
+    // Settled messages leave the "still working" set at once: kept until the next beat, they (and
+    // their bodies) would outlive the young generation at high rates.
+    const released = (message: NATSMessage): void => {
+      this.held.delete(message);
+    };
+    const acknowledger = natsAcknowledger(released);
     const forwarding =
       route.retry !== undefined || route.deadLetter !== undefined
-        ? new NATSForwarding(route.streams, route.retry, route.deadLetter, port, this.logger)
+        ? new NATSForwarding(route.streams, route.retry, route.deadLetter, port, this.logger, released)
         : undefined;
     const settings = {
       route: route.name,
@@ -88,7 +94,7 @@ export class NATSRouteConsumer {
       forwarding,
     };
     this.policy = DeliveryPolicy.needed(settings)
-      ? new DeliveryPolicy<NATSMessage>(settings, natsAcknowledger, instrumentation, this.logger)
+      ? new DeliveryPolicy<NATSMessage>(settings, acknowledger, instrumentation, this.logger)
       : undefined;
     this.runner = new RouteRunner<NATSMessage>({
       route: {
@@ -102,7 +108,7 @@ export class NATSRouteConsumer {
         handler: route.handler,
       },
       transport: "nats",
-      acknowledger: natsAcknowledger,
+      acknowledger,
       policy: this.policy,
       instrumentation,
       logger: this.logger,
