@@ -168,9 +168,9 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     expect(diagnostics.filter((d) => d.severity <= 1).map((d) => d.message)).toEqual([]);
   });
 
-  it("tracing: a publish in a span → the handler's span is in the same trace, messaging.system nats", async () => {
+  it("tracing and metrics: a publish in a span → the handler's span is in the same trace, messaging.system nats; the ack counted", async () => {
     const stream = await admin.stream(uniqueStream("trace"));
-    const a = app({ observability: { tracing: true } });
+    const a = app({ observability: { tracing: true, metrics: true } });
     let traceparent: string | undefined;
     a.route([stream], { type: RouteTypes.NATS }, async (messages: NATSMessage[]) => {
       traceparent = messages[0]?.headers.traceparent;
@@ -189,5 +189,11 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     const process = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CONSUMER)!;
     expect(process.spanContext().traceId).toBe(root.traceId);
     expect(process.attributes["messaging.system"]).toBe("nats");
+    // /metrics counts the route's settlements under its transport.
+    await until(
+      async () =>
+        /messages_settled_total\{[^}]*transport="nats"[^}]*\} 1/.test((await a.metrics?.metrics()) ?? ""),
+      "the ack counted",
+    );
   });
 });
