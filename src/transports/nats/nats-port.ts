@@ -172,7 +172,19 @@ export class NatsJsPort implements NATSPort {
   async ensureConsumer(stream: string, settings: ConsumerSettings): Promise<void> {
     const { jetstream } = this.lib!;
     try {
-      await this.manager.consumers.info(stream, settings.durable);
+      const { config } = await this.manager.consumers.info(stream, settings.durable);
+      // Used as it is: a filter other than the route's would read other messages (or none).
+      if ((config.filter_subject || undefined) !== settings.filterSubject) {
+        this.logger.warn(
+          {
+            stream,
+            consumer: settings.durable,
+            filter: config.filter_subject ?? null,
+            wanted: settings.filterSubject ?? null,
+          },
+          "the durable consumer exists with another filter subject; using it as it is (nats consumer edit, or another consumer name)",
+        );
+      }
       return;
     } catch (error) {
       if (!caused(error, ["ConsumerNotFoundError"])) throw error;
