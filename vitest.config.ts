@@ -47,6 +47,7 @@ const UNIT = [
   "test/sse/units.test.ts",
   "test/testing/amqp.test.ts",
   "test/testing/attribution.test.ts",
+  "test/testing/nats.test.ts",
   "test/testing/publishers.test.ts",
   "test/testing/sse-http.test.ts",
   "test/testing/streams.test.ts",

@@ -11,6 +11,7 @@ import { amqpTransport } from "./transports/amqp/plugin.js";
 import { createTask, type Task, type TaskHandler, type TaskOptions } from "./transports/amqp/tasks.js";
 import type { AMQPTransport } from "./transports/amqp/transport.js";
 import { httpTransport } from "./transports/http/plugin.js";
+import { natsTransport } from "./transports/nats/plugin.js";
 import { redisTransport } from "./transports/redis/plugin.js";
 import { sseTransport } from "./transports/sse/plugin.js";
 
@@ -26,6 +27,7 @@ export const BUILT_IN_TRANSPORTS: readonly TransportPlugin[] = [
   httpTransport as TransportPlugin,
   sseTransport as TransportPlugin,
   redisTransport as TransportPlugin,
+  natsTransport as TransportPlugin,
 ];
 
 /**

@@ -71,6 +71,7 @@ export * from "./observability/index.js";
 // Each transport's public API, also its own subpath (`weir/amqp`, `weir/http`, `weir/sse`).
 export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";
+export * from "./transports/nats/index.js";
 export * from "./transports/redis/index.js";
 export * from "./transports/sse/index.js";
 // The utils' own `Action` (an ActionQueue step) would clash with the route `Action` above; an

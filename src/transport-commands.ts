@@ -1,5 +1,6 @@
 import { perTransport, type TransportCommand } from "./cli/transport-command.js";
 import { DLQ_HELP, PUBLISH_HELP } from "./transports/amqp/cli/help.js";
+import { NATS_DLQ_HELP, NATS_PUBLISH_HELP } from "./transports/nats/cli/help.js";
 import { REDIS_DLQ_HELP, REDIS_PUBLISH_HELP } from "./transports/redis/cli/help.js";
 
 /**
@@ -23,6 +24,12 @@ const PUBLISH: Record<string, TransportCommand> = {
     help: REDIS_PUBLISH_HELP,
     run: async (argv) => (await import("./transports/redis/cli/commands.js")).publishCommand(argv),
   },
+  nats: {
+    synopsis: "publish --transport nats <subject> <json>",
+    summary: "publish one message to NATS JetStream and wait for the stream's ack",
+    help: NATS_PUBLISH_HELP,
+    run: async (argv) => (await import("./transports/nats/cli/commands.js")).publishCommand(argv),
+  },
 };
 
 /** `weir dlq --transport T`: one variant per transport that keeps dead letters. */
@@ -38,6 +45,12 @@ const DLQ: Record<string, TransportCommand> = {
     summary: "show, move back or delete the dead letters of a Redis stream (<stream>.dlq)",
     help: REDIS_DLQ_HELP,
     run: async (argv) => (await import("./transports/redis/cli/commands.js")).dlqCommand(argv),
+  },
+  nats: {
+    synopsis: "dlq --transport nats list|replay|purge <stream>",
+    summary: "show, move back or delete the dead letters of a JetStream stream",
+    help: NATS_DLQ_HELP,
+    run: async (argv) => (await import("./transports/nats/cli/commands.js")).dlqCommand(argv),
   },
 };
 

@@ -12,4 +12,6 @@ export const HEAVY_LIBRARIES = [
   "jose",
   "prom-client",
   "@opentelemetry/api",
+  "@nats-io/transport-node",
+  "@nats-io/jetstream",
 ] as const;

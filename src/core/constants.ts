@@ -12,6 +12,7 @@ export const RouteTypes = {
   HTTP: "http",
   SSE: "sse",
   REDIS: "redis",
+  NATS: "nats",
 } as const;
 export type { RouteType } from "./route-kinds.js";
 

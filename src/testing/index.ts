@@ -16,6 +16,8 @@ import "../transports/sse/testing/driver.js";
 import { amqpTestDriver } from "../transports/amqp/testing/driver.js";
 import { httpTestDriver } from "../transports/http/testing/driver.js";
 import { redisTestDriver } from "../transports/redis/testing/driver.js";
+import "../transports/nats/testing/driver.js";
+import { natsTestDriver } from "../transports/nats/testing/driver.js";
 import { sseTestDriver } from "../transports/sse/testing/driver.js";
 import { registerBuiltInDriver } from "./client.js";
 import type { TestDriverFactory } from "./driver.js";
@@ -24,6 +26,7 @@ registerBuiltInDriver(amqpTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(httpTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(redisTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(sseTestDriver as unknown as TestDriverFactory);
+registerBuiltInDriver(natsTestDriver as unknown as TestDriverFactory);
 
 export type {
   DeliverOptions,
@@ -36,6 +39,7 @@ export type {
 } from "../transports/amqp/testing/amqp-client.js";
 export type { RequeuePolicy } from "../transports/amqp/testing/memory-broker.js";
 export type { TestHTTP } from "../transports/http/testing/driver.js";
+export type { NATSTestDelivery, TestNATS } from "../transports/nats/testing/driver.js";
 export type { TestRedis } from "../transports/redis/testing/driver.js";
 export type {
   MemoryEntry,

@@ -30,6 +30,10 @@ app.route(["lazy.orders"], { type: RouteTypes.AMQP, declare: true }, async () =>
 // A Redis Streams route and its client: ioredis is loaded when the transport connects, not before.
 app.route(["lazy.stream"], { type: RouteTypes.REDIS }, async () => {});
 const clients = [typeof app.amqp.publish, typeof app.http, typeof app.redis.publish];
+// A NATS JetStream route and its client: @nats-io/* load when the app starts, not here.
+const natsApp = new App({ name: "lazy-nats" });
+natsApp.route(["LAZY_ORDERS"], { type: RouteTypes.NATS }, async () => {});
+void natsApp.nats.publish;
 const auth = jwtAuth({ secret: "a secret of at least thirty-two bytes!", algorithms: ["HS256"] });
 const worker = loaded();
 

@@ -56,6 +56,7 @@ const APP_KEYS = [
   "http",
   "sse",
   "redis",
+  "nats",
   "observability",
   "transports",
 ];

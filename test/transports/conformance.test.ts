@@ -1,6 +1,14 @@
 import { describe } from "vitest";
-import { type AMQPMessage, type App, type RedisMessage, RouteTypes, type SSEEvent } from "../../src/index.js";
+import {
+  type AMQPMessage,
+  type App,
+  type NATSMessage,
+  type RedisMessage,
+  RouteTypes,
+  type SSEEvent,
+} from "../../src/index.js";
 import { Broker, createApp, uniqueName } from "../helpers/amqp.js";
+import { createNATSApp, NATSAdmin, uniqueStream as uniqueNATSStream } from "../helpers/nats.js";
 import { createRedisApp, RedisHelper, uniqueStream } from "../helpers/redis.js";
 import { SSETestServer } from "../sse/sse-test-server.js";
 import { type TransportFixture, transportConformance } from "./conformance.js";
@@ -116,6 +124,35 @@ describe("transport conformance: redis", () => {
       payloadOf: (received) => (received as RedisMessage<{ p: string }>).body.p,
       async cleanup() {
         await redis?.close();
+      },
+    };
+  });
+});
+
+describe("transport conformance: nats", () => {
+  transportConformance("nats", (): TransportFixture => {
+    let admin: NATSAdmin | undefined;
+    let stream = "";
+    return {
+      async makeApp() {
+        admin = await NATSAdmin.connect();
+        stream = await admin.stream(uniqueNATSStream("conformance"));
+        return createNATSApp({ name: uniqueNATSStream("conformance") });
+      },
+      addRoute(app, handler) {
+        app.route([stream], { type: RouteTypes.NATS }, async (messages: NATSMessage<{ p: string }>[]) => {
+          for (const m of messages) handler(m);
+        });
+      },
+      addInvalidRoute(app) {
+        app.route([stream], { type: RouteTypes.NATS, options: { bulkSize: 0 } }, async () => {});
+      },
+      async deliver(_app, payload) {
+        await admin?.publish(`${stream}.conformance`, [{ p: payload }]);
+      },
+      payloadOf: (received) => (received as NATSMessage<{ p: string }>).body.p,
+      async cleanup() {
+        await admin?.close();
       },
     };
   });

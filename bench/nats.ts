@@ -1,0 +1,277 @@
+/**
+ * NATS JetStream consuming: weir (a `nats` route) beside a hand-written @nats-io/jetstream
+ * pull-consume loop doing the same work, alternated raw, weir, raw, weir... Each repetition gets
+ * a fresh stream preloaded with `--n` ~100-byte JSON messages (ids 1..n, every publish acked) and
+ * a durable consumer of its own per side; each side, in its own process, pulls `--prefetch`
+ * messages at a time (max_ack_pending = prefetch), parses each body as JSON, hands them over in
+ * batches of `--bulk` (the same `min(bulk, prefetch)`), sums their ids, and acks each message
+ * (JetStream has no multiple ack). Time and CPU are counted from the first batch's hand-over to
+ * the last ack (connecting, creating the consumer and loading modules are left out: steady state);
+ * the orchestrator then checks the id sum and that the consumer holds nothing.
+ *
+ *   npx tsx bench/nats.ts [--n 20000] [--bulk 100] [--prefetch 500] [--reps 3]
+ *
+ * Prints a table and writes bench/results/<date>-nats.json. Needs nats-server -js on
+ * 127.0.0.1:4222 (WEIR_NATS_URL points elsewhere). Streams are named `weir_bench_*` and deleted.
+ */
+import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, release } from "node:os";
+import { fileURLToPath } from "node:url";
+import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import pino from "pino";
+import { App, type NATSMessage, RouteTypes } from "../src/index.js";
+
+const SERVER = process.env.WEIR_NATS_URL ?? "127.0.0.1:4222";
+
+interface SideResult {
+  readonly side: "raw" | "weir";
+  readonly n: number;
+  readonly ms: number;
+  readonly sum: number;
+  /** Process CPU (user + system) per message, µs. */
+  readonly cpuUsPerMessage: number;
+}
+
+function arg(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+}
+
+/** Set at the first batch's hand-over, on both sides. */
+let firstAt: { readonly at: number; readonly cpu: NodeJS.CpuUsage; readonly counted: number } | undefined;
+function mark(counted: number): void {
+  firstAt ??= { at: performance.now(), cpu: process.cpuUsage(), counted };
+}
+
+interface Body {
+  id: number;
+  pad: string;
+}
+
+async function raw(
+  stream: string,
+  durable: string,
+  n: number,
+  bulk: number,
+  prefetch: number,
+  finish: () => void,
+): Promise<number> {
+  const nc = await connect({ servers: SERVER });
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(stream, durable);
+  let sum = 0;
+  let seen = 0;
+  let batch: { msg: JsMsg; body: Body }[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const work = (items: { msg: JsMsg; body: Body }[]) => {
+    mark(items.length);
+    for (const item of items) sum += item.body.id;
+    for (const item of items) item.msg.ack();
+  };
+  const size = Math.min(bulk, prefetch);
+  const messages = await consumer.consume({
+    max_messages: prefetch,
+    expires: 5_000,
+    callback: (msg) => {
+      batch.push({ msg, body: JSON.parse(new TextDecoder().decode(msg.data)) as Body });
+      seen++;
+      if (batch.length === size || seen === n) {
+        const items = batch;
+        batch = [];
+        work(items);
+        if (seen === n) done();
+      }
+    },
+  });
+  await finished;
+  // As on the weir side: the time stops once the last acks are handed to the client.
+  await new Promise((resolve) => setImmediate(resolve));
+  finish();
+  await nc.flush();
+  await messages.close();
+  await nc.close();
+  return sum;
+}
+
+async function weir(
+  stream: string,
+  durable: string,
+  n: number,
+  bulk: number,
+  prefetch: number,
+  finish: () => void,
+): Promise<number> {
+  const app = new App({ name: "bench", logger: pino({ level: "silent" }), nats: { servers: SERVER } });
+  let sum = 0;
+  let seen = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  app.route(
+    [stream],
+    {
+      type: RouteTypes.NATS,
+      consumer: durable,
+      prefetch,
+      options: { bulkSize: bulk, bulkFlushInterval: 50 },
+    },
+    async (messages: NATSMessage<Body>[]) => {
+      mark(messages.length);
+      for (const m of messages) sum += m.body.id;
+      seen += messages.length;
+      // The acks go out when the handler returns: resolve after them.
+      if (seen === n) setImmediate(done);
+    },
+  );
+  await app.start();
+  await finished;
+  finish();
+  await app.stop();
+  return sum;
+}
+
+async function child(side: "raw" | "weir", stream: string, durable: string): Promise<void> {
+  const n = arg("n", 20_000);
+  const bulk = arg("bulk", 100);
+  const prefetch = arg("prefetch", 500);
+  let end: { at: number; cpu: NodeJS.CpuUsage } | undefined;
+  const sum = await (side === "raw" ? raw : weir)(stream, durable, n, bulk, prefetch, () => {
+    end = { at: performance.now(), cpu: process.cpuUsage() };
+  });
+  if (firstAt === undefined || end === undefined) throw new Error("no batch was handed over");
+  const counted = n - firstAt.counted;
+  const cpu = end.cpu.user + end.cpu.system - (firstAt.cpu.user + firstAt.cpu.system);
+  const result: SideResult = {
+    side,
+    n: counted,
+    ms: end.at - firstAt.at,
+    sum,
+    cpuUsPerMessage: cpu / counted,
+  };
+  console.log(JSON.stringify(result));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function orchestrate(): Promise<void> {
+  const n = arg("n", 20_000);
+  const bulk = arg("bulk", 100);
+  const prefetch = arg("prefetch", 500);
+  const reps = arg("reps", 3);
+  const self = fileURLToPath(import.meta.url);
+  const nc = await connect({ servers: SERVER });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const pad = "x".repeat(80);
+  const results: { raw: SideResult; weir: SideResult; ratio: number }[] = [];
+  for (let rep = 1; rep <= reps; rep++) {
+    const pair = {} as { raw: SideResult; weir: SideResult };
+    for (const side of ["raw", "weir"] as const) {
+      const stream = `weir_bench_${randomUUID().slice(0, 8)}`;
+      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+      try {
+        for (let id = 1; id <= n; id += 500) {
+          const publishes: Promise<unknown>[] = [];
+          for (let i = id; i < id + 500 && i <= n; i++)
+            publishes.push(js.publish(`${stream}.m`, JSON.stringify({ id: i, pad })));
+          await Promise.all(publishes);
+        }
+        const durable = `bench_${side}`;
+        await jsm.consumers.add(stream, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          max_ack_pending: prefetch,
+        });
+        const run = spawnSync(
+          process.execPath,
+          [
+            "--import",
+            "tsx",
+            self,
+            "--child",
+            side,
+            stream,
+            durable,
+            "--n",
+            String(n),
+            "--bulk",
+            String(bulk),
+            "--prefetch",
+            String(prefetch),
+          ],
+          { encoding: "utf8", timeout: 300_000 },
+        );
+        const line = run.stdout.trim().split("\n").at(-1) ?? "";
+        if (run.status !== 0 || !line.startsWith("{")) {
+          process.stderr.write(run.stderr);
+          throw new Error(`the ${side} side failed (exit ${run.status})`);
+        }
+        const result = JSON.parse(line) as SideResult;
+        if (result.sum !== (n * (n + 1)) / 2)
+          throw new Error(`${side}: id sum ${result.sum}, expected ${(n * (n + 1)) / 2}`);
+        const info = await jsm.consumers.info(stream, durable);
+        if (info.num_pending + info.num_ack_pending !== 0)
+          throw new Error(
+            `${side}: ${info.num_pending} pending, ${info.num_ack_pending} unacked after the run`,
+          );
+        pair[side] = result;
+      } finally {
+        await jsm.streams.delete(stream);
+      }
+    }
+    const ratio = pair.raw.ms / pair.weir.ms;
+    results.push({ ...pair, ratio });
+    const rate = (r: SideResult) => Math.round((r.n / r.ms) * 1000).toLocaleString("en-US");
+    console.log(
+      `rep ${rep}/${reps}: raw ${rate(pair.raw)} msg/s ${pair.raw.cpuUsPerMessage.toFixed(1)} µs/msg, ` +
+        `weir ${rate(pair.weir)} msg/s ${pair.weir.cpuUsPerMessage.toFixed(1)} µs/msg, weir/raw ${ratio.toFixed(3)}`,
+    );
+  }
+  await nc.close();
+  const rates = (side: "raw" | "weir") => results.map((r) => (r[side].n / r[side].ms) * 1000);
+  const summary = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, kernel: release(), node: process.version },
+    n,
+    bulk,
+    prefetch,
+    reps,
+    rawMedianPerSecond: Math.round(median(rates("raw"))),
+    weirMedianPerSecond: Math.round(median(rates("weir"))),
+    ratioMedian: median(results.map((r) => r.ratio)),
+    ratioRange: [Math.min(...results.map((r) => r.ratio)), Math.max(...results.map((r) => r.ratio))],
+    cpuRatioMedian: median(results.map((r) => r.weir.cpuUsPerMessage / r.raw.cpuUsPerMessage)),
+    results,
+  };
+  console.log(
+    `median: raw ${summary.rawMedianPerSecond} msg/s, weir ${summary.weirMedianPerSecond} msg/s, ` +
+      `weir/raw ${summary.ratioMedian.toFixed(3)} (${summary.ratioRange.map((r) => r.toFixed(3)).join("–")}), ` +
+      `CPU ${summary.cpuRatioMedian.toFixed(2)}×`,
+  );
+  mkdirSync("bench/results", { recursive: true });
+  const file = `bench/results/${summary.date.slice(0, 10)}-nats.json`;
+  writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(`written: ${file}`);
+}
+
+const childAt = process.argv.indexOf("--child");
+if (childAt !== -1) {
+  await child(
+    process.argv[childAt + 1] as "raw" | "weir",
+    process.argv[childAt + 2]!,
+    process.argv[childAt + 3]!,
+  );
+} else {
+  await orchestrate();
+}

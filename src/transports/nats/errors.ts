@@ -1,0 +1,87 @@
+import { ConnectionError, PublishError, StartError } from "../../core/errors.js";
+
+/**
+ * `WEIR_ERR_NATS_CONNECT`: no NATS server answered within `nats.connectTimeout` at start (or at the
+ * first publish). Once connected, weir reconnects on its own and never throws this again.
+ */
+export class NATSConnectError extends ConnectionError {
+  constructor(servers: readonly string[], options?: { cause?: unknown }) {
+    super("WEIR_ERR_NATS_CONNECT", `could not connect to NATS at ${servers.join(", ")}`, options);
+  }
+}
+
+/**
+ * `WEIR_ERR_NATS_STREAM_NOT_FOUND`: a route's stream does not exist and the route has no `subjects`
+ * to create it with. Create it (`nats stream add`) or give the route `subjects`.
+ */
+export class NATSStreamNotFoundError extends StartError {
+  constructor(readonly stream: string) {
+    super(
+      "WEIR_ERR_NATS_STREAM_NOT_FOUND",
+      `the JetStream stream "${stream}" does not exist (create it, or give the route "subjects" so weir creates it)`,
+    );
+  }
+}
+
+/**
+ * `WEIR_ERR_NATS_CONSUMER`: JetStream refused to create or read a route's stream or durable consumer
+ * at start (a name or config it refuses, JetStream off, no permission).
+ */
+export class NATSConsumerError extends StartError {
+  constructor(stream: string, consumer: string, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? `: ${options.cause.message}` : "";
+    super(
+      "WEIR_ERR_NATS_CONSUMER",
+      `could not set up the consumer "${consumer}" of stream "${stream}"${reason}`,
+      options,
+    );
+  }
+}
+
+/**
+ * `WEIR_ERR_NATS_NO_STREAM`: no JetStream stream captures the subject (the server had no responder
+ * for it), or JetStream is off. Nothing was stored: safe to publish again once a stream captures it.
+ */
+export class NATSNoStreamError extends PublishError {
+  override readonly sent = false;
+  constructor(
+    readonly subject: string,
+    options?: { cause?: unknown },
+  ) {
+    super("WEIR_ERR_NATS_NO_STREAM", `no JetStream stream captures the subject "${subject}"`, options);
+  }
+}
+
+/**
+ * `WEIR_ERR_NATS_PUBLISH_TIMEOUT`: the stream's ack did not come within the timeout (`nats.timeout`
+ * or the publish's `timeout`). The stream may have stored it: publish again with the same `msgID`
+ * and JetStream drops the duplicate within its duplicate window.
+ */
+export class NATSPublishTimeoutError extends PublishError {
+  override readonly sent = true;
+  constructor(
+    readonly subject: string,
+    timeout: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      "WEIR_ERR_NATS_PUBLISH_TIMEOUT",
+      `no JetStream ack for a publish to "${subject}" within ${timeout} ms`,
+      options,
+    );
+  }
+}
+
+/**
+ * `WEIR_ERR_NATS_PUBLISH`: JetStream refused the publish (an expectation that failed, a stream
+ * limit, a closed connection). `cause` holds the client's error.
+ */
+export class NATSPublishError extends PublishError {
+  constructor(
+    readonly subject: string,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? `: ${options.cause.message}` : "";
+    super("WEIR_ERR_NATS_PUBLISH", `the publish to "${subject}" failed${reason}`, options);
+  }
+}

@@ -1,0 +1,305 @@
+import { BULK_DEFAULTS, type BulkOptions } from "../../core/bulk-pipeline.js";
+import { type Action, Actions, isAction, type RouteTypes } from "../../core/constants.js";
+import { onceOption, type ResolvedOnce } from "../../core/consume/once/options.js";
+import type { OnceOptions } from "../../core/consume/once/store.js";
+import { InvalidOptionError } from "../../core/errors.js";
+import { type HandlerContext, handlerTimeoutOption } from "../../core/handler-call.js";
+import { type StandardSchemaV1, schemaOption } from "../../core/schema.js";
+import type { RouteRecord } from "../../core/transport.js";
+import { duration, knownKeys, nonEmptyString, positiveInteger } from "../../core/validate.js";
+import { type Backoff, ExponentialBackoff } from "../../utils/backoff.js";
+import type { NATSMessage } from "./message.js";
+
+/** Per-route behaviour of a NATS route (`options` in the route definition). */
+export interface NATSRouteOptions extends BulkOptions {
+  /**
+   * What happens to each message the handler did not settle itself, when the handler returns.
+   * @defaultValue "ack"
+   */
+  onSuccess?: Action;
+  /**
+   * What happens to each message the handler did not settle itself, when the handler throws
+   * (without `retry`): `"requeue"` is a `nak()` (redelivered at once), `"reject"` a `term()`.
+   * @defaultValue "requeue"
+   */
+  onException?: Action;
+}
+
+/** `retry` in a NATS route: a failed message is `nak`ed with a delay and JetStream redelivers it. */
+export interface NATSRetryOptions {
+  /**
+   * How many times the handler may receive a message in all (JetStream's delivery count is the
+   * attempt). The failure that reaches it sends the message to the dead-letter stream.
+   * @defaultValue 5
+   */
+  maxAttempts?: number;
+  /**
+   * The delay before each retry (`nak(delay)`), asked with the number of failures so far.
+   * @defaultValue `new ExponentialBackoff()`: 1 min, 2.7 min, 10.7 min, 42.7 min, then 1 h
+   */
+  backoff?: Backoff;
+}
+
+/** `deadLetter` in a NATS route: where messages go that must not (or can no longer) be retried. */
+export interface NATSDeadLetterOptions {
+  /**
+   * The stream dead letters are kept in. When it does not exist weir creates it (file storage,
+   * limits retention) capturing `subject`; a stream that exists must capture `subject` already.
+   * @defaultValue `<stream>-dlq` for each of the route's streams
+   */
+  stream?: string;
+  /**
+   * The subject dead letters are published to.
+   * @defaultValue `weir.dlq.<stream>` (outside the usual `<stream>.>` subjects of the source stream)
+   */
+  subject?: string;
+}
+
+/**
+ * A NATS JetStream route: `routes` are stream names; weir reads each through a durable pull
+ * consumer (created when missing) and hands bulks of its messages to the handler.
+ */
+export interface NATSRouteSpec<T = unknown> {
+  type: typeof RouteTypes.NATS;
+  /**
+   * Only messages of this subject (wildcards allowed): the consumer's `filter_subject`.
+   * @defaultValue every subject of the stream
+   */
+  subject?: string;
+  /**
+   * The durable consumer's name; workers with the same name share its messages.
+   * @defaultValue the app's name (plus the filter subject when `subject` is set), `[^A-Za-z0-9_-]` as `_`
+   */
+  consumer?: string;
+  /**
+   * Creates each stream with these subjects when it does not exist (file storage, limits
+   * retention). An existing stream is used as it is. Without it, a missing stream fails `start()`
+   * with `WEIR_ERR_NATS_STREAM_NOT_FOUND`.
+   * @defaultValue undefined: the streams must exist
+   */
+  subjects?: readonly string[];
+  /**
+   * Messages the route may hold unacknowledged: the consumer's `max_ack_pending` when weir creates
+   * it, and the size of each pull. Bulks are at most this big.
+   * @defaultValue 128
+   */
+  prefetch?: number;
+  /**
+   * ms JetStream waits for an ack before it redelivers (`ack_wait`, when weir creates the
+   * consumer). weir sends "still working" (`working()`) for every message it holds every third of
+   * it, so a long bulk or a slow handler does not get redelivered; a handler that never ends is
+   * bounded by `options.timeout`, not by this.
+   * @defaultValue 30000
+   */
+  ackWait?: number;
+  /**
+   * JetStream's own delivery limit (`max_deliver`, when weir creates the consumer): past it the
+   * server stops redelivering a message (it stays in the stream). weir's `retry.maxAttempts`
+   * dead-letters before it.
+   * @defaultValue unlimited (-1)
+   */
+  maxDeliver?: number;
+  options?: NATSRouteOptions;
+  /** Failed messages come back after a delay (`nak(delay)`), then go to the dead letters. */
+  retry?: NATSRetryOptions;
+  /**
+   * A dead-letter stream: refused bodies, `m.deadLetter()`, exhausted retries are published there
+   * (with their reason in headers), then `term`ed. Implied by `retry`; `false` turns it off (they
+   * are then `term`ed only).
+   * @defaultValue false, or true with `retry`
+   */
+  deadLetter?: boolean | NATSDeadLetterOptions;
+  /** Process each message once (docs/once.md). */
+  once?: OnceOptions<T, NATSMessage<T>>;
+  /** A Standard Schema the body must pass; a refused body is dead-lettered. */
+  schema?: StandardSchemaV1;
+}
+
+export type NATSHandler<T = unknown> = (messages: NATSMessage<T>[], context: HandlerContext) => unknown;
+
+export interface ResolvedNATSRetry {
+  readonly maxAttempts: number;
+  readonly backoff: Backoff;
+}
+
+export interface ResolvedNATSDeadLetter {
+  /** Undefined: `<stream>-dlq` per stream. */
+  readonly stream: string | undefined;
+  /** Undefined: `weir.dlq.<stream>` per stream. */
+  readonly subject: string | undefined;
+}
+
+/** A NATS route, checked and with its defaults applied. */
+export interface NATSRoute {
+  readonly name: string;
+  readonly streams: readonly string[];
+  readonly subject: string | undefined;
+  readonly consumer: string;
+  readonly subjects: readonly string[] | undefined;
+  readonly prefetch: number;
+  readonly ackWait: number;
+  readonly maxDeliver: number;
+  readonly bulkSize: number;
+  readonly flushInterval: number;
+  readonly concurrency: number;
+  readonly timeout: number | undefined;
+  readonly onSuccess: Action;
+  readonly onException: Action;
+  readonly retry: ResolvedNATSRetry | undefined;
+  readonly deadLetter: ResolvedNATSDeadLetter | undefined;
+  readonly once: ResolvedOnce<NATSMessage> | undefined;
+  readonly schema: StandardSchemaV1 | undefined;
+  readonly handler: NATSHandler;
+}
+
+export const NATS_DEFAULTS = { prefetch: 128, ackWait: 30_000, maxAttempts: 5 } as const;
+
+const SPEC_KEYS = [
+  "type",
+  "subject",
+  "consumer",
+  "subjects",
+  "prefetch",
+  "ackWait",
+  "maxDeliver",
+  "options",
+  "retry",
+  "deadLetter",
+  "once",
+  "schema",
+];
+const OPTION_KEYS = ["bulkSize", "bulkFlushInterval", "concurrency", "timeout", "onSuccess", "onException"];
+
+/** Stream names JetStream accepts: no whitespace, `.`, `*`, `>`, path separators. */
+const STREAM_NAME = /^[^\s.*>/\\]+$/;
+const CONSUMER_NAME = STREAM_NAME;
+
+/** The dead-letter stream of `stream` under `deadLetter`. */
+export function deadLetterStreamOf(stream: string, deadLetter: ResolvedNATSDeadLetter | undefined): string {
+  return deadLetter?.stream ?? `${stream}-dlq`;
+}
+
+/** The subject dead letters of `stream` are published to. */
+export function deadLetterSubjectOf(stream: string, deadLetter: ResolvedNATSDeadLetter | undefined): string {
+  return deadLetter?.subject ?? `weir.dlq.${stream}`;
+}
+
+/** The default durable name: the app's name, plus the filter subject, in JetStream's alphabet. */
+export function defaultConsumerName(appName: string, subject: string | undefined): string {
+  const base = subject === undefined ? appName : `${appName}_${subject}`;
+  return base.replace(/[^A-Za-z0-9_-]/g, "_");
+}
+
+function action(option: string, value: unknown, fallback: Action): Action {
+  if (value === undefined) return fallback;
+  if (!isAction(value)) {
+    throw new InvalidOptionError(
+      option,
+      `unknown action ${String(value)} (known: ${Object.values(Actions).join(", ")})`,
+    );
+  }
+  return value;
+}
+
+function streamName(option: string, value: unknown): string {
+  const name = nonEmptyString(option, value);
+  if (!STREAM_NAME.test(name)) {
+    throw new InvalidOptionError(
+      option,
+      `${JSON.stringify(name)} is not a JetStream stream name (no whitespace, ".", "*", ">", "/" or "\\")`,
+    );
+  }
+  return name;
+}
+
+function retryOption(value: unknown): ResolvedNATSRetry | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null) {
+    throw new InvalidOptionError(
+      "retry",
+      `must be an object like { maxAttempts, backoff }, got ${String(value)}`,
+    );
+  }
+  knownKeys("retry", value, ["maxAttempts", "backoff"]);
+  const given = value as NATSRetryOptions;
+  const backoff = given.backoff ?? new ExponentialBackoff();
+  if (typeof backoff !== "object" || backoff === null || typeof backoff.get !== "function") {
+    throw new InvalidOptionError("retry.backoff", "must have a get(attempt) method returning milliseconds");
+  }
+  return {
+    maxAttempts: positiveInteger("retry.maxAttempts", given.maxAttempts, NATS_DEFAULTS.maxAttempts),
+    backoff,
+  };
+}
+
+function deadLetterOption(value: unknown, hasRetry: boolean): ResolvedNATSDeadLetter | undefined {
+  const byDefault = { stream: undefined, subject: undefined };
+  if (value === undefined) return hasRetry ? byDefault : undefined;
+  if (value === false) return undefined;
+  if (value === true) return byDefault;
+  if (typeof value !== "object" || value === null) {
+    throw new InvalidOptionError(
+      "deadLetter",
+      `must be a boolean or { stream?, subject? }, got ${String(value)}`,
+    );
+  }
+  knownKeys("deadLetter", value, ["stream", "subject"]);
+  const given = value as NATSDeadLetterOptions;
+  return {
+    stream: given.stream === undefined ? undefined : streamName("deadLetter.stream", given.stream),
+    subject: given.subject === undefined ? undefined : nonEmptyString("deadLetter.subject", given.subject),
+  };
+}
+
+/** Checks a NATS route at registration and applies its defaults. */
+export function normalizeNATSRoute(record: RouteRecord, appName: string): NATSRoute {
+  const spec = record.spec as NATSRouteSpec;
+  knownKeys("route", spec, SPEC_KEYS);
+  const options = spec.options ?? {};
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidOptionError("options", `must be an object, got ${String(options)}`);
+  }
+  knownKeys("options", options, OPTION_KEYS);
+  const streams = record.routes.map((stream) => streamName("routes", stream));
+  const subject = spec.subject === undefined ? undefined : nonEmptyString("subject", spec.subject);
+  const consumer =
+    spec.consumer === undefined
+      ? defaultConsumerName(appName, subject)
+      : nonEmptyString("consumer", spec.consumer);
+  if (!CONSUMER_NAME.test(consumer)) {
+    throw new InvalidOptionError("consumer", `${JSON.stringify(consumer)} is not a JetStream consumer name`);
+  }
+  let subjects: string[] | undefined;
+  if (spec.subjects !== undefined) {
+    if (!Array.isArray(spec.subjects) || spec.subjects.length === 0) {
+      throw new InvalidOptionError("subjects", "must be a non-empty array of subjects");
+    }
+    subjects = spec.subjects.map((s, i) => nonEmptyString(`subjects[${i}]`, s));
+  }
+  const prefetch = positiveInteger("prefetch", spec.prefetch, NATS_DEFAULTS.prefetch);
+  const maxDeliver = spec.maxDeliver === undefined ? -1 : positiveInteger("maxDeliver", spec.maxDeliver, -1);
+  const retry = retryOption(spec.retry);
+  // A bulk above the prefetch could never fill (JetStream stops delivering at max_ack_pending).
+  const bulkSize = Math.min(positiveInteger("bulkSize", options.bulkSize, BULK_DEFAULTS.bulkSize), prefetch);
+  return {
+    name: streams.join(","),
+    streams,
+    subject,
+    consumer,
+    subjects,
+    prefetch,
+    ackWait: duration("ackWait", spec.ackWait, NATS_DEFAULTS.ackWait, 1_000),
+    maxDeliver,
+    bulkSize,
+    flushInterval: duration("bulkFlushInterval", options.bulkFlushInterval, BULK_DEFAULTS.bulkFlushInterval),
+    concurrency: positiveInteger("concurrency", options.concurrency, BULK_DEFAULTS.concurrency),
+    timeout: handlerTimeoutOption("timeout", options.timeout),
+    onSuccess: action("onSuccess", options.onSuccess, Actions.ACK),
+    onException: action("onException", options.onException, Actions.REQUEUE),
+    retry,
+    deadLetter: deadLetterOption(spec.deadLetter, retry !== undefined),
+    once: onceOption<NATSMessage>(spec.once),
+    schema: schemaOption("schema", spec.schema),
+    handler: record.handler as NATSHandler,
+  };
+}

@@ -1,0 +1,199 @@
+import { Parser } from "@asyncapi/parser";
+import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type App, type NATSMessage, RouteTypes, toAsyncAPI, WeirError } from "../../src/index.js";
+import { createNATSApp, NATSAdmin, uniqueStream } from "../helpers/nats.js";
+import { until } from "../transports/delivery-behaviour.js";
+
+const exporter = new InMemorySpanExporter();
+beforeAll(() => {
+  trace.setGlobalTracerProvider(
+    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+  );
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+});
+afterAll(() => {
+  trace.disable();
+  context.disable();
+  propagation.disable();
+});
+
+describe("nats: what only NATS does (the shared suites are in test/transports)", () => {
+  let admin: NATSAdmin;
+  const apps: App[] = [];
+  const app = (options: Parameters<typeof createNATSApp>[0] = {}) => {
+    const made = createNATSApp({ name: uniqueStream("app"), ...options });
+    apps.push(made);
+    return made;
+  };
+  beforeEach(async () => {
+    admin = await NATSAdmin.connect();
+    exporter.reset();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.stop()));
+    await admin.close();
+  });
+
+  it("app.nats.publish resolves with the stream's ack; a repeated msgID is dropped by JetStream as a duplicate", async () => {
+    const stream = await admin.stream(uniqueStream("publish"));
+    const a = app();
+    const first = await a.nats.publish(
+      { n: 1 },
+      { subject: `${stream}.a`, msgID: "one", headers: { tenant: "t1" } },
+    );
+    const again = await a.nats.publish({ n: 1 }, { subject: `${stream}.a`, msgID: "one" });
+    expect(first).toEqual({ stream, seq: 1, duplicate: false });
+    expect(again.duplicate).toBe(true);
+    const stored = await admin.messages(stream);
+    expect(stored.map((m) => m.body)).toEqual([{ n: 1 }]);
+    expect(stored[0]?.headers.tenant).toBe("t1");
+  });
+
+  it("a publish no stream captures fails with WEIR_ERR_NATS_NO_STREAM (sent: false); a bad option at once", async () => {
+    const a = app();
+    const error = await a.nats
+      .publish({}, { subject: `${uniqueStream("nowhere")}.x` })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WeirError);
+    expect(error).toMatchObject({ code: "WEIR_ERR_NATS_NO_STREAM", sent: false });
+    await expect(a.nats.publish({}, { subject: "" })).rejects.toMatchObject({
+      code: "WEIR_ERR_INVALID_OPTION",
+    });
+    await expect(a.nats.publish({}, { subject: "x", tiemout: 5 } as never)).rejects.toMatchObject({
+      code: "WEIR_ERR_INVALID_OPTION",
+    });
+  });
+
+  it("start() fails with WEIR_ERR_NATS_STREAM_NOT_FOUND for a missing stream; `subjects` creates it", async () => {
+    const missing = uniqueStream("missing");
+    const a = app();
+    a.route([missing], { type: RouteTypes.NATS }, async () => {});
+    await expect(a.start()).rejects.toMatchObject({ code: "WEIR_ERR_NATS_STREAM_NOT_FOUND" });
+
+    const created = uniqueStream("created");
+    admin.track(created);
+    const b = app();
+    const got: unknown[] = [];
+    b.route([created], { type: RouteTypes.NATS, subjects: [`${created}.>`] }, async (messages) => {
+      for (const m of messages) got.push(m.body);
+    });
+    await b.start();
+    await b.nats.publish({ hello: "world" }, { subject: `${created}.greeting` });
+    await until(() => got.length === 1, "the message");
+    expect(got).toEqual([{ hello: "world" }]);
+  });
+
+  it("a handler longer than ackWait is kept alive by working() beats: one delivery, then acked", async () => {
+    const stream = await admin.stream(uniqueStream("working"));
+    const a = app();
+    const deliveries: { n: number; count: number }[] = [];
+    a.route(
+      [stream],
+      { type: RouteTypes.NATS, ackWait: 1_000 },
+      async (messages: NATSMessage<{ n: number }>[]) => {
+        for (const m of messages) deliveries.push({ n: m.body.n, count: m.deliveryCount });
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+      },
+    );
+    await a.start();
+    await admin.publish(`${stream}.slow`, [{ n: 1 }]);
+    await until(
+      async () => deliveries.length === 1 && (await admin.backlog(stream, a.name)) === 0,
+      "the ack",
+      10_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(deliveries).toEqual([{ n: 1, count: 1 }]);
+  });
+
+  it("a body that is not JSON is dead-lettered (deadLetter on) with its reason in headers, never requeued", async () => {
+    const stream = await admin.stream(uniqueStream("badjson"));
+    admin.track(`${stream}-dlq`);
+    const a = app();
+    const handled: unknown[] = [];
+    a.route([stream], { type: RouteTypes.NATS, deadLetter: true }, async (messages) => {
+      for (const m of messages) handled.push(m.body);
+    });
+    await a.start();
+    await admin.publish(`${stream}.x`, ["{not json", { ok: true }]);
+    await until(async () => (await admin.messages(`${stream}-dlq`)).length === 1, "the dead letter");
+    await until(() => handled.length === 1, "the good one");
+    const [dead] = await admin.messages(`${stream}-dlq`);
+    expect(dead?.body).toBe("{not json");
+    expect(dead?.subject).toBe(`weir.dlq.${stream}`);
+    expect(dead?.headers).toMatchObject({
+      "x-weir-error-code": "WEIR_ERR_INVALID_JSON",
+      "x-weir-original-subject": `${stream}.x`,
+      "x-weir-original-stream": stream,
+      "x-weir-attempts": "1",
+    });
+    expect(handled).toEqual([{ ok: true }]);
+  });
+
+  it("health names the server; describe and AsyncAPI show the route with its consumer and dead-letter stream", async () => {
+    const stream = await admin.stream(uniqueStream("health"));
+    admin.track(`${stream}-dlq`);
+    const a = app({ name: "health-app" });
+    a.route(
+      [stream],
+      {
+        type: RouteTypes.NATS,
+        subject: `${stream}.orders`,
+        prefetch: 20,
+        retry: { maxAttempts: 2 },
+        options: { bulkSize: 50 },
+      },
+      async () => {},
+    );
+    await a.start();
+    const health = a.health().transports.find((t) => t.transport === "nats");
+    expect(health?.ready).toBe(true);
+    expect(health?.connections?.[0]).toMatchObject({ connected: true, node: "127.0.0.1:4222" });
+    expect(health?.routes[0]).toMatchObject({ consumer: `health-app_${stream}_orders`, consuming: true });
+    const doc = toAsyncAPI(a);
+    expect(JSON.stringify(doc.servers)).toContain('"protocol":"nats"');
+    const channel = Object.values(doc.channels)[0] as { address: string; bindings: unknown };
+    expect(channel.address).toBe(`${stream}.orders`);
+    expect(channel.bindings).toEqual({ nats: {} });
+    const { diagnostics } = await new Parser().parse(JSON.stringify(doc));
+    expect(diagnostics.filter((d) => d.severity <= 1).map((d) => d.message)).toEqual([]);
+  });
+
+  it("tracing and metrics: a publish in a span → the handler's span is in the same trace, messaging.system nats; the ack counted", async () => {
+    const stream = await admin.stream(uniqueStream("trace"));
+    const a = app({ observability: { tracing: true, metrics: true } });
+    let traceparent: string | undefined;
+    a.route([stream], { type: RouteTypes.NATS }, async (messages: NATSMessage[]) => {
+      traceparent = messages[0]?.headers.traceparent;
+    });
+    await a.start();
+    const root = await trace.getTracer("t").startActiveSpan("checkout", async (span) => {
+      await a.nats.publish({ n: 1 }, { subject: `${stream}.t` });
+      span.end();
+      return span.spanContext();
+    });
+    await until(() => traceparent !== undefined, "the handler");
+    await until(
+      () => exporter.getFinishedSpans().some((s) => s.kind === SpanKind.CONSUMER),
+      "the process span",
+    );
+    const process = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CONSUMER)!;
+    expect(process.spanContext().traceId).toBe(root.traceId);
+    expect(process.attributes["messaging.system"]).toBe("nats");
+    // /metrics counts the route's settlements under its transport.
+    await until(
+      async () =>
+        /messages_settled_total\{[^}]*transport="nats"[^}]*\} 1/.test((await a.metrics?.metrics()) ?? ""),
+      "the ack counted",
+    );
+  });
+});
