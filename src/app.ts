@@ -13,6 +13,7 @@ import type { AMQPTransport } from "./transports/amqp/transport.js";
 import { httpTransport } from "./transports/http/plugin.js";
 import { natsTransport } from "./transports/nats/plugin.js";
 import { redisTransport } from "./transports/redis/plugin.js";
+import { sqsTransport } from "./transports/sqs/plugin.js";
 import { sseTransport } from "./transports/sse/plugin.js";
 
 /**
@@ -28,6 +29,7 @@ export const BUILT_IN_TRANSPORTS: readonly TransportPlugin[] = [
   sseTransport as TransportPlugin,
   redisTransport as TransportPlugin,
   natsTransport as TransportPlugin,
+  sqsTransport as TransportPlugin,
 ];
 
 /**

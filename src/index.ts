@@ -73,6 +73,7 @@ export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";
 export * from "./transports/nats/index.js";
 export * from "./transports/redis/index.js";
+export * from "./transports/sqs/index.js";
 export * from "./transports/sse/index.js";
 // The utils' own `Action` (an ActionQueue step) would clash with the route `Action` above; an
 // explicit export always wins over `export *`, so it is offered under a name of its own.

@@ -13,6 +13,7 @@ export const RouteTypes = {
   SSE: "sse",
   REDIS: "redis",
   NATS: "nats",
+  SQS: "sqs",
 } as const;
 export type { RouteType } from "./route-kinds.js";
 

@@ -1,0 +1,18 @@
+/**
+ * `weir/sqs`: the Amazon SQS transport's public API (its plugin, route spec and handler types,
+ * messages, client, errors). The root `weir` exports all of it too. Importing it does not load the
+ * AWS SDK: that happens when the transport starts or first publishes.
+ */
+export type { SQSAppClient, SQSPublishOptions } from "./client.js";
+export { SQSPublishError } from "./errors.js";
+export { SQS_ATTRIBUTES, SQSMessage } from "./message.js";
+export type { SQSCredentials, SQSOptions } from "./options.js";
+export { sqsTransport } from "./plugin.js";
+export {
+  defaultDeadLetterQueue,
+  type SQSDeadLetterOptions,
+  type SQSHandler,
+  type SQSRetryOptions,
+  type SQSRouteOptions,
+  type SQSRouteSpec,
+} from "./route-spec.js";

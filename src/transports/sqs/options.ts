@@ -1,0 +1,58 @@
+import { InvalidOptionError } from "../../core/errors.js";
+import { knownKeys, nonEmptyString } from "../../core/validate.js";
+
+/** AWS credentials, as the AWS SDK takes them. */
+export interface SQSCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+/** `new App({ sqs: { ... } })`: where the SQS routes and `app.sqs.publish` reach SQS. */
+export interface SQSOptions {
+  /**
+   * The SQS endpoint, for an emulator or a VPC endpoint (`http://127.0.0.1:4566`). Every request
+   * goes there, queue URLs included.
+   * @defaultValue the AWS SDK's endpoint for `region`
+   */
+  endpoint?: string;
+  /**
+   * The AWS region (`eu-west-1`).
+   * @defaultValue `AWS_REGION` or the AWS SDK's configuration; `"us-east-1"` when `endpoint` is set and none is found
+   */
+  region?: string;
+  /**
+   * Static credentials.
+   * @defaultValue the AWS SDK's default credential chain (environment, shared files, instance role)
+   */
+  credentials?: SQSCredentials;
+}
+
+export interface ResolvedSQSOptions {
+  readonly endpoint: string | undefined;
+  readonly region: string | undefined;
+  readonly credentials: SQSCredentials | undefined;
+}
+
+/** Checks `sqs` once, when the App is built. */
+export function resolveSQSOptions(options: SQSOptions | undefined): ResolvedSQSOptions {
+  knownKeys("sqs", options, ["endpoint", "region", "credentials"]);
+  const endpoint =
+    options?.endpoint === undefined ? undefined : nonEmptyString("sqs.endpoint", options.endpoint);
+  if (endpoint !== undefined && !URL.canParse(endpoint)) {
+    throw new InvalidOptionError("sqs.endpoint", `must be a URL, got ${JSON.stringify(endpoint)}`);
+  }
+  const region =
+    options?.region === undefined ? process.env.AWS_REGION : nonEmptyString("sqs.region", options.region);
+  const credentials = options?.credentials;
+  if (credentials !== undefined) {
+    knownKeys("sqs.credentials", credentials, ["accessKeyId", "secretAccessKey", "sessionToken"]);
+    nonEmptyString("sqs.credentials.accessKeyId", credentials.accessKeyId);
+    nonEmptyString("sqs.credentials.secretAccessKey", credentials.secretAccessKey);
+  }
+  return {
+    endpoint,
+    region: region ?? (endpoint === undefined ? undefined : "us-east-1"),
+    credentials,
+  };
+}
