@@ -14,4 +14,5 @@ export const HEAVY_LIBRARIES = [
   "@opentelemetry/api",
   "@nats-io/transport-node",
   "@nats-io/jetstream",
+  "@aws-sdk/client-sqs",
 ] as const;

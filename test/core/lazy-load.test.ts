@@ -34,6 +34,10 @@ const clients = [typeof app.amqp.publish, typeof app.http, typeof app.redis.publ
 const natsApp = new App({ name: "lazy-nats" });
 natsApp.route(["LAZY_ORDERS"], { type: RouteTypes.NATS }, async () => {});
 void natsApp.nats.publish;
+// An SQS route and its client load no AWS SDK before start (issue #20).
+const sqsApp = new App({ name: "lazy-sqs", sqs: { region: "us-east-1" } });
+sqsApp.route(["lazy-orders"], { type: RouteTypes.SQS }, async () => {});
+void sqsApp.sqs.publish;
 const auth = jwtAuth({ secret: "a secret of at least thirty-two bytes!", algorithms: ["HS256"] });
 const worker = loaded();
 

@@ -5,11 +5,13 @@ import {
   type NATSMessage,
   type RedisMessage,
   RouteTypes,
+  type SQSMessage,
   type SSEEvent,
 } from "../../src/index.js";
 import { Broker, createApp, uniqueName } from "../helpers/amqp.js";
 import { createNATSApp, NATSAdmin, uniqueStream as uniqueNATSStream } from "../helpers/nats.js";
 import { createRedisApp, RedisHelper, uniqueStream } from "../helpers/redis.js";
+import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
 import { SSETestServer } from "../sse/sse-test-server.js";
 import { type TransportFixture, transportConformance } from "./conformance.js";
 
@@ -153,6 +155,41 @@ describe("transport conformance: nats", () => {
       payloadOf: (received) => (received as NATSMessage<{ p: string }>).body.p,
       async cleanup() {
         await admin?.close();
+      },
+    };
+  });
+});
+
+describe("transport conformance: sqs", () => {
+  transportConformance("sqs", (): TransportFixture => {
+    let queues: SQSQueues | undefined;
+    let queue = "";
+    return {
+      async makeApp() {
+        const emulator = await sqsEmulator();
+        queues = new SQSQueues(rawClient(emulator));
+        queue = sqsQueueName("conformance");
+        await queues.create(queue);
+        return createSQSApp(emulator);
+      },
+      addRoute(app, handler) {
+        app.route(
+          [queue],
+          { type: RouteTypes.SQS, waitTime: 1_000 },
+          async (messages: SQSMessage<{ p: string }>[]) => {
+            for (const m of messages) handler(m);
+          },
+        );
+      },
+      addInvalidRoute(app) {
+        app.route([queue], { type: RouteTypes.SQS, options: { bulkSize: 0 } }, async () => {});
+      },
+      async deliver(_app, payload) {
+        await queues?.publish(queue, [{ p: payload }]);
+      },
+      payloadOf: (received) => (received as SQSMessage<{ p: string }>).body.p,
+      async cleanup() {
+        await queues?.cleanup();
       },
     };
   });
