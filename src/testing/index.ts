@@ -13,11 +13,13 @@ import "../transports/amqp/testing/driver.js";
 import "../transports/http/testing/driver.js";
 import "../transports/redis/testing/driver.js";
 import "../transports/sse/testing/driver.js";
+import "../transports/sqs/testing/driver.js";
 import { amqpTestDriver } from "../transports/amqp/testing/driver.js";
 import { httpTestDriver } from "../transports/http/testing/driver.js";
 import { redisTestDriver } from "../transports/redis/testing/driver.js";
 import "../transports/nats/testing/driver.js";
 import { natsTestDriver } from "../transports/nats/testing/driver.js";
+import { sqsTestDriver } from "../transports/sqs/testing/driver.js";
 import { sseTestDriver } from "../transports/sse/testing/driver.js";
 import { registerBuiltInDriver } from "./client.js";
 import type { TestDriverFactory } from "./driver.js";
@@ -27,6 +29,7 @@ registerBuiltInDriver(httpTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(redisTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(sseTestDriver as unknown as TestDriverFactory);
 registerBuiltInDriver(natsTestDriver as unknown as TestDriverFactory);
+registerBuiltInDriver(sqsTestDriver as unknown as TestDriverFactory);
 
 export type {
   DeliverOptions,
@@ -46,6 +49,7 @@ export type {
   RedisOutcome,
   RedisPublishResult,
 } from "../transports/redis/testing/memory-redis.js";
+export type { TestSQS } from "../transports/sqs/testing/driver.js";
 export type {
   SSEConnectionInfo,
   SSEEmitResult,

@@ -65,6 +65,12 @@ export class SQSRouteConsumer {
   private stopped = false;
   /** Visibility extensions sent so far. */
   private extended = 0;
+  /**
+   * FIFO order with `concurrency` > 1: the groups with a message in the runner, and what waits
+   * behind it (received, held, not handed over yet). Undefined at concurrency 1, where bulks run
+   * one after the other and SQS's own order is kept as it is.
+   */
+  private readonly groups: Map<string, SQSMessage[]> | undefined;
 
   constructor(
     readonly route: SQSRoute,
@@ -81,6 +87,7 @@ export class SQSRouteConsumer {
       lastError: undefined,
       received: 0,
     }));
+    this.groups = route.concurrency > 1 ? new Map() : undefined;
     const acknowledger = this.acknowledger();
     this.forwarding =
       route.retry !== undefined || route.deadLetter !== undefined ? this.makeForwarding() : undefined;
@@ -147,6 +154,10 @@ export class SQSRouteConsumer {
         this.abort.abort();
         for (const wake of this.roomWaiters.splice(0)) wake();
         await deadline.race(Promise.allSettled(this.pollers));
+        // FIFO messages waiting behind their group never reach the runner now: back to SQS.
+        const waiting = [...(this.groups?.values() ?? [])].flat();
+        this.groups?.clear();
+        if (waiting.length > 0) this.settleAll(waiting, Actions.REQUEUE, true);
       },
     });
     if (this.extender !== undefined) clearInterval(this.extender);
@@ -232,7 +243,7 @@ export class SQSRouteConsumer {
     );
     this.live.add(message);
     if (decoded.ok) {
-      this.runner.push(message);
+      this.handOver(message);
       return;
     }
     if (this.policy !== undefined) {
@@ -247,8 +258,33 @@ export class SQSRouteConsumer {
     this.settleAll([message], Actions.REJECT);
   }
 
+  /** To the runner, unless an earlier message of its FIFO group is still there (then after it). */
+  private handOver(message: SQSMessage): void {
+    const group = message.groupId;
+    if (this.groups === undefined || group === undefined) {
+      this.runner.push(message);
+      return;
+    }
+    const waiting = this.groups.get(group);
+    if (waiting !== undefined) {
+      waiting.push(message);
+      return;
+    }
+    this.groups.set(group, []);
+    this.runner.push(message);
+  }
+
   private released(messages: readonly SQSMessage[]): void {
-    for (const message of messages) this.live.delete(message);
+    for (const message of messages) {
+      if (!this.live.delete(message)) continue;
+      const group = message.groupId;
+      const waiting = group === undefined ? undefined : this.groups?.get(group);
+      if (waiting === undefined) continue;
+      const next = waiting.shift();
+      if (next === undefined) this.groups?.delete(group!);
+      else if (this.stopped) queueMicrotask(() => this.settleAll([next], Actions.REQUEUE, true));
+      else this.runner.push(next);
+    }
     for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
