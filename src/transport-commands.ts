@@ -2,6 +2,7 @@ import { perTransport, type TransportCommand } from "./cli/transport-command.js"
 import { DLQ_HELP, PUBLISH_HELP } from "./transports/amqp/cli/help.js";
 import { NATS_DLQ_HELP, NATS_PUBLISH_HELP } from "./transports/nats/cli/help.js";
 import { REDIS_DLQ_HELP, REDIS_PUBLISH_HELP } from "./transports/redis/cli/help.js";
+import { SQS_DLQ_HELP, SQS_PUBLISH_HELP } from "./transports/sqs/cli/help.js";
 
 /**
  * The commands transports add to `weir`, by name: the CLI's side of the composition root (src/app.ts
@@ -30,6 +31,12 @@ const PUBLISH: Record<string, TransportCommand> = {
     help: NATS_PUBLISH_HELP,
     run: async (argv) => (await import("./transports/nats/cli/commands.js")).publishCommand(argv),
   },
+  sqs: {
+    synopsis: "publish --transport sqs <queue> <json>",
+    summary: "send one message to an SQS queue",
+    help: SQS_PUBLISH_HELP,
+    run: async (argv) => (await import("./transports/sqs/cli/commands.js")).publishCommand(argv),
+  },
 };
 
 /** `weir dlq --transport T`: one variant per transport that keeps dead letters. */
@@ -51,6 +58,12 @@ const DLQ: Record<string, TransportCommand> = {
     summary: "show, move back or delete the dead letters of a JetStream stream",
     help: NATS_DLQ_HELP,
     run: async (argv) => (await import("./transports/nats/cli/commands.js")).dlqCommand(argv),
+  },
+  sqs: {
+    synopsis: "dlq --transport sqs list|replay|purge <queue>",
+    summary: "show, move back or delete the dead letters of an SQS queue",
+    help: SQS_DLQ_HELP,
+    run: async (argv) => (await import("./transports/sqs/cli/commands.js")).dlqCommand(argv),
   },
 };
 

@@ -72,7 +72,12 @@ export class MemorySQS implements SQSPort {
     for (;;) {
       if (options.signal?.aborted) throw new Error("receive aborted");
       const taken = this.take(queue, options.max, options.visibilitySeconds);
-      if (taken.length > 0 || Date.now() >= end) return taken;
+      if (taken.length > 0) return taken;
+      if (Date.now() >= end) {
+        // An empty answer takes a round trip on SQS: never a loop of microtasks that starves timers.
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        return taken;
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(50, Math.max(1, end - Date.now())));
         function done(): void {

@@ -1,0 +1,141 @@
+import { integerFlag, type ParsedArgs, parseArgs } from "../../../cli/args.js";
+import { loadEnvFile } from "../../../cli/env-file.js";
+import { UsageError } from "../../../cli/errors.js";
+import { print, say } from "../../../cli/output.js";
+import { awsPort } from "../aws-port.js";
+import { publishTo } from "../client.js";
+import { SQS_ATTRIBUTES } from "../message.js";
+import { resolveSQSOptions } from "../options.js";
+import { isFifo, type SQSPort, type SQSReceived } from "../port.js";
+import { defaultDeadLetterQueue } from "../route-spec.js";
+
+function portOf(args: ParsedArgs): Promise<SQSPort> {
+  loadEnvFile(args.values.get("env-file"));
+  const endpoint = args.values.get("endpoint") ?? process.env.WEIR_SQS_ENDPOINT;
+  const region = args.values.get("region");
+  return awsPort(
+    resolveSQSOptions({
+      ...(endpoint === undefined ? {} : { endpoint }),
+      ...(region === undefined ? {} : { region }),
+    }),
+  );
+}
+
+/** `weir publish --transport sqs <queue> <json>`. */
+export async function publishCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    values: ["endpoint", "region", "group", "dedup", "env-file"],
+    repeated: ["header"],
+  });
+  if (args.positionals.length !== 2)
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", "expected publish <queue> <json>");
+  const [queue, text] = args.positionals as [string, string];
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError("WEIR_ERR_CLI_BAD_JSON", `<json> is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const headers: Record<string, string> = {};
+  for (const header of args.repeated.get("header") ?? []) {
+    const eq = header.indexOf("=");
+    if (eq <= 0) throw new UsageError("WEIR_ERR_CLI_BAD_VALUE", `--header must be name=value, got ${header}`);
+    headers[header.slice(0, eq)] = header.slice(eq + 1);
+  }
+  const port = await portOf(args);
+  try {
+    const group = args.values.get("group");
+    const dedup = args.values.get("dedup");
+    const id = await publishTo(async () => port, body, {
+      queue,
+      headers,
+      ...(group === undefined ? {} : { messageGroupId: group }),
+      ...(dedup === undefined ? {} : { deduplicationId: dedup }),
+    });
+    say(`published to SQS queue ${queue} (MessageId ${id})`);
+    return 0;
+  } finally {
+    port.close();
+  }
+}
+
+/** Receives up to `limit` messages of `url`, hidden for 30 s, each once. */
+async function receiveAll(port: SQSPort, url: string, limit: number): Promise<SQSReceived[]> {
+  const seen = new Map<string, SQSReceived>();
+  for (let round = 0; round < Math.ceil(limit / 10) + 2 && seen.size < limit; round++) {
+    const batch = await port.receive(url, {
+      max: Math.min(10, limit - seen.size),
+      waitSeconds: 0,
+      visibilitySeconds: 30,
+    });
+    if (batch.length === 0) break;
+    for (const message of batch) if (!seen.has(message.id)) seen.set(message.id, message);
+  }
+  return [...seen.values()];
+}
+
+/** `weir dlq --transport sqs list|replay|purge <queue>`. */
+export async function dlqCommand(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    values: ["endpoint", "region", "dlq", "limit", "env-file"],
+    switches: ["json"],
+  });
+  const [action, queue, ...rest] = args.positionals;
+  if (action === undefined || !["list", "replay", "purge"].includes(action)) {
+    throw new UsageError(
+      action === undefined ? "WEIR_ERR_CLI_ARGUMENT" : "WEIR_ERR_CLI_UNKNOWN_COMMAND",
+      action === undefined ? "expected dlq list|replay|purge <queue>" : `unknown command dlq ${action}`,
+    );
+  }
+  if (queue === undefined || rest.length > 0)
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `expected dlq ${action} <queue>`);
+  const limit = integerFlag(args, "limit", 100);
+  const dlqName = args.values.get("dlq") ?? defaultDeadLetterQueue(queue);
+  const port = await portOf(args);
+  try {
+    const dlq = await port.queueUrl(dlqName);
+    if (action === "purge") {
+      await port.purge(dlq);
+      say(`purged ${dlqName}`);
+      return 0;
+    }
+    const letters = await receiveAll(port, dlq, limit);
+    if (action === "list") {
+      // Nothing consumed: visible again at once.
+      await port.changeVisibility(
+        dlq,
+        letters.map((m) => ({ receipt: m.receipt, seconds: 0 })),
+      );
+      const rows = letters.map((m) => ({
+        id: m.id,
+        queue: m.attributes[SQS_ATTRIBUTES.originalQueue] ?? queue,
+        reason: m.attributes[SQS_ATTRIBUTES.error] ?? null,
+        body: m.body,
+      }));
+      if (args.switches.has("json")) print(`${JSON.stringify(rows, null, 2)}\n`);
+      else {
+        say(`${rows.length} dead letter(s) in ${dlqName}`);
+        for (const row of rows)
+          say(`- ${row.id} from ${row.queue}: ${row.reason ?? "(no reason)"}\n  ${row.body}`);
+      }
+      return 0;
+    }
+    let replayed = 0;
+    for (const m of letters) {
+      const target = m.attributes[SQS_ATTRIBUTES.originalQueue] ?? queue;
+      const { [SQS_ATTRIBUTES.error]: _e, [SQS_ATTRIBUTES.originalQueue]: _q, ...attributes } = m.attributes;
+      await port.send(await port.queueUrl(target), m.body, {
+        attributes,
+        ...(isFifo(target) ? { groupId: m.groupId ?? "weir-replay", deduplicationId: `replay-${m.id}` } : {}),
+      });
+      await port.delete(dlq, [m.receipt]);
+      replayed++;
+    }
+    say(`replayed ${replayed} dead letter(s) from ${dlqName}`);
+    return 0;
+  } finally {
+    port.close();
+  }
+}

@@ -1,0 +1,68 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { App, RouteTypes } from "../../src/index.js";
+import { runCli } from "../cli/helpers.js";
+import { silentLogger } from "../helpers/amqp.js";
+import { rawClient, SQSQueues, sqsEmulator, sqsQueueName, TEST_CREDENTIALS } from "../helpers/sqs.js";
+import { until } from "../transports/delivery-behaviour.js";
+
+const emulator = await sqsEmulator();
+const queues = new SQSQueues(rawClient(emulator));
+const ENV = {
+  WEIR_SQS_ENDPOINT: emulator.endpoint,
+  AWS_REGION: "us-east-1",
+  // The AWS SDK warns on stderr that its releases after January 2027 need Node 22.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+};
+afterAll(async () => {
+  await queues.cleanup();
+  await emulator.stop();
+});
+
+describe("weir publish / dlq --transport sqs", () => {
+  it("publishes, lists, replays and purges a route's dead letters", async () => {
+    const queue = sqsQueueName("cli");
+    await queues.create(queue);
+    const published = await runCli(["publish", "--transport", "sqs", queue, '{"n":1}'], ENV);
+    expect(published.stderr).toMatch(/published to SQS queue/);
+    expect(published.code).toBe(0);
+    expect(await queues.peek(queue)).toEqual([{ n: 1 }]);
+
+    // A route dead-letters it to <queue>-dlq.
+    const app = new App({
+      logger: silentLogger,
+      sqs: { endpoint: emulator.endpoint, region: "us-east-1", credentials: { ...TEST_CREDENTIALS } },
+    });
+    app.route([queue], { type: RouteTypes.SQS, waitTime: 1_000, deadLetter: true }, (messages) => {
+      for (const m of messages) m.deadLetter("bad order");
+    });
+    await app.start();
+    await until(async () => (await queues.peek(`${queue}-dlq`)).length === 1, "the dead letter");
+    await app.stop();
+    queues.created.push((await queues.url(`${queue}-dlq`))!);
+
+    const list = await runCli(["dlq", "--transport", "sqs", "list", queue, "--json"], ENV);
+    expect(list.code).toBe(0);
+    const rows = JSON.parse(list.stdout) as Array<{ queue: string; reason: string; body: string }>;
+    expect(rows).toMatchObject([{ queue, body: '{"n":1}' }]);
+    expect(rows[0]?.reason).toMatch(/bad order/);
+    expect(await queues.peek(`${queue}-dlq`)).toEqual([{ n: 1 }]); // list consumed nothing
+
+    const replay = await runCli(["dlq", "--transport", "sqs", "replay", queue], ENV);
+    expect(replay.code).toBe(0);
+    expect(replay.stderr).toMatch(/replayed 1/);
+    expect(await queues.peek(queue)).toEqual([{ n: 1 }]);
+    expect(await queues.backlog(`${queue}-dlq`)).toBe(0);
+
+    await queues.publish(`${queue}-dlq`, [{ n: 2 }]);
+    const purge = await runCli(["dlq", "--transport", "sqs", "purge", queue], ENV);
+    expect(purge.code).toBe(0);
+    expect(await queues.backlog(`${queue}-dlq`)).toBe(0);
+  }, 60_000);
+
+  it("--help names the SQS arguments", async () => {
+    const help = await runCli(["dlq", "--transport", "sqs", "--help"]);
+    expect(help.stdout).toMatch(/--dlq NAME/);
+  });
+});
