@@ -30,6 +30,7 @@ const ROUTES: Record<string, string[][]> = {
   "14-streams.ts": [["weir.demo.ledger"]],
   "15-redis-streams.ts": [["weir.demo.shipments"]],
   "16-nats-jetstream.ts": [["WEIR_DEMO_ORDERS"]],
+  "17-sqs.ts": [["orders"]],
 };
 
 /** The typed publishers `weir routes --json` must list after the routes, by name. */
