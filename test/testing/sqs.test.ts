@@ -70,4 +70,31 @@ describe("client.sqs (in memory, no AWS)", () => {
       ["g1", { a: 2 }],
     ]);
   });
+
+  it("keeps each MessageGroupId in order at concurrency 3 though one receive hands out a whole group", async () => {
+    const app = sqsApp();
+    const seen: Record<string, number[]> = { a: [], b: [] };
+    app.route(
+      ["groups.fifo"],
+      { type: RouteTypes.SQS, waitTime: 0, options: { concurrency: 3 } },
+      async (messages: SQSMessage<{ g: string; n: number }>[]) => {
+        // Later messages finish sooner: without weir's group order they would overtake.
+        await new Promise((resolve) => setTimeout(resolve, 60 - (messages[0]?.body.n ?? 0) * 10));
+        for (const m of messages) seen[m.body.g]?.push(m.body.n);
+      },
+    );
+    const client = createTestClient(app);
+    clients.push(client);
+    // All sent before the start: the first receive takes both groups whole.
+    for (let n = 0; n < 5; n++) {
+      await app.sqs.publish({ g: "a", n }, { queue: "groups.fifo", messageGroupId: "a" });
+      await app.sqs.publish({ g: "b", n }, { queue: "groups.fifo", messageGroupId: "b" });
+    }
+    await client.start();
+    const end = Date.now() + 5_000;
+    while ((seen.a?.length ?? 0) + (seen.b?.length ?? 0) < 10 && Date.now() < end) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(seen).toEqual({ a: [0, 1, 2, 3, 4], b: [0, 1, 2, 3, 4] });
+  });
 });
