@@ -62,3 +62,25 @@ export function integerFlag(args: ParsedArgs, name: string, fallback: number, mi
     throw new UsageError("WEIR_ERR_CLI_BAD_VALUE", `--${name} must be an integer >= ${min}, got ${raw}`);
   return value;
 }
+
+/** `<json>` of `weir publish`, parsed; `WEIR_ERR_CLI_BAD_JSON` (exit 2) when it is not JSON. */
+export function jsonArgument(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError("WEIR_ERR_CLI_BAD_JSON", `<json> is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** The repeated `--header name=value` flags; `WEIR_ERR_CLI_BAD_VALUE` for one without `=` or a name. */
+export function headerFlags(args: ParsedArgs): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const header of args.repeated.get("header") ?? []) {
+    const eq = header.indexOf("=");
+    if (eq <= 0) throw new UsageError("WEIR_ERR_CLI_BAD_VALUE", `--header must be name=value, got ${header}`);
+    headers[header.slice(0, eq)] = header.slice(eq + 1);
+  }
+  return headers;
+}

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { App } from "../../../app.js";
-import { integerFlag, parseArgs } from "../../../cli/args.js";
+import { headerFlags, integerFlag, jsonArgument, parseArgs } from "../../../cli/args.js";
 import { quietLogs, readApp } from "../../../cli/commands.js";
 import { loadEnvFile } from "../../../cli/env-file.js";
 import { CLIError, UsageError } from "../../../cli/errors.js";
@@ -67,20 +67,8 @@ export async function publishCommand(argv: readonly string[]): Promise<number> {
   if (args.positionals.length !== 2)
     throw new UsageError("WEIR_ERR_CLI_ARGUMENT", "expected publish --transport redis <stream> <json>");
   const [stream, text] = args.positionals as [string, string];
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError("WEIR_ERR_CLI_BAD_JSON", `<json> is not valid JSON: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  const headers: Record<string, string> = {};
-  for (const header of args.repeated.get("header") ?? []) {
-    const eq = header.indexOf("=");
-    if (eq <= 0) throw new UsageError("WEIR_ERR_CLI_BAD_VALUE", `--header must be name=value, got ${header}`);
-    headers[header.slice(0, eq)] = header.slice(eq + 1);
-  }
+  const body = jsonArgument(text);
+  const headers = headerFlags(args);
   const timeout = integerFlag(args, "timeout", 10_000);
   const maxLen = args.values.has("maxlen") ? integerFlag(args, "maxlen", 1) : undefined;
   loadEnvFile(args.values.get("env-file"));
