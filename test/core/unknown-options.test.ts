@@ -57,6 +57,7 @@ const APP_KEYS = [
   "sse",
   "redis",
   "nats",
+  "sqs",
   "observability",
   "transports",
 ];
