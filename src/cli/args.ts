@@ -84,3 +84,30 @@ export function headerFlags(args: ParsedArgs): Record<string, string> {
   }
   return headers;
 }
+
+/** What `weir dlq` does: list, replay or purge the dead letters of a source. */
+export type DlqAction = "list" | "replay" | "purge";
+
+/**
+ * `dlq <action> <source>` of any transport's `weir dlq`: the action and the source (`noun` names it
+ * in the messages: `<queue>`, `<stream>`; `usage` is what comes before the action, e.g.
+ * `dlq --transport nats`). A missing action or source is `WEIR_ERR_CLI_ARGUMENT`, an unknown action
+ * `WEIR_ERR_CLI_UNKNOWN_COMMAND`.
+ */
+export function dlqArguments(
+  args: ParsedArgs,
+  noun: string,
+  usage = "dlq",
+): { readonly action: DlqAction; readonly source: string } {
+  const [action, source, ...rest] = args.positionals;
+  if (action === undefined) {
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `expected ${usage} list|replay|purge <${noun}>`);
+  }
+  if (action !== "list" && action !== "replay" && action !== "purge") {
+    throw new UsageError("WEIR_ERR_CLI_UNKNOWN_COMMAND", `unknown command dlq ${action}`);
+  }
+  if (source === undefined || rest.length > 0) {
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `expected ${usage} ${action} <${noun}>`);
+  }
+  return { action, source };
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe } from "vitest";
 import { RouteTypes } from "../../src/index.js";
 import { createNATSApp, NATSAdmin, NATSProxy, uniqueStream } from "../helpers/nats.js";
-import { type DeliveryFixture, deliveryBehaviour, until } from "./delivery-behaviour.js";
+import { commonSpec, type DeliveryFixture, deliveryBehaviour, until } from "./delivery-behaviour.js";
 
 /**
  * The delivery behaviour suite on NATS JetStream: the shared server on 4222, reached through a TCP
@@ -33,21 +33,7 @@ describe("delivery behaviour: nats (JetStream)", () => {
         return stream;
       },
       makeApp: () => createNATSApp({ name: appName, shutdownTimeout: 5_000 }, proxy.url),
-      spec(_source, o) {
-        return {
-          type: RouteTypes.NATS,
-          ...(o.prefetch === undefined ? {} : { prefetch: o.prefetch }),
-          options: {
-            ...(o.bulkSize === undefined ? {} : { bulkSize: o.bulkSize }),
-            ...(o.bulkFlushInterval === undefined ? {} : { bulkFlushInterval: o.bulkFlushInterval }),
-            ...(o.onException === undefined ? {} : { onException: o.onException }),
-          },
-          ...(o.schema === undefined ? {} : { schema: o.schema }),
-          ...(o.once === undefined ? {} : { once: o.once }),
-          ...(o.retry === undefined ? {} : { retry: o.retry }),
-          ...(o.deadLetter === undefined ? {} : { deadLetter: o.deadLetter }),
-        };
-      },
+      spec: (_source, o) => commonSpec(RouteTypes.NATS, o),
       async publish(source, bodies) {
         await (await open()).publish(`${source}.msg`, bodies);
       },

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { describe } from "vitest";
 import { RouteTypes } from "../../src/index.js";
 import { createRedisApp, RedisHelper, uniqueStream } from "../helpers/redis.js";
-import { type DeliveryFixture, deliveryBehaviour, until } from "./delivery-behaviour.js";
+import { commonSpec, type DeliveryFixture, deliveryBehaviour, until } from "./delivery-behaviour.js";
 
 describe("delivery behaviour: redis (Redis Streams)", () => {
   deliveryBehaviour((): DeliveryFixture => {
@@ -18,21 +18,7 @@ describe("delivery behaviour: redis (Redis Streams)", () => {
         return open().track(uniqueStream("behaviour"));
       },
       makeApp: () => createRedisApp({ name: appName, shutdownTimeout: 5_000 }),
-      spec(_source, o) {
-        return {
-          type: RouteTypes.REDIS,
-          ...(o.prefetch === undefined ? {} : { prefetch: o.prefetch }),
-          options: {
-            ...(o.bulkSize === undefined ? {} : { bulkSize: o.bulkSize }),
-            ...(o.bulkFlushInterval === undefined ? {} : { bulkFlushInterval: o.bulkFlushInterval }),
-            ...(o.onException === undefined ? {} : { onException: o.onException }),
-          },
-          ...(o.schema === undefined ? {} : { schema: o.schema }),
-          ...(o.once === undefined ? {} : { once: o.once }),
-          ...(o.retry === undefined ? {} : { retry: o.retry }),
-          ...(o.deadLetter === undefined ? {} : { deadLetter: o.deadLetter }),
-        };
-      },
+      spec: (_source, o) => commonSpec(RouteTypes.REDIS, o),
       async publish(source, bodies) {
         await open().publish(source, bodies);
       },

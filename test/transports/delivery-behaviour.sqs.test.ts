@@ -1,7 +1,7 @@
 import { afterAll, describe } from "vitest";
 import { RouteTypes } from "../../src/index.js";
 import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
-import { type DeliveryFixture, deliveryBehaviour } from "./delivery-behaviour.js";
+import { commonSpec, type DeliveryFixture, deliveryBehaviour } from "./delivery-behaviour.js";
 
 const emulator = await sqsEmulator();
 afterAll(() => emulator.stop());
@@ -18,23 +18,9 @@ describe("delivery behaviour: sqs (fauxqs, an SQS emulator on 127.0.0.1)", () =>
         return name;
       },
       makeApp: () => createSQSApp(emulator, { shutdownTimeout: 5_000 }),
-      spec(_source, o) {
-        return {
-          type: RouteTypes.SQS,
-          // Short long polls: a test's stop() does not wait on them (it aborts them anyway).
-          waitTime: 1_000,
-          ...(o.prefetch === undefined ? {} : { prefetch: o.prefetch }),
-          options: {
-            ...(o.bulkSize === undefined ? {} : { bulkSize: o.bulkSize }),
-            ...(o.bulkFlushInterval === undefined ? {} : { bulkFlushInterval: o.bulkFlushInterval }),
-            ...(o.onException === undefined ? {} : { onException: o.onException }),
-          },
-          ...(o.schema === undefined ? {} : { schema: o.schema }),
-          ...(o.once === undefined ? {} : { once: o.once }),
-          ...(o.retry === undefined ? {} : { retry: o.retry }),
-          ...(o.deadLetter === undefined ? {} : { deadLetter: o.deadLetter }),
-        };
-      },
+      spec: (_source, o) =>
+        // Short long polls: a test's stop() does not wait on them (it aborts them anyway).
+        commonSpec(RouteTypes.SQS, o, { waitTime: 1_000 }),
       publish: (source, bodies) => queues.publish(source, bodies),
       backlog: (source) => queues.backlog(source),
       deadLetters: (source) => queues.peek(`${source}-dlq`),

@@ -2,7 +2,7 @@ import { describe } from "vitest";
 import { RouteTypes } from "../../src/index.js";
 import { Broker, createApp, dropConnections, uniqueName } from "../helpers/amqp.js";
 import { queueMessages } from "../helpers/rabbitmqctl.js";
-import { type DeliveryFixture, deliveryBehaviour, until } from "./delivery-behaviour.js";
+import { commonSpec, type DeliveryFixture, deliveryBehaviour, until } from "./delivery-behaviour.js";
 
 describe("delivery behaviour: amqp (RabbitMQ)", () => {
   deliveryBehaviour((): DeliveryFixture => {
@@ -21,21 +21,7 @@ describe("delivery behaviour: amqp (RabbitMQ)", () => {
         return queue;
       },
       makeApp: () => createApp({ name: appName, shutdownTimeout: 5_000 }),
-      spec(_source, o) {
-        return {
-          type: RouteTypes.AMQP,
-          ...(o.prefetch === undefined ? {} : { prefetch: o.prefetch }),
-          options: {
-            ...(o.bulkSize === undefined ? {} : { bulkSize: o.bulkSize }),
-            ...(o.bulkFlushInterval === undefined ? {} : { bulkFlushInterval: o.bulkFlushInterval }),
-            ...(o.onException === undefined ? {} : { onException: o.onException }),
-          },
-          ...(o.schema === undefined ? {} : { schema: o.schema }),
-          ...(o.once === undefined ? {} : { once: o.once }),
-          ...(o.retry === undefined ? {} : { retry: o.retry }),
-          ...(o.deadLetter === undefined ? {} : { deadLetter: o.deadLetter }),
-        };
-      },
+      spec: (_source, o) => commonSpec(RouteTypes.AMQP, o),
       async publish(source, bodies) {
         await (await open()).publish(source, bodies);
       },

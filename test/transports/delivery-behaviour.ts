@@ -56,6 +56,36 @@ export interface DeliveryFixture {
   cleanup(): Promise<void>;
 }
 
+/**
+ * The route spec of a transport whose routes take weir's common names (`prefetch` beside `type`,
+ * bulk and outcome settings under `options`, `schema`, `once`, `retry`, `deadLetter` at the top):
+ * every built-in consuming transport. `extra` adds what the transport needs besides.
+ */
+export function commonSpec(
+  type: string,
+  o: CommonRouteOptions,
+  extra: Record<string, unknown> = {},
+): { readonly type: string; readonly [option: string]: unknown } {
+  const defined = (entries: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined));
+  return {
+    type,
+    ...extra,
+    ...defined({
+      prefetch: o.prefetch,
+      schema: o.schema,
+      once: o.once,
+      retry: o.retry,
+      deadLetter: o.deadLetter,
+    }),
+    options: defined({
+      bulkSize: o.bulkSize,
+      bulkFlushInterval: o.bulkFlushInterval,
+      onException: o.onException,
+    }),
+  };
+}
+
 /** Polls `predicate` every 20 ms, failing after `timeoutMs`. */
 export async function until(
   predicate: () => boolean | Promise<boolean>,

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { App } from "../../../app.js";
-import { headerFlags, integerFlag, jsonArgument, parseArgs } from "../../../cli/args.js";
+import { dlqArguments, headerFlags, integerFlag, jsonArgument, parseArgs } from "../../../cli/args.js";
 import { loadEnvFile } from "../../../cli/env-file.js";
 import { CLIError, UsageError } from "../../../cli/errors.js";
 import { causes, print, say, scrub } from "../../../cli/output.js";
@@ -80,17 +80,7 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
     values: ["server", "limit", "grep", "timeout", "env-file", "dlq-stream", "dlq-subject"],
     switches: ["json"],
   });
-  const [action, stream, ...rest] = args.positionals;
-  if (action === undefined || !["list", "replay", "purge"].includes(action)) {
-    throw new UsageError(
-      action === undefined ? "WEIR_ERR_CLI_ARGUMENT" : "WEIR_ERR_CLI_UNKNOWN_COMMAND",
-      action === undefined
-        ? "expected dlq --transport nats list|replay|purge <stream>"
-        : `unknown command dlq ${action}`,
-    );
-  }
-  if (stream === undefined || rest.length > 0)
-    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `expected dlq --transport nats ${action} <stream>`);
+  const { action, source: stream } = dlqArguments(args, "stream", "dlq --transport nats");
   const limit = args.values.has("limit") ? integerFlag(args, "limit", 100) : undefined;
   const timeout = integerFlag(args, "timeout", 10_000);
   loadEnvFile(args.values.get("env-file"));

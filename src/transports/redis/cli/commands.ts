@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { App } from "../../../app.js";
-import { headerFlags, integerFlag, jsonArgument, parseArgs } from "../../../cli/args.js";
+import { dlqArguments, headerFlags, integerFlag, jsonArgument, parseArgs } from "../../../cli/args.js";
 import { quietLogs, readApp } from "../../../cli/commands.js";
 import { loadEnvFile } from "../../../cli/env-file.js";
 import { CLIError, UsageError } from "../../../cli/errors.js";
@@ -100,15 +100,7 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
     values: ["url", "module", "limit", "grep", "timeout", "env-file"],
     switches: ["json"],
   });
-  const [action, stream, ...rest] = args.positionals;
-  if (action === undefined || !["list", "replay", "purge"].includes(action)) {
-    throw new UsageError(
-      action === undefined ? "WEIR_ERR_CLI_ARGUMENT" : "WEIR_ERR_CLI_UNKNOWN_COMMAND",
-      action === undefined ? "expected dlq list|replay|purge <stream>" : `unknown command dlq ${action}`,
-    );
-  }
-  if (stream === undefined || rest.length > 0)
-    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `expected dlq ${action} <stream>`);
+  const { action, source: stream } = dlqArguments(args, "stream");
   const modulePath = args.values.get("module");
   if (modulePath !== undefined && args.values.has("url")) {
     throw new UsageError(

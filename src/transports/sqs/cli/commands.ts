@@ -1,4 +1,11 @@
-import { headerFlags, integerFlag, jsonArgument, type ParsedArgs, parseArgs } from "../../../cli/args.js";
+import {
+  dlqArguments,
+  headerFlags,
+  integerFlag,
+  jsonArgument,
+  type ParsedArgs,
+  parseArgs,
+} from "../../../cli/args.js";
 import { loadEnvFile } from "../../../cli/env-file.js";
 import { UsageError } from "../../../cli/errors.js";
 import { print, say } from "../../../cli/output.js";
@@ -70,15 +77,7 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
     values: ["endpoint", "region", "dlq", "limit", "env-file"],
     switches: ["json"],
   });
-  const [action, queue, ...rest] = args.positionals;
-  if (action === undefined || !["list", "replay", "purge"].includes(action)) {
-    throw new UsageError(
-      action === undefined ? "WEIR_ERR_CLI_ARGUMENT" : "WEIR_ERR_CLI_UNKNOWN_COMMAND",
-      action === undefined ? "expected dlq list|replay|purge <queue>" : `unknown command dlq ${action}`,
-    );
-  }
-  if (queue === undefined || rest.length > 0)
-    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `expected dlq ${action} <queue>`);
+  const { action, source: queue } = dlqArguments(args, "queue");
   const limit = integerFlag(args, "limit", 100);
   const dlqName = args.values.get("dlq") ?? defaultDeadLetterQueue(queue);
   const port = await portOf(args);
