@@ -1,5 +1,5 @@
 import type { Registry } from "prom-client";
-import { Application, type CoreOptions } from "./core/application.js";
+import { Application, appTransports, type CoreOptions } from "./core/application.js";
 import { ConfigurationError } from "./core/errors.js";
 import type { RouteMethod } from "./core/route-kinds.js";
 import type { SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
@@ -7,13 +7,20 @@ import type { Transport, TransportContext, TransportPlugin } from "./core/transp
 import { knownKeys } from "./core/validate.js";
 import { Observability } from "./observability/observability.js";
 import type { ObservabilityOptions } from "./observability/options.js";
+import { TaskTransportError } from "./tasks/errors.js";
+import { appTaskLayer, TaskLayer } from "./tasks/layer.js";
+import type { CommonTaskOptions } from "./tasks/options.js";
+import { defineTask, type Task, type TaskHandler } from "./tasks/task.js";
+import type { AMQPMessage } from "./transports/amqp/message.js";
 import { amqpTransport } from "./transports/amqp/plugin.js";
-import { createTask, type Task, type TaskHandler, type TaskOptions } from "./transports/amqp/tasks.js";
-import type { AMQPTransport } from "./transports/amqp/transport.js";
+import type { AMQPTaskOptions } from "./transports/amqp/tasks.js";
 import { httpTransport } from "./transports/http/plugin.js";
 import { natsTransport } from "./transports/nats/plugin.js";
+import { resolveRedisOptions } from "./transports/redis/options.js";
 import { redisTransport } from "./transports/redis/plugin.js";
+import type { SQSMessage } from "./transports/sqs/message.js";
 import { sqsTransport } from "./transports/sqs/plugin.js";
+import type { SQSTaskOptions } from "./transports/sqs/tasks.js";
 import { sseTransport } from "./transports/sse/plugin.js";
 
 /**
@@ -67,6 +74,11 @@ export interface AppOptions extends CoreOptions {
  */
 // biome-ignore lint/suspicious/noEmptyInterface: filled by each transport by declaration merging.
 export interface AppClients {}
+
+/** `app.task(name, handler, options)` on RabbitMQ (the default transport). */
+export type TaskOptions<T = unknown> = AMQPTaskOptions<T> & CommonTaskOptions & { transport?: "amqp" };
+/** `app.task(name, handler, { transport: "sqs", ... })`. */
+export type SQSTaskDefinition<T = unknown> = SQSTaskOptions<T> & CommonTaskOptions & { transport: "sqs" };
 
 const CORE_OPTION_KEYS = ["logger", "shutdownTimeout", "name"] as const;
 
@@ -142,6 +154,15 @@ export class App<S extends object = Record<string, unknown>> extends Application
    * `undefined` unless `observability.metrics` is on.
    */
   readonly metrics: Registry | undefined;
+  /** Tasks' status, results and callbacks (src/tasks). */
+  private readonly taskLayer: TaskLayer;
+  /** Task names per transport and vhost, to refuse a second task on one queue. */
+  private readonly taskNames = new Set<string>();
+
+  /** @internal How weir/testing reaches the task layer (to keep results in memory). */
+  get [appTaskLayer](): TaskLayer {
+    return this.taskLayer;
+  }
 
   /**
    * Binds `handler` to `routes`. The route's `type` decides what the handler receives: an array of
@@ -165,6 +186,15 @@ export class App<S extends object = Record<string, unknown>> extends Application
     super(checked(options, plugins));
     const observability = new Observability(options.observability, this);
     this.metrics = observability.registry;
+    // The task store's Redis is the app's `redis` (Redis Streams routes use the same server).
+    const redis = (options as { redis?: Parameters<typeof resolveRedisOptions>[0] }).redis;
+    this.taskLayer = new TaskLayer(
+      resolveRedisOptions(redis).url,
+      this.name,
+      this.logger.child({ component: "tasks" }),
+      observability.instrumentation,
+    );
+    this.addCloser(() => this.taskLayer.close());
     const context: TransportContext = {
       logger: this.logger,
       appName: this.name,
@@ -195,40 +225,61 @@ export class App<S extends object = Record<string, unknown>> extends Application
   }
 
   /**
-   * Defines a task: an AMQP route on the queue `name` (declared by weir) that calls `handler` with
-   * one payload at a time, and returns its producer, whose `delay(payload, { delay })` enqueues a
-   * run from any process, with publisher confirms. The payload type comes from `schema` (zod,
-   * valibot, arktype: any Standard Schema) or from the type parameter. Misuse throws a `WeirError`
-   * here, like `route`.
+   * Defines a task: a route on the queue `name` (on RabbitMQ, declared by weir; on SQS with
+   * `transport: "sqs"`, an existing queue) that calls `handler` with one payload at a time, and
+   * returns its producer: `delay(payload, options)` enqueues a run from any process and resolves
+   * with its handle (`status()`, `result()`, `revoke()`), `get(id)` rebuilds a handle. The payload
+   * type comes from `schema` (zod, valibot, arktype: any Standard Schema) or the type parameter; the
+   * result type from what the handler returns. Status and results live in Redis (the app's
+   * `redis.url`) unless `results: false`. Misuse throws a `WeirError` here, like `route`: a
+   * transport that cannot carry tasks is `WEIR_ERR_TASK_TRANSPORT`. See docs/tasks.md.
    *
    * ```ts
    * const sendEmail = app.task("emails.send", async (email) => mailer.send(email), { schema: Email });
-   * await sendEmail.delay({ to: "ada@example.com" }, { delay: 60_000 });
+   * const job = await sendEmail.delay({ to: "ada@example.com" });
+   * const receipt = await job.result({ timeout: 30_000 });
    * ```
    */
-  task<Schema extends StandardSchemaV1>(
+  task<Schema extends StandardSchemaV1, R = unknown>(
     name: string,
-    handler: TaskHandler<SchemaOutput<Schema>>,
+    handler: TaskHandler<SchemaOutput<Schema>, SQSMessage<SchemaOutput<Schema>>, R>,
+    options: SQSTaskDefinition<SchemaOutput<Schema>> & { schema: Schema },
+  ): Task<StandardSchemaV1.InferInput<Schema>, Awaited<R>>;
+  task<T = unknown, R = unknown>(
+    name: string,
+    handler: TaskHandler<T, SQSMessage<T>, R>,
+    options: SQSTaskDefinition<T> & { schema?: undefined },
+  ): Task<T, Awaited<R>>;
+  task<Schema extends StandardSchemaV1, R = unknown>(
+    name: string,
+    handler: TaskHandler<SchemaOutput<Schema>, AMQPMessage<SchemaOutput<Schema>>, R>,
     options: TaskOptions<SchemaOutput<Schema>> & { schema: Schema },
-  ): Task<StandardSchemaV1.InferInput<Schema>>;
-  task<T = unknown>(
+  ): Task<StandardSchemaV1.InferInput<Schema>, Awaited<R>>;
+  task<T = unknown, R = unknown>(
     name: string,
-    handler: TaskHandler<T>,
+    handler: TaskHandler<T, AMQPMessage<T>, R>,
     options?: TaskOptions<T> & { schema?: undefined },
-  ): Task<T>;
-  task(
-    name: string,
-    handler: TaskHandler<unknown>,
-    options?: TaskOptions & { schema?: StandardSchemaV1 },
-  ): Task<unknown> {
-    return createTask(
-      {
-        route: (routes, spec, routeHandler) => this.addRoute(routes, spec, routeHandler),
-        transport: this.transportOf("amqp") as AMQPTransport,
-      },
+  ): Task<T, Awaited<R>>;
+  task(name: string, handler: unknown, taskOptions?: object): Task<unknown, unknown> {
+    const options = taskOptions as Readonly<Record<string, unknown>> | undefined;
+    const type = options?.transport ?? "amqp";
+    const transport = typeof type === "string" ? this[appTransports].get(type) : undefined;
+    if (transport === undefined || transport.tasks === undefined) {
+      throw new TaskTransportError(
+        String(name),
+        String(type),
+        transport === undefined
+          ? "is not a transport of this app"
+          : "cannot carry tasks (it has no TaskCarrier)",
+      );
+    }
+    return defineTask(
+      this.taskLayer,
+      { type: transport.type, tasks: transport.tasks },
       name,
       handler,
       options,
+      this.taskNames,
     );
   }
 }

@@ -1,3 +1,5 @@
+// Tasks: handles, status and results (docs/tasks.md).
+export type { SQSTaskDefinition, TaskOptions } from "./app.js";
 export { App, type AppClients, type AppOptions, BUILT_IN_TRANSPORTS } from "./app.js";
 export {
   type AsyncAPIDocument,
@@ -59,6 +61,11 @@ export type {
   RouteDescription,
   RouteHealth,
   RouteRecord,
+  TaskCarrier,
+  TaskDelivery,
+  TaskRun,
+  TaskSender,
+  TaskSendOptions,
   Transport,
   TransportContext,
   TransportHealth,
@@ -68,6 +75,22 @@ export type {
 // Option checks that throw weir's coded InvalidOptionError, for transport authors' route specs.
 export { duration, knownKeys, positiveInteger } from "./core/validate.js";
 export * from "./observability/index.js";
+export {
+  TaskFailedError,
+  TaskPayloadError,
+  TaskPriorityError,
+  TaskResultError,
+  TaskResultsDisabledError,
+  TaskResultTimeoutError,
+  TaskRevokedError,
+  TaskStoreError,
+  TaskTransportError,
+  TaskUnknownError,
+} from "./tasks/errors.js";
+export type { ResultOptions, TaskHandle } from "./tasks/handle.js";
+export type { CommonTaskOptions, TaskResultsOptions } from "./tasks/options.js";
+export type { TaskFailure, TaskRecord, TaskRef, TaskStatus } from "./tasks/record.js";
+export type { DelayOptions, Task, TaskHandler } from "./tasks/task.js";
 // Each transport's public API, also its own subpath (`weir/amqp`, `weir/http`, `weir/sse`).
 export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";

@@ -84,6 +84,8 @@ export class Application<S extends object = Record<string, unknown>> {
   private readonly shutdownHooks = new HookList<this>("a shutdown hook");
   private readonly routeRecords: RouteRecord[] = [];
   private readonly periodicTasks: PeriodicTaskRunner<this>[] = [];
+  /** Closed after the shutdown hooks (which may still use them), started or not: the task store. */
+  private readonly closers: Array<() => Promise<void>> = [];
   private lifecycle: State = "created";
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -133,6 +135,11 @@ export class Application<S extends object = Record<string, unknown>> {
     }
     this.periodicTasks.push(new PeriodicTaskRunner<this>(intervalMs, task, options, this.logger));
     return task;
+  }
+
+  /** Registers what `stop()` closes after the shutdown hooks, whether the app started or not. */
+  protected addCloser(close: () => Promise<void>): void {
+    this.closers.push(close);
   }
 
   protected addTransport(transport: Transport): void {
@@ -289,6 +296,9 @@ export class Application<S extends object = Record<string, unknown>> {
       for (const error of await this.shutdownHooks.runReversed(this)) {
         this.logger.error({ err: error }, "shutdown hook failed");
       }
+    }
+    for (const close of this.closers) {
+      await close().catch((error: unknown) => this.logger.error({ err: error }, "failed to close cleanly"));
     }
     // Last: /health, /ready ("stopping") and /metrics answer through the whole drain, so an
     // orchestrator does not kill a worker mid-drain and the final counters can still be scraped.

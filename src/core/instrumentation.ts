@@ -36,6 +36,8 @@ export interface Instrumentation {
    * and resolves on the broker's confirm.
    */
   runPublish<T>(call: PublishCall, run: (headers: Record<string, string>) => Promise<T>): Promise<T>;
+  /** A run of task `task` reached `status` (`submitted` by a producer, the others by a worker). */
+  taskStatus(task: string, status: string): void;
 }
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -45,4 +47,5 @@ export const noInstrumentation: Instrumentation = {
   runHandler: (_call, run) => run(),
   settled: () => {},
   runPublish: (_call, run) => run(NO_HEADERS),
+  taskStatus: () => {},
 };

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import type { AppHealth } from "./application.js";
 import type { AsyncAPIBuilder } from "./asyncapi-builder.js";
+import type { Delivery } from "./consume/delivery.js";
 import type { Deadline } from "./deadline.js";
+import type { HandlerContext } from "./handler-call.js";
 import type { Instrumentation } from "./instrumentation.js";
 import type { Logger } from "./logger.js";
 
@@ -191,6 +193,68 @@ export interface Transport {
    * than leaving them out silently.
    */
   asyncapi?(builder: AsyncAPIBuilder, routes: readonly RouteRecord[]): void;
+  /**
+   * How this transport carries tasks (`app.task(name, handler, { transport })`). Without it, a task
+   * on this transport fails at definition with `WEIR_ERR_TASK_TRANSPORT`.
+   */
+  readonly tasks?: TaskCarrier;
+}
+
+/**
+ * What a transport does for the task layer (src/tasks): it owns the queue, the consumer route and
+ * the message format; the layer owns ids, status, results, revocation and callbacks.
+ */
+export interface TaskCarrier {
+  /** The task options this transport reads beside the common ones (AMQP: `vhost`, `declare`, `maxPriority`). */
+  readonly optionKeys: readonly string[];
+  /**
+   * Registers the consumer of task `name`: a route of this transport on the task's queue whose
+   * handler calls `run` with one message at a time. `options` are the user's (the common keys:
+   * `prefetch`, `concurrency`, `timeout`, `retry`, `deadLetter`, `once`, `schema`; and
+   * `optionKeys`). Throws a `ConfigurationError` for an option it cannot honour. Returns how runs
+   * are sent.
+   */
+  define(name: string, options: Readonly<Record<string, unknown>>, run: TaskRun): TaskSender;
+}
+
+/** One delivery of a task, as the carrier hands it to the task layer. */
+export interface TaskDelivery {
+  readonly message: Delivery;
+  /** The run's id (the message id the sender set); `undefined` for a message sent some other way. */
+  readonly id: string | undefined;
+  /** The message's headers (string values only). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The task layer's handler of one delivery; it throws when the attempt failed. */
+export type TaskRun = (delivery: TaskDelivery, context: HandlerContext) => Promise<void>;
+
+/** How a task's runs are sent, from `TaskCarrier.define`. */
+export interface TaskSender {
+  /** The highest `priority` a run may have; `undefined`: runs have no priorities here. */
+  readonly maxPriority: number | undefined;
+  /**
+   * How many attempts a run gets in all before its failure is final (the route's
+   * `retry.maxAttempts`); `undefined`: a failure is requeued, so none is final.
+   */
+  readonly maxAttempts: number | undefined;
+  /**
+   * Sends one run; resolves once the broker has it. Throws `InvalidOptionError` for a `delay` this
+   * transport cannot wait, and the transport's publish errors.
+   */
+  send(payload: unknown, options: TaskSendOptions): Promise<void>;
+}
+
+export interface TaskSendOptions {
+  /** The run's id, sent as the message id. */
+  readonly id: string;
+  /** ms before a worker may take it (0: at once). */
+  readonly delay: number;
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly priority?: number | undefined;
+  readonly correlationId?: string | undefined;
+  /** How long the send may take (ms), where the transport has such a bound. */
+  readonly timeout?: number | undefined;
 }
 
 /**

@@ -35,6 +35,10 @@ export function createInstrumentation(
       metrics?.settled(transport, route, outcome, count);
     },
 
+    taskStatus(task: string, status: string): void {
+      metrics?.taskStatus(task, status);
+    },
+
     async runPublish<T>(call: PublishCall, run: (headers: Record<string, string>) => Promise<T>): Promise<T> {
       const started = performance.now();
       try {

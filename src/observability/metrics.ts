@@ -42,6 +42,7 @@ export class WeirMetrics {
   private readonly published: Counter<"transport" | "destination" | "outcome">;
   private readonly publishConfirm: Histogram<"transport" | "destination">;
   private readonly httpRequests: Counter<"method" | "route" | "status">;
+  private readonly tasks: Counter<"task" | "status">;
   private readonly httpDuration: Histogram<"method" | "route" | "status">;
   /** By transport, then route: no key string is built per call. */
   private readonly series = new Map<string, Map<string, RouteSeries>>();
@@ -108,6 +109,12 @@ export class WeirMetrics {
         buckets: options.buckets.publishConfirm,
         registers,
       });
+      this.tasks = new Counter({
+        name: `${p}tasks_total`,
+        help: "Task runs that reached a status (submitted by producers; running, retrying, succeeded, failed, revoked by workers).",
+        labelNames: ["task", "status"],
+        registers,
+      });
       this.httpRequests = new Counter({
         name: `${p}http_requests_total`,
         help: "HTTP requests answered, by method, route template and status code.",
@@ -142,6 +149,10 @@ export class WeirMetrics {
     return (failed) => {
       (failed ? series.failed : series.succeeded).observe((performance.now() - started) / 1000);
     };
+  }
+
+  taskStatus(task: string, status: string): void {
+    this.tasks.inc({ task, status });
   }
 
   settled(transport: string, route: string, outcome: SettleOutcome, count: number): void {

@@ -1,6 +1,8 @@
 import type { App } from "../app.js";
 import { appTransports } from "../core/application.js";
 import { knownKeys } from "../core/validate.js";
+import { appTaskLayer, type TaskLayer } from "../tasks/layer.js";
+import { MemoryTaskStore } from "../tasks/memory-store.js";
 import type { TestDriver, TestDriverFactory } from "./driver.js";
 import { TestClientError } from "./errors.js";
 
@@ -108,6 +110,9 @@ export function createTestClient<S extends object>(
     })();
     return closing;
   };
+
+  // Tasks keep their status and results in memory: a test needs no Redis to read them.
+  (app as { [appTaskLayer]?: TaskLayer })[appTaskLayer]?.useStore(new MemoryTaskStore());
 
   const context = { app, start, options: options as Readonly<Record<string, unknown>> };
   for (const transport of app[appTransports].values()) {

@@ -68,12 +68,6 @@ export type {
 export { StopAbandonedError } from "./stop-steps.js";
 export { StreamOffsetError } from "./stream/errors.js";
 export type { StreamOffset, StreamOptions } from "./stream/options.js";
-export {
-  type DelayOptions,
-  type Task,
-  type TaskHandler,
-  type TaskOptions,
-  TaskPayloadError,
-} from "./tasks.js";
+export type { AMQPTaskOptions } from "./tasks.js";
 export type { AMQPClient } from "./transport.js";
 export type { AMQPPublisher, PublisherOptions, PublisherOverrides } from "./typed-publisher.js";

@@ -1,15 +1,12 @@
-import { randomUUID } from "node:crypto";
-import { RouteTypes } from "../../core/constants.js";
-import { ConfigurationError, InvalidHandlerError, InvalidOptionError, WeirError } from "../../core/errors.js";
-import type { HandlerContext } from "../../core/handler-call.js";
-import {
-  formatIssues,
-  type SchemaIssue,
-  type SchemaResult,
-  type StandardSchemaV1,
-  validateWith,
-} from "../../core/schema.js";
-import { knownKeys, nonEmptyString } from "../../core/validate.js";
+import { InvalidOptionError } from "../../core/errors.js";
+import type { StandardSchemaV1 } from "../../core/schema.js";
+import type {
+  TaskCarrier,
+  TaskDelivery,
+  TaskRun,
+  TaskSender,
+  TaskSendOptions,
+} from "../../core/transport.js";
 import type { AMQPMessage } from "./message.js";
 import type { AMQPChannel } from "./port.js";
 import { PublishRejectedError } from "./publish-errors.js";
@@ -26,36 +23,26 @@ import { markTaskHandler } from "./task-names.js";
 import { type AMQPTransport, amqpInternals } from "./transport.js";
 
 /**
- * Tasks (alfred's `SQSTask`, Alsek's `Task`): one call site defines the consumer of a queue and
- * gives producers a typed way to enqueue work on it.
- *
- * ```ts
- * const sendEmail = app.task("emails.send", async (email) => mailer.send(email), { schema: Email });
- * await sendEmail.delay({ to: "ada@example.com" });                 // from any process
- * await sendEmail.delay({ to: "ada@example.com" }, { delay: 60_000 }); // in a minute
- * ```
+ * Tasks on RabbitMQ (alfred's `SQSTask`, Alsek's `Task`): the task's queue `name`, declared by weir,
+ * consumed one message at a time; runs sent with publisher confirms, delayed ones through the delay
+ * queues that retries use. The task layer (src/tasks) adds ids, status, results and callbacks.
  */
 
-/**
- * A task's handler: one payload at a time (the route runs with `bulkSize` 1). `context.signal`
- * aborts when the task's `timeout` passes.
- */
-export type TaskHandler<T> = (payload: T, message: AMQPMessage<T>, context: HandlerContext) => unknown;
-
-/** Options of `app.task(name, handler, options)`. */
-export interface TaskOptions<T = unknown> {
+/** The options of `app.task(name, handler, options)` on RabbitMQ (the default transport). */
+export interface AMQPTaskOptions<T = unknown> {
   /**
    * The vhost of the task's queue.
    * @defaultValue the vhost of the app's AMQP URL, else "/"
    */
   vhost?: string;
   /**
-   * Unacked task messages this worker may hold.
+   * Unacked task messages this worker may hold. Keep it low (1) where priorities must overtake a
+   * backlog: a message already fetched is not overtaken.
    * @defaultValue the app's `amqp.prefetch` (128)
    */
   prefetch?: number;
   /**
-   * How many tasks this worker runs at once.
+   * How many runs this worker runs at once.
    * @defaultValue 1
    */
   concurrency?: number;
@@ -67,12 +54,20 @@ export interface TaskOptions<T = unknown> {
   timeout?: number;
   /**
    * How weir declares the task's queue (it always does, at start and after every reconnect).
-   * @defaultValue a durable queue without arguments
+   * @defaultValue a durable queue without arguments (with `x-max-priority` when `maxPriority` is set)
    */
   declare?: QueueDeclareOptions;
   /**
+   * Runs may carry a `priority` from 0 to this (RabbitMQ priority queues: the queue is declared with
+   * `x-max-priority`; RabbitMQ advises at most 10, allows 255). An existing queue declared without
+   * it fails the start with `WEIR_ERR_QUEUE_DECLARE` (PRECONDITION_FAILED): delete it first.
+   * See https://www.rabbitmq.com/docs/priority.
+   * @defaultValue none: `delay(..., { priority })` throws `WEIR_ERR_TASK_PRIORITY`
+   */
+  maxPriority?: number;
+  /**
    * Retries on the broker after a backoff, then the dead-letter queue (the route's `retry`).
-   * @defaultValue no retries: a failed task is requeued
+   * @defaultValue no retries: a failed run is requeued (its status stays `retrying`)
    */
   retry?: AMQPRouteSpec<T>["retry"];
   /**
@@ -87,174 +82,95 @@ export interface TaskOptions<T = unknown> {
   once?: AMQPRouteSpec<T>["once"];
 }
 
-/** Options of `task.delay(payload, options)`. */
-export interface DelayOptions {
-  /**
-   * How long the task waits before a worker may take it (ms). It waits on the broker, in the delay
-   * queue `<queue>.retry.<ms>` that retries use too (declared by weir, TTL = the delay, dead-lettering
-   * into the task queue; `<queue>.retry.<ms>.quorum` when the task's queue or `retry.queueType` is
-   * quorum), so no worker memory holds it. Rounded to two significant digits (at most
-   * 5% off; one delay queue per value); at most 7 days.
-   * @defaultValue 0 (at once)
-   */
-  delay?: number;
-  /**
-   * Message headers.
-   * @defaultValue none
-   */
-  headers?: Record<string, unknown>;
-  /**
-   * The AMQP `message-id` (what `once` dedups on by default).
-   * @defaultValue a new random UUID per call (kept if the call publishes twice: a delay queue that
-   * expired is declared again and the run published once more)
-   */
-  messageId?: string;
-  /**
-   * The AMQP `correlation-id`.
-   * @defaultValue none
-   */
-  correlationId?: string;
-  /**
-   * Message priority (queues declared with `x-max-priority`).
-   * @defaultValue none
-   */
-  priority?: number;
-  /**
-   * How long to wait for a connection and the broker's confirm (ms).
-   * @defaultValue the app's `amqp.publishTimeout` (10000)
-   */
-  timeout?: number;
-}
+/** The AMQP transport's `TaskCarrier`. */
+export class AMQPTaskCarrier implements TaskCarrier {
+  readonly optionKeys = ["vhost", "declare", "maxPriority"];
 
-/** The producer side of a task, returned by `app.task`. `T` is what `delay` accepts. */
-export interface Task<T> {
-  /** The task's name, which is also its queue. */
-  readonly name: string;
-  /** The vhost of its queue (`undefined`: the app's default vhost). */
-  readonly vhost: string | undefined;
-  /**
-   * Enqueues one run of the task and resolves once the broker has confirmed it and routed it to the
-   * task's queue (or, with a `delay`, to its delay queue while the task queue exists). With a schema,
-   * the payload is checked first: an invalid one rejects with `WEIR_ERR_TASK_PAYLOAD` and is not
-   * sent. A task queue that does not exist (no worker ever declared it) rejects with
-   * `WEIR_ERR_PUBLISH_UNROUTABLE`; the other failures are `app.amqp.publish`'s.
-   */
-  delay(payload: T, options?: DelayOptions): Promise<void>;
-}
+  constructor(
+    private readonly transport: AMQPTransport,
+    private readonly route: (routes: readonly string[], spec: AMQPRouteSpec, handler: AMQPHandler) => void,
+  ) {}
 
-/** `task.delay` was given a payload the task's schema refuses; nothing was published. */
-export class TaskPayloadError extends WeirError {
-  readonly issues: readonly SchemaIssue[];
-
-  constructor(task: string, issues: readonly SchemaIssue[]) {
-    super("WEIR_ERR_TASK_PAYLOAD", `task "${task}": the payload fails its schema: ${formatIssues(issues)}`);
-    this.issues = issues;
+  define(name: string, options: Readonly<Record<string, unknown>>, run: TaskRun): TaskSender {
+    const given = options as AMQPTaskOptions & { schema?: StandardSchemaV1 };
+    const maxPriority = maxPriorityOf(given.maxPriority);
+    const declare = declareOf(given.declare, maxPriority);
+    // One message per call: a task is a unit of work, and its retry or dead letter is per message.
+    const routeHandler: AMQPHandler = async (messages, context) => {
+      for (const message of messages) await run(taskDelivery(message), context);
+    };
+    const spec: AMQPRouteSpec = {
+      type: "amqp",
+      declare,
+      options: {
+        bulkSize: 1,
+        ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
+        ...(given.timeout !== undefined && { timeout: given.timeout }),
+      },
+      ...(given.vhost !== undefined && { vhost: given.vhost }),
+      ...(given.prefetch !== undefined && { prefetch: given.prefetch }),
+      ...(given.retry !== undefined && { retry: given.retry }),
+      ...(given.deadLetter !== undefined && { deadLetter: given.deadLetter }),
+      ...(given.once !== undefined && { once: given.once as AMQPRouteSpec["once"] }),
+      ...(given.schema !== undefined && { schema: given.schema }),
+    };
+    this.route([name], spec, routeHandler);
+    markTaskHandler(routeHandler, name);
+    // Delayed runs wait in the delay queues the task's retries use: quorum ones for a quorum task queue.
+    const delayType =
+      given.retry?.queueType ?? declaredQueueType(declare === true ? undefined : declare.arguments);
+    const maxAttempts = given.retry === undefined ? undefined : (given.retry.maxAttempts ?? 5);
+    return new AMQPTaskSender(name, given.vhost, this.transport, delayType, maxPriority, maxAttempts);
   }
 }
 
-/** What `app.task` registers through: the App's own `route`, so a task is an ordinary AMQP route. */
-export interface TaskHost {
-  route(routes: readonly string[], spec: AMQPRouteSpec, handler: AMQPHandler): void;
-  readonly transport: AMQPTransport;
+function taskDelivery(message: AMQPMessage): TaskDelivery {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(message.headers)) {
+    if (typeof value === "string") headers[key] = value;
+    else if (Buffer.isBuffer(value)) headers[key] = value.toString("utf8");
+  }
+  return { message, id: message.messageId, headers };
 }
 
-const OPTION_KEYS = [
-  "vhost",
-  "prefetch",
-  "concurrency",
-  "timeout",
-  "declare",
-  "retry",
-  "deadLetter",
-  "once",
-  "schema",
-];
-
-/** Task names per host, to refuse a second task on one queue. */
-const namesByHost = new WeakMap<object, Set<string>>();
-
-export function createTask<T>(
-  host: TaskHost,
-  name: unknown,
-  handler: unknown,
-  options: (TaskOptions<T> & { schema?: StandardSchemaV1 }) | undefined,
-): Task<T> {
-  const queue = nonEmptyString("task name", name);
-  if (typeof handler !== "function") throw new InvalidHandlerError("a task handler");
-  knownKeys("task options", options, OPTION_KEYS);
-  const given = options ?? {};
-  let names = namesByHost.get(host.transport);
-  if (names === undefined) {
-    names = new Set();
-    namesByHost.set(host.transport, names);
+function maxPriorityOf(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 255) {
+    throw new InvalidOptionError("maxPriority", `must be an integer from 1 to 255, got ${String(value)}`);
   }
-  const key = `${given.vhost ?? ""}\u0000${queue}`;
-  if (names.has(key)) {
-    throw new ConfigurationError("WEIR_ERR_DUPLICATE_TASK", `a task named "${queue}" is already registered`);
-  }
-  const run = handler as TaskHandler<unknown>;
-  // One message per call: a task is a unit of work, and its retry or dead letter is per message.
-  const routeHandler: AMQPHandler = async (messages, context) => {
-    for (const message of messages) await run(message.body, message, context);
-  };
-  const spec: AMQPRouteSpec = {
-    type: RouteTypes.AMQP,
-    declare: given.declare ?? true,
-    options: {
-      bulkSize: 1,
-      ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
-      ...(given.timeout !== undefined && { timeout: given.timeout }),
-    },
-    ...(given.vhost !== undefined && { vhost: given.vhost }),
-    ...(given.prefetch !== undefined && { prefetch: given.prefetch }),
-    ...(given.retry !== undefined && { retry: given.retry }),
-    ...(given.deadLetter !== undefined && { deadLetter: given.deadLetter }),
-    ...(given.once !== undefined && { once: given.once as AMQPRouteSpec["once"] }),
-    ...(given.schema !== undefined && { schema: given.schema }),
-  };
-  host.route([queue], spec, routeHandler);
-  names.add(key);
-  markTaskHandler(routeHandler, queue);
-  // Delayed runs wait in the delay queues the task's retries use: quorum ones for a quorum task queue.
-  const delayType = given.retry?.queueType ?? declaredQueueType(given.declare?.arguments);
-  return new TaskProducer<T>(queue, given.vhost, given.schema, host.transport, delayType);
+  return value;
 }
 
-class TaskProducer<T> implements Task<T> {
+function declareOf(
+  declare: QueueDeclareOptions | undefined,
+  maxPriority: number | undefined,
+): true | QueueDeclareOptions {
+  if (maxPriority === undefined) return declare ?? true;
+  const given = declare ?? {};
+  return { ...given, arguments: { ...given.arguments, "x-max-priority": maxPriority } };
+}
+
+class AMQPTaskSender implements TaskSender {
   /** Delay queue → when this process last declared it (ms epoch), to renew its `x-expires` lease. */
   private readonly declared = new Map<string, number>();
 
   constructor(
-    readonly name: string,
-    readonly vhost: string | undefined,
-    private readonly schema: StandardSchemaV1 | undefined,
+    private readonly name: string,
+    private readonly vhost: string | undefined,
     private readonly transport: AMQPTransport,
-    private readonly delayType: QueueType = "classic",
+    private readonly delayType: QueueType,
+    readonly maxPriority: number | undefined,
+    readonly maxAttempts: number | undefined,
   ) {}
 
-  async delay(payload: T, options: DelayOptions = {}): Promise<void> {
-    knownKeys("delay options", options, [
-      "delay",
-      "headers",
-      "messageId",
-      "correlationId",
-      "priority",
-      "timeout",
-    ]);
+  async send(payload: unknown, options: TaskSendOptions): Promise<void> {
     const wait = delayOf(options.delay);
-    if (this.schema !== undefined) {
-      const checked = validateWith(this.schema, payload);
-      const result: SchemaResult<unknown> = checked instanceof Promise ? await checked : checked;
-      if (!result.ok) throw new TaskPayloadError(this.name, result.issues);
-    }
-    // One id for the call, even when it publishes twice (below): `once` sees one run.
-    const messageId = options.messageId ?? randomUUID();
     const send = (routingKey: string): Promise<void> =>
       this.transport.publish(payload, {
         routingKey,
         vhost: this.vhost,
-        headers: options.headers,
-        messageId,
+        headers: options.headers as Record<string, unknown>,
+        messageId: options.id,
         correlationId: options.correlationId,
         priority: options.priority,
         timeout: options.timeout,
@@ -311,10 +227,9 @@ class TaskProducer<T> implements Task<T> {
   }
 }
 
-function delayOf(value: unknown): number {
-  if (value === undefined) return 0;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_DELAY_MS) {
+function delayOf(value: number): number {
+  if (value > MAX_DELAY_MS) {
     throw new InvalidOptionError("delay", `must be a number of milliseconds from 0 to ${MAX_DELAY_MS}`);
   }
-  return quantizeDelay(value);
+  return value === 0 ? 0 : quantizeDelay(value);
 }

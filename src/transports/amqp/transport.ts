@@ -48,6 +48,7 @@ import { RouteConsumer } from "./route-consumer.js";
 import { type AMQPHandler, type AMQPRoute, normalizeAMQPRoute } from "./route-spec.js";
 import { closeDeadline, stepWithin } from "./stop-steps.js";
 import { taskNameOf } from "./task-names.js";
+import { AMQPTaskCarrier } from "./tasks.js";
 import { type AMQPPublisher, type PublisherOptions, TypedPublisher } from "./typed-publisher.js";
 
 export const DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
@@ -251,6 +252,8 @@ export class AMQPTransport implements Transport, AMQPClient {
   readonly role = "consume";
   /** `app.amqp`: publishing and the dead-letter API. */
   readonly client: AMQPClient = this;
+  /** `app.task(name, handler)`: tasks on RabbitMQ. */
+  readonly tasks: AMQPTaskCarrier;
   /** Each registered route, normalized, for `describe` and the AsyncAPI document. */
   private readonly routes = new WeakMap<RouteRecord, AMQPRoute>();
   private readonly options: ResolvedAMQPOptions;
@@ -276,6 +279,7 @@ export class AMQPTransport implements Transport, AMQPClient {
   constructor(context: TransportContext, options: AMQPOptions = {}) {
     this.options = resolveOptions(options, context);
     this.defaultVhost = urlVhost(this.options.url);
+    this.tasks = new AMQPTaskCarrier(this, (routes, spec, handler) => context.route(routes, spec, handler));
   }
 
   register(record: RouteRecord): void {

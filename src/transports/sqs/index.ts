@@ -16,3 +16,4 @@ export {
   type SQSRouteOptions,
   type SQSRouteSpec,
 } from "./route-spec.js";
+export type { SQSTaskOptions } from "./tasks.js";

@@ -18,6 +18,7 @@ import { type ResolvedSQSOptions, resolveSQSOptions, type SQSOptions } from "./o
 import type { SQSPort } from "./port.js";
 import { SQSRouteConsumer } from "./route-consumer.js";
 import { normalizeSQSRoute, type SQSRoute, type SQSRouteSpec } from "./route-spec.js";
+import { SQSTaskCarrier } from "./tasks.js";
 
 /**
  * The Amazon SQS transport: a consumer per route (long polling, bulks through core's RouteRunner,
@@ -30,6 +31,8 @@ export class SQSTransport implements Transport {
   readonly role = "consume";
   readonly options: ResolvedSQSOptions;
   readonly client: SQSAppClient;
+  /** `app.task(name, handler, { transport: "sqs" })`. */
+  readonly tasks: SQSTaskCarrier;
   /**
    * How the transport reaches SQS: the AWS SDK by default; weir/testing puts an in-memory SQS here.
    * @internal
@@ -47,6 +50,9 @@ export class SQSTransport implements Transport {
     this.logger = context.logger.child({ transport: "sqs" });
     this.portFactory = async () => (await import("./aws-port.js")).awsPort(this.options);
     this.client = { publish: (body, publishOptions) => publishTo(() => this.sqs(), body, publishOptions) };
+    this.tasks = new SQSTaskCarrier(this.client, (routes, spec, handler) =>
+      context.route(routes, spec, handler),
+    );
   }
 
   /** The port, created once. @internal */

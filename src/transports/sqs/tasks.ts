@@ -1,0 +1,125 @@
+import { InvalidOptionError } from "../../core/errors.js";
+import type { StandardSchemaV1 } from "../../core/schema.js";
+import type {
+  TaskCarrier,
+  TaskDelivery,
+  TaskRun,
+  TaskSender,
+  TaskSendOptions,
+} from "../../core/transport.js";
+import type { SQSAppClient } from "./client.js";
+import type { SQSMessage } from "./message.js";
+import { isFifo } from "./port.js";
+import type { SQSRouteSpec } from "./route-spec.js";
+
+/**
+ * Tasks on Amazon SQS (alfred's `SQSTask`): the queue named like the task (it must exist, as for
+ * any SQS route), received one message at a time; delayed runs use `DelaySeconds`.
+ */
+
+/** The options of `app.task(name, handler, { transport: "sqs", ... })`. */
+export interface SQSTaskOptions<T = unknown> {
+  /**
+   * Messages the worker holds unsettled.
+   * @defaultValue 10
+   */
+  prefetch?: number;
+  /**
+   * How many runs this worker runs at once.
+   * @defaultValue 1
+   */
+  concurrency?: number;
+  /**
+   * The longest one run may take (ms): then its signal aborts and the run counts as failed.
+   * @defaultValue none
+   */
+  timeout?: number;
+  /** The route's `visibilityTimeout` (ms, whole seconds). @defaultValue the queue's */
+  visibilityTimeout?: number;
+  /** The route's long-poll `waitTime` (ms, at most 20 000). @defaultValue 20 000 */
+  waitTime?: number;
+  /**
+   * FIFO task queues (`.fifo`): the message group of every run (SQS keeps order within a group).
+   * @defaultValue the task's name
+   */
+  messageGroupId?: string;
+  /** Retries by visibility timeout, then the dead-letter queue (the route's `retry`). @defaultValue none */
+  retry?: SQSRouteSpec<T>["retry"];
+  /** The route's `deadLetter`. @defaultValue on when `retry` is set, else off */
+  deadLetter?: SQSRouteSpec<T>["deadLetter"];
+  /** Once-only processing (the route's `once`). @defaultValue off */
+  once?: SQSRouteSpec<T>["once"];
+}
+
+type RouteHandler = (messages: SQSMessage[], context: Parameters<TaskRun>[1]) => Promise<void>;
+
+/** The SQS transport's `TaskCarrier`. */
+export class SQSTaskCarrier implements TaskCarrier {
+  readonly optionKeys = ["visibilityTimeout", "waitTime", "messageGroupId"];
+
+  constructor(
+    private readonly client: SQSAppClient,
+    private readonly route: (routes: readonly string[], spec: SQSRouteSpec, handler: RouteHandler) => void,
+  ) {}
+
+  define(name: string, options: Readonly<Record<string, unknown>>, run: TaskRun): TaskSender {
+    const given = options as SQSTaskOptions & { schema?: StandardSchemaV1 };
+    const handler: RouteHandler = async (messages, context) => {
+      for (const message of messages) await run(taskDelivery(message), context);
+    };
+    const spec: SQSRouteSpec = {
+      type: "sqs",
+      options: {
+        bulkSize: 1,
+        ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
+        ...(given.timeout !== undefined && { timeout: given.timeout }),
+      },
+      ...(given.prefetch !== undefined && { prefetch: given.prefetch }),
+      ...(given.visibilityTimeout !== undefined && { visibilityTimeout: given.visibilityTimeout }),
+      ...(given.waitTime !== undefined && { waitTime: given.waitTime }),
+      ...(given.retry !== undefined && { retry: given.retry }),
+      ...(given.deadLetter !== undefined && { deadLetter: given.deadLetter }),
+      ...(given.once !== undefined && { once: given.once as SQSRouteSpec["once"] }),
+      ...(given.schema !== undefined && { schema: given.schema }),
+    };
+    this.route([name], spec, handler);
+    const groupId = isFifo(name) ? (given.messageGroupId ?? name) : undefined;
+    if (!isFifo(name) && given.messageGroupId !== undefined) {
+      throw new InvalidOptionError("messageGroupId", `is for FIFO queues (.fifo), and ${name} is not one`);
+    }
+    const maxAttempts = given.retry === undefined ? undefined : (given.retry.maxAttempts ?? 5);
+    return {
+      maxPriority: undefined,
+      maxAttempts,
+      send: (payload: unknown, send: TaskSendOptions) =>
+        this.client
+          .publish(payload, {
+            queue: name,
+            messageId: send.id,
+            headers: stringHeaders(send.headers),
+            ...(send.delay > 0 && { delay: send.delay }),
+            ...(groupId !== undefined && { messageGroupId: groupId, deduplicationId: send.id }),
+          })
+          .then(() => {}),
+    };
+  }
+}
+
+function taskDelivery(message: SQSMessage): TaskDelivery {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(message.headers))
+    if (typeof value === "string") headers[key] = value;
+  return { message, id: message.messageId, headers };
+}
+
+/** SQS message attributes are strings here: anything else is refused rather than mangled. */
+function stringHeaders(headers: Readonly<Record<string, unknown>>): Record<string, string> {
+  const strings: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (typeof value !== "string") {
+      throw new InvalidOptionError(`headers.${key}`, `must be a string on SQS, got ${typeof value}`);
+    }
+    strings[key] = value;
+  }
+  return strings;
+}
