@@ -31,7 +31,8 @@ afterAll(async () => {
   await worker.app.stop();
   for (const app of extraApps) await app.stop();
   for (const task of ["square", "double", "fail", "waits", "limited", "prio", "plain", "big"]) {
-    for (const suffix of ["", ".retry.100", ".dlq"]) await broker.deleteQueue(`${prefix}.${task}${suffix}`).catch(() => {});
+    for (const suffix of ["", ".retry.100", ".dlq"])
+      await broker.deleteQueue(`${prefix}.${task}${suffix}`).catch(() => {});
   }
   await broker.close();
   await redis.quit();
@@ -71,7 +72,11 @@ describe("task handles (RabbitMQ + Redis)", () => {
     await expect(job.result({ timeout: 1_000 })).rejects.toMatchObject({ code: "WEIR_ERR_TASK_REVOKED" });
     // The delay passes, the worker takes the message and skips it.
     await sleep(1_500);
-    await waitFor(async () => (await broker.count(`${prefix}.waits`)) === 0, 5_000, "the revoked run to be acked");
+    await waitFor(
+      async () => (await broker.count(`${prefix}.waits`)) === 0,
+      5_000,
+      "the revoked run to be acked",
+    );
     expect(await job.status()).toMatchObject({ status: "revoked", attempt: 0 });
   });
 
@@ -99,7 +104,9 @@ describe("task handles (RabbitMQ + Redis)", () => {
 
   it("result({ timeout }) gives up with its own code while the run goes on", async () => {
     const job = await producer.waits.delay({ ms: 1_500 });
-    await expect(job.result({ timeout: 200 })).rejects.toMatchObject({ code: "WEIR_ERR_TASK_RESULT_TIMEOUT" });
+    await expect(job.result({ timeout: 200 })).rejects.toMatchObject({
+      code: "WEIR_ERR_TASK_RESULT_TIMEOUT",
+    });
     expect(await job.result({ timeout: 10_000 })).toBe("waited");
   });
 
@@ -178,7 +185,11 @@ describe("task handles (RabbitMQ + Redis)", () => {
     );
     await app.start();
     await prio.delay("gate");
-    await waitFor(async () => (await broker.count(`${prefix}.prio`)) === 0, 5_000, "the gate run to be taken");
+    await waitFor(
+      async () => (await broker.count(`${prefix}.prio`)) === 0,
+      5_000,
+      "the gate run to be taken",
+    );
     for (let i = 0; i < 10; i++) await prio.delay(`low-${i}`);
     for (let i = 0; i < 5; i++) await prio.delay(`high-${i}`, { priority: 9 });
     release();

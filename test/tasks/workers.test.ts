@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Broker, uniqueName, waitFor } from "../helpers/amqp.js";
 import { CliProcess } from "../cli/helpers.js";
+import { Broker, uniqueName, waitFor } from "../helpers/amqp.js";
 import { buildTaskApp } from "./fixtures/task-app.js";
 
 /**
@@ -20,7 +20,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await producer.app.stop();
   for (const task of ["square", "double", "fail", "waits", "limited"]) {
-    for (const suffix of ["", ".retry.100", ".dlq"]) await broker.deleteQueue(`${prefix}.${task}${suffix}`).catch(() => {});
+    for (const suffix of ["", ".retry.100", ".dlq"])
+      await broker.deleteQueue(`${prefix}.${task}${suffix}`).catch(() => {});
   }
   await broker.close();
 });
