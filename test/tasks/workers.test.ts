@@ -48,9 +48,12 @@ describe("tasks on weir run --workers", () => {
       const results = await Promise.all(jobs.map((job) => job.result({ timeout: 60_000 })));
       expect(results).toEqual(Array.from({ length: 1_000 }, (_, n) => ({ n, square: n * n })));
       const ranBy = new Map<number, number>();
+      const ran = new Set<number>();
       for (const [, n, pid] of weir.stdout.matchAll(/^ran (\d+) (\d+)$/gm)) {
         ranBy.set(Number(pid), (ranBy.get(Number(pid)) ?? 0) + 1);
+        ran.add(Number(n));
       }
+      expect(ran.size).toBe(1_000);
       // Both workers took a share; together each run once (a duplicate would be skipped: succeeded).
       expect([...ranBy.keys()].sort()).toEqual(workerPids(weir).sort());
       expect([...ranBy.values()].reduce((a, b) => a + b, 0)).toBe(1_000);
