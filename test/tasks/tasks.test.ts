@@ -199,3 +199,59 @@ describe("app.task (RabbitMQ)", () => {
     }
   });
 });
+
+describe("task handles under weir/testing (no Redis)", () => {
+  it("runs tasks and reports status and results from memory; weir_tasks_total counts statuses", async () => {
+    const app = new App({
+      logger: silentLogger,
+      amqp: { url: "amqp://127.0.0.1:1" },
+      redis: { url: "redis://127.0.0.1:1" },
+      observability: { metrics: true },
+    });
+    const add = app.task<{ a: number; b: number }>("math.sum", async ({ a, b }) => a + b);
+    const broken = app.task(
+      "math.broken",
+      async () => {
+        throw new Error("division by zero");
+      },
+      { retry: { maxAttempts: 1 } },
+    );
+    const client = createTestClient(app);
+    clients.push(client);
+    await client.start();
+    const job = await add.delay({ a: 2, b: 3 });
+    expect(await job.result({ timeout: 2_000 })).toBe(5);
+    expect(await job.status()).toMatchObject({ status: "succeeded", attempt: 1, task: "math.sum" });
+    const failed = await broken.delay({});
+    await expect(failed.result({ timeout: 2_000 })).rejects.toMatchObject({
+      code: "WEIR_ERR_TASK_FAILED",
+      failure: { message: "division by zero" },
+    });
+    const metrics = await app.metrics!.getSingleMetricAsString("weir_tasks_total");
+    expect(metrics).toContain('weir_tasks_total{task="math.sum",status="submitted"} 1');
+    expect(metrics).toContain('weir_tasks_total{task="math.sum",status="succeeded"} 1');
+    expect(metrics).toContain('weir_tasks_total{task="math.broken",status="failed"} 1');
+    // A revoked run is skipped by the worker: nothing runs, the handle reports it.
+    const pending = await add.delay({ a: 1, b: 1 }, { delay: 60_000 });
+    expect(await pending.revoke()).toBe("submitted");
+    await expect(pending.result()).rejects.toMatchObject({ code: "WEIR_ERR_TASK_REVOKED" });
+  });
+
+  it("refuses a transport that cannot carry tasks, and a priority where there is none", async () => {
+    const app = offlineApp();
+    expect(() =>
+      // @ts-expect-error: sse carries no tasks
+      app.task("feeds", async () => {}, { transport: "sse" }),
+    ).toThrow(expect.objectContaining({ code: "WEIR_ERR_TASK_TRANSPORT" }));
+    expect(() =>
+      // @ts-expect-error: no such transport
+      app.task("nowhere", async () => {}, { transport: "kafka" }),
+    ).toThrow(expect.objectContaining({ code: "WEIR_ERR_TASK_TRANSPORT" }));
+    expect(() => app.task("bad-prio", async () => {}, { maxPriority: 300 })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "maxPriority" }),
+    );
+    expect(() => app.task("bad-ttl", async () => {}, { results: { ttl: 5 } })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "results.ttl" }),
+    );
+  });
+});
