@@ -27,6 +27,7 @@ Commands:
   routes <module>              print the app's route table, without starting it
 ${TRANSPORT_LINES}
   asyncapi <module>            write an AsyncAPI 3 document of the app's routes
+  tasks status|revoke <id>     show or revoke one task run (the task store in Redis)
   help [command]               show this text, or a command's
   --version, -v                print weir's version
 
@@ -75,6 +76,18 @@ Options:
   --env-file FILE    load environment variables from FILE first
 
 ${MODULES}
+`,
+  tasks: `Usage: weir tasks status <id> [--json] [--redis-url URL]
+       weir tasks revoke <id> [--redis-url URL]
+
+status prints a task run's record: status, attempt, times, result or last failure, and its chain
+(exit 1 when there is none: never submitted with results on, or expired). revoke revokes a run that
+has not ended: no worker runs it, or the one running it aborts its signal (exit 1 when it had ended
+already). No module is loaded: the run's id and the task store are all it needs.
+
+Options:
+  --json             status: the record as JSON
+  --redis-url URL    the task store (default: WEIR_REDIS_URL, else redis://127.0.0.1:6379)
 `,
 } as const;
 

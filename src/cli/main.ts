@@ -38,6 +38,7 @@ const COMMANDS: Record<CoreCommand, (argv: readonly string[]) => Promise<number>
   run,
   routes: async (argv) => (await import("./commands.js")).routesCommand(argv),
   asyncapi: async (argv) => (await import("./commands.js")).asyncapiCommand(argv),
+  tasks: async (argv) => (await import("./tasks-command.js")).tasksCommand(argv),
 };
 
 function commandOf(name: string): (argv: readonly string[]) => Promise<number> {

@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/index.js";
+import { runCli } from "../cli/helpers.js";
 import { Broker, createApp, sleep, uniqueName, waitFor } from "../helpers/amqp.js";
 import { REDIS_URL } from "../helpers/redis.js";
 import { buildTaskApp } from "./fixtures/task-app.js";
@@ -205,5 +206,31 @@ describe("task handles (RabbitMQ + Redis)", () => {
     await expect(producer.square.delay({ n: 1 }, { priority: 1 })).rejects.toMatchObject({
       code: "WEIR_ERR_TASK_PRIORITY",
     });
+  });
+
+  it("weir tasks status / revoke read and revoke a run from its id alone", async () => {
+    const done = await producer.square.delay({ n: 3 });
+    await done.result({ timeout: 10_000 });
+    const status = await runCli(["tasks", "status", done.id, "--json"]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      id: done.id,
+      status: "succeeded",
+      result: { n: 3, square: 9 },
+    });
+    const human = await runCli(["tasks", "status", done.id]);
+    expect(human.stdout).toMatch(/^status: {4}succeeded$/m);
+
+    const later = await producer.square.delay({ n: 4 }, { delay: 2_000 });
+    const revoked = await runCli(["tasks", "revoke", later.id]);
+    expect(revoked).toMatchObject({
+      code: 0,
+      stderr: expect.stringMatching(/revoked task run .*: no worker will run it/),
+    });
+    await expect(later.result({ timeout: 1_000 })).rejects.toMatchObject({ code: "WEIR_ERR_TASK_REVOKED" });
+    expect((await runCli(["tasks", "revoke", done.id])).code).toBe(1);
+    const unknown = await runCli(["tasks", "status", "no-such-run"]);
+    expect(unknown).toMatchObject({ code: 1, stderr: expect.stringMatching(/WEIR_ERR_TASK_UNKNOWN/) });
+    expect((await runCli(["tasks", "stop", "x"])).code).toBe(2);
   });
 });
