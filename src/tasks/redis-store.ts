@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { TaskStoreError } from "./errors.js";
 import { isFinal, TASK_STATUSES, type TaskRecord, type TaskStatus } from "./record.js";
-import { closeRedis, openRedis } from "./redis-connection.js";
+import { closeRedis, openRedis } from "./store-connection.js";
 import type { Outcome, SubmittedRun, TaskStore, Unwatch } from "./store.js";
 
 /**
