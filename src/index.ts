@@ -68,9 +68,10 @@ export type {
 // Option checks that throw weir's coded InvalidOptionError, for transport authors' route specs.
 export { duration, knownKeys, positiveInteger } from "./core/validate.js";
 export * from "./observability/index.js";
-// Locks on Redis (docs/tasks.md), usable without an app.
+// Locks and schedules on Redis (docs/tasks.md), usable without an app.
 export * from "./tasks/lock.js";
 export * from "./tasks/redis-connection.js";
+export * from "./tasks/schedule.js";
 // Each transport's public API, also its own subpath (`weir/amqp`, `weir/http`, `weir/sse`).
 export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";
