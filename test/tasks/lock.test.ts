@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
-import { Lock, type LockHandle, LockLostError, type WeirError } from "../../src/index.js";
-import { REDIS_URL, RedisHelper } from "../helpers/redis.js";
+import { Lock, type LockHandle, LockLostError, RedisConnection, type WeirError } from "../../src/index.js";
+import { REDIS_URL, RedisHelper, silentLogger } from "../helpers/redis.js";
 import { jsonLines, startFixture } from "../helpers/run-fixture.js";
 
 const FIXTURE = join(import.meta.dirname, "fixtures/lock-fixture.ts");
@@ -188,6 +188,37 @@ describe("Lock (real Redis)", () => {
     );
     expect(seen).toBeInstanceOf(LockLostError);
     expect(failure.code).toBe("WEIR_ERR_LOCK_LOST");
+  });
+
+  it("using() rethrows its function's error once the lock is released", async () => {
+    const { lock, key } = names();
+    const failure = await rejection(
+      new Lock(redis, lock, { ttl: 5_000 }).using(async () => {
+        throw new Error("the import failed");
+      }),
+    );
+    expect(failure.message).toBe("the import failed");
+    expect(await helper.client.exists(key)).toBe(0);
+  });
+
+  it("keeps its key under keyPrefix", async () => {
+    const { lock } = names();
+    const key = `weir-test:other-prefix:${lock}`;
+    helper.track(key);
+    const handle = await new Lock(redis, lock, { ttl: 5_000 }, "weir-test:other-prefix:").acquire();
+    expect(await helper.client.get(key)).toBe(handle.token);
+    await handle.release();
+  });
+
+  it("RedisConnection reads its URL as the app's redis option does", async () => {
+    expect(() => new RedisConnection({ url: "http://127.0.0.1:6379" }, silentLogger)).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION" }),
+    );
+    const connection = new RedisConnection({ url: REDIS_URL }, silentLogger);
+    const { lock } = names();
+    const handle = await new Lock(connection.client, lock, { ttl: 5_000 }).acquire();
+    await handle.release();
+    await connection.close();
   });
 
   it("refuses bad options with WEIR_ERR_INVALID_OPTION", () => {

@@ -120,6 +120,19 @@ describe("Scheduler (real Redis)", () => {
     expect(JSON.stringify(failures[0])).toContain("the report failed");
   });
 
+  it("starts a schedule added to a started scheduler, and stop() leaves no timer behind", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((type) => type === "Timeout").length;
+    const idle = timers();
+    const scheduler = new Scheduler({ redis, logger: silentLogger });
+    scheduler.start();
+    let calls = 0;
+    scheduler.add(uniqueName(), EVERY_SECOND, async () => void calls++);
+    await until(() => calls >= 1);
+    await scheduler.stop();
+    // Not more than before it started (another test's timer may have ended meanwhile).
+    expect(timers()).toBeLessThanOrEqual(idle);
+  });
+
   it("stop() waits for a fire in progress", async () => {
     const scheduler = new Scheduler({ redis, logger: silentLogger });
     let started = false;
