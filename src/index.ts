@@ -91,6 +91,10 @@ export type { ResultOptions, TaskHandle } from "./tasks/handle.js";
 export type { CommonTaskOptions, TaskResultsOptions } from "./tasks/options.js";
 export type { TaskFailure, TaskRecord, TaskRef, TaskStatus } from "./tasks/record.js";
 export type { DelayOptions, Task, TaskHandler } from "./tasks/task.js";
+// Locks and schedules on Redis (docs/tasks.md), usable without an app.
+export * from "./tasks/lock.js";
+export * from "./tasks/redis-connection.js";
+export * from "./tasks/schedule.js";
 // Each transport's public API, also its own subpath (`weir/amqp`, `weir/http`, `weir/sse`).
 export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";
