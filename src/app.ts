@@ -9,6 +9,7 @@ import { Observability } from "./observability/observability.js";
 import type { ObservabilityOptions } from "./observability/options.js";
 import { TaskTransportError } from "./tasks/errors.js";
 import { appTaskLayer, TaskLayer } from "./tasks/layer.js";
+import type { Lock, LockOptions } from "./tasks/lock.js";
 import type { CommonTaskOptions } from "./tasks/options.js";
 import { defineTask, type Task, type TaskHandler } from "./tasks/task.js";
 import type { AMQPMessage } from "./transports/amqp/message.js";
@@ -194,6 +195,7 @@ export class App<S extends object = Record<string, unknown>> extends Application
       this.logger.child({ component: "tasks" }),
       observability.instrumentation,
     );
+    this.addService(this.taskLayer);
     this.addCloser(() => this.taskLayer.close());
     const context: TransportContext = {
       logger: this.logger,
@@ -222,6 +224,21 @@ export class App<S extends object = Record<string, unknown>> extends Application
     // Before any route exists: the request hooks wrap the handlers of routes added after them.
     const host = this.transportList().find((transport) => transport.endpoints !== undefined)?.endpoints;
     observability.attachEndpoints(host);
+  }
+
+  /**
+   * A distributed mutex on the app's Redis (`redis.url`): at most one holder across every process
+   * that names the same lock, released only by its owner, expiring `ttl` ms after it was taken or
+   * last extended. `acquire()` waits up to `wait` ms (`WEIR_ERR_LOCK_TIMEOUT`), `using(fn)` holds
+   * it while `fn` runs and extends it. See docs/tasks.md, "Locks".
+   *
+   * ```ts
+   * const invoices = app.lock("invoices", { ttl: 30_000, wait: 5_000 });
+   * await invoices.using(async (handle, signal) => writeInvoices(signal));
+   * ```
+   */
+  lock(name: string, options: LockOptions): Lock {
+    return this.taskLayer.lock(name, options);
   }
 
   /**

@@ -3,6 +3,7 @@ import type { App } from "../app.js";
 import { toAsyncAPI } from "../asyncapi/index.js";
 import { appTransports } from "../core/application.js";
 import type { PublicationDescription, RouteDescription } from "../core/transport.js";
+import { appTaskLayer, type TaskLayer } from "../tasks/layer.js";
 import { parseArgs } from "./args.js";
 import { loadEnvFile } from "./env-file.js";
 import { CLIError, UsageError } from "./errors.js";
@@ -60,6 +61,28 @@ function describeRoutes(app: App): RouteDescription[] {
   });
 }
 
+/** A task schedule as `weir routes --json` prints it, after the publications. */
+interface ScheduleRow {
+  readonly type: "schedule";
+  readonly schedule: string;
+  readonly cron: string;
+  readonly timezone: string | undefined;
+  /** The next tick (ISO 8601), or null when the expression fires no more. */
+  readonly next: string | null;
+}
+
+/** The app's task schedules (`task.schedule`), with their next tick. */
+function describeSchedules(app: App): ScheduleRow[] {
+  const layer = (app as { [appTaskLayer]?: TaskLayer })[appTaskLayer];
+  return (layer?.scheduleEntries() ?? []).map((entry) => ({
+    type: "schedule",
+    schedule: entry.name,
+    cron: entry.cron,
+    timezone: entry.timezone,
+    next: entry.nextRun()?.toISOString() ?? null,
+  }));
+}
+
 /** Each transport's publications (typed publishers), transport by transport, in creation order. */
 function describePublications(app: App): PublicationRow[] {
   const rows: PublicationRow[] = [];
@@ -91,11 +114,12 @@ export async function routesCommand(argv: readonly string[]): Promise<number> {
   const app = await readApp(modulePath);
   const rows = describeRoutes(app);
   const publications = describePublications(app);
+  const schedules = describeSchedules(app);
   if (args.switches.has("json")) {
-    print(JSON.stringify([...rows, ...publications], null, 2));
+    print(JSON.stringify([...rows, ...publications, ...schedules], null, 2));
     return 0;
   }
-  if (rows.length === 0 && publications.length === 0) {
+  if (rows.length === 0 && publications.length === 0 && schedules.length === 0) {
     print("(no routes)");
     return 0;
   }
@@ -110,6 +134,11 @@ export async function routesCommand(argv: readonly string[]): Promise<number> {
       `${row.type} publisher`,
       row.destination,
       detailText({ name: row.publisher, ...row.details }),
+    ]),
+    ...schedules.map((row) => [
+      "schedule",
+      row.schedule,
+      detailText({ cron: row.cron, timezone: row.timezone, next: row.next ?? "never" }),
     ]),
   ];
   const widths = [0, 1].map((column) => Math.max(...table.map((cells) => cells[column]!.length)));

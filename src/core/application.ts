@@ -84,6 +84,8 @@ export class Application<S extends object = Record<string, unknown>> {
   private readonly shutdownHooks = new HookList<this>("a shutdown hook");
   private readonly routeRecords: RouteRecord[] = [];
   private readonly periodicTasks: PeriodicTaskRunner<this>[] = [];
+  /** Started once the app runs, stopped first when it stops: the task schedules. */
+  private readonly services: Array<{ start(): void; stop(): Promise<void> }> = [];
   /** Closed after the shutdown hooks (which may still use them), started or not: the task store. */
   private readonly closers: Array<() => Promise<void>> = [];
   private lifecycle: State = "created";
@@ -135,6 +137,11 @@ export class Application<S extends object = Record<string, unknown>> {
     }
     this.periodicTasks.push(new PeriodicTaskRunner<this>(intervalMs, task, options, this.logger));
     return task;
+  }
+
+  /** Registers something that runs while the app runs (started last, stopped first). */
+  protected addService(service: { start(): void; stop(): Promise<void> }): void {
+    this.services.push(service);
   }
 
   /** Registers what `stop()` closes after the shutdown hooks, whether the app started or not. */
@@ -249,6 +256,7 @@ export class Application<S extends object = Record<string, unknown>> {
     this.lifecycle = "running";
     // Last, so a task finds its startup-hook state and can already publish.
     for (const task of this.periodicTasks) task.start(this);
+    for (const service of this.services) service.start();
     this.logger.info({ routes: this.routeRecords.length }, "app started");
   }
 
@@ -283,6 +291,16 @@ export class Application<S extends object = Record<string, unknown>> {
     // drain (they are independent of intake, so waiting in series would only split the budget) and
     // before connections close and shutdown hooks run, because a task may publish or use app.state.
     for (const task of this.periodicTasks) task.stopTicking();
+    // Schedules stop before intake does: no tick enqueues a run while the app drains.
+    if (wasStarted) {
+      await Promise.all(
+        this.services.map((service) =>
+          service
+            .stop()
+            .catch((error: unknown) => this.logger.error({ err: error }, "failed to stop cleanly")),
+        ),
+      );
+    }
     const tasksDrained = Promise.all(this.periodicTasks.map((task) => task.drain(deadline)));
     // Two phases: every transport drains first (an HTTP or AMQP handler that is still running may
     // publish), and only then are shared connections released.

@@ -1,8 +1,11 @@
 import type { Instrumentation } from "../core/instrumentation.js";
 import type { Logger } from "../core/logger.js";
 import { TaskRevokedError, TaskTransportError } from "./errors.js";
+import { Lock, type LockOptions } from "./lock.js";
 import type { TaskRef } from "./record.js";
+import { RedisConnection } from "./redis-connection.js";
 import { RedisTaskStore } from "./redis-store.js";
+import { type ScheduleEntry, Scheduler } from "./schedule.js";
 import type { TaskStore, Unwatch } from "./store.js";
 
 /** How the App reaches its task layer (weir/testing swaps the store). `Symbol.for`: one per realm. */
@@ -24,6 +27,10 @@ export class TaskLayer {
   private readonly targets = new Map<string, CallbackTarget>();
   private readonly controllers = new Map<string, { controller: AbortController; task: string }>();
   private listening: Promise<Unwatch> | undefined;
+  /** Locks' and schedules' connection, opened on first use (it waits for Redis when Redis is away). */
+  private coordination: RedisConnection | undefined;
+  private schedules: Scheduler | undefined;
+  private running_ = false;
 
   constructor(
     private readonly redisUrl: string,
@@ -96,10 +103,47 @@ export class TaskLayer {
     if (this.controllers.get(id)?.controller === controller) this.controllers.delete(id);
   }
 
+  /** `app.lock(name, options)`: a mutex on the app's Redis. */
+  lock(name: string, options: LockOptions): Lock {
+    return new Lock(this.redis(), name, options);
+  }
+
+  /** The app's scheduler, created on the first schedule; it ticks while the app runs. */
+  scheduler(): Scheduler {
+    if (this.schedules === undefined) {
+      this.schedules = new Scheduler({ redis: this.redis(), logger: this.logger });
+      if (this.running_) this.schedules.start();
+    }
+    return this.schedules;
+  }
+
+  /** The schedules, for `weir routes`. */
+  scheduleEntries(): readonly ScheduleEntry[] {
+    return this.schedules?.entries() ?? [];
+  }
+
+  /** The app runs: schedules tick. */
+  start(): void {
+    this.running_ = true;
+    this.schedules?.start();
+  }
+
+  /** The app stops: schedules stop ticking (fires in progress are awaited). */
+  async stop(): Promise<void> {
+    this.running_ = false;
+    await this.schedules?.stop();
+  }
+
   /** Closes the store's connections: after the transports and the shutdown hooks. */
   async close(): Promise<void> {
     const store = this.storeInUse;
     this.listening = undefined;
     await store?.close();
+    await this.coordination?.close();
+  }
+
+  private redis(): () => Promise<import("ioredis").Redis> {
+    this.coordination ??= new RedisConnection({ url: this.redisUrl }, this.logger);
+    return this.coordination.client;
   }
 }

@@ -1,8 +1,8 @@
 import type { Redis } from "ioredis";
 import { TaskStoreError } from "./errors.js";
 import { isFinal, TASK_STATUSES, type TaskRecord, type TaskStatus } from "./record.js";
-import { closeRedis, openRedis } from "./store-connection.js";
 import type { Outcome, SubmittedRun, TaskStore, Unwatch } from "./store.js";
+import { closeRedis, openRedis } from "./store-connection.js";
 
 /**
  * The task store on Redis. One hash per run, `weir:task:<id>`, with `id`, `task`, `status`,

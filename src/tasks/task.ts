@@ -10,6 +10,7 @@ import type { TaskLayer } from "./layer.js";
 import { type ResolvedResults, resultsOption } from "./options.js";
 import type { TaskRef } from "./record.js";
 import { PREVIOUS_HEADER, type RunHandler, THEN_HEADER, taskRun } from "./runner.js";
+import type { ScheduleEntry, ScheduleOptions } from "./schedule.js";
 
 /**
  * A task's handler: one payload at a time. `message` is the transport's message (an `AMQPMessage`,
@@ -87,6 +88,24 @@ export interface Task<T, R = unknown> {
   delay(payload: T, options?: DelayOptions<R>): Promise<TaskHandle<R>>;
   /** The handle of run `id`, in any process (no I/O until it is used). */
   get(id: string): TaskHandle<R>;
+  /**
+   * Fires the task on a cron expression (parsed by croner: 5 fields, or 6 with seconds first) while
+   * the app runs (`start()`, `weir run`): each tick sends one run of `payload`, with the id
+   * `schedule:<name>:<tick ms>`. With N processes running the app, each tick fires once (a claim in
+   * Redis decides); a tick missed while none ran is not replayed unless `catchUp`. `weir routes`
+   * lists schedules with their next tick. Throws `WEIR_ERR_SCHEDULE_CRON` for an expression or
+   * timezone croner refuses, `WEIR_ERR_DUPLICATE_SCHEDULE` for a name used twice.
+   */
+  schedule(cron: string, payload?: T, options?: TaskScheduleOptions): ScheduleEntry;
+}
+
+/** Options of `task.schedule(cron, payload, options)`. */
+export interface TaskScheduleOptions extends ScheduleOptions {
+  /**
+   * The schedule's name (its Redis keys, its row in `weir routes`).
+   * @defaultValue `<task name>@<cron>`
+   */
+  name?: string;
 }
 
 const COMMON_KEYS = [
@@ -155,6 +174,19 @@ class TaskProducer<T, R> implements Task<T, R> {
       nonEmptyString("task id", id),
       this.results === undefined ? undefined : () => this.layer.store(),
       this.results?.ttl ?? 0,
+    );
+  }
+
+  schedule(cron: string, payload?: T, options: TaskScheduleOptions = {}): ScheduleEntry {
+    knownKeys("schedule options", options, ["name", "timezone", "catchUp"]);
+    const { name = `${this.name}@${cron}`, ...scheduleOptions } = options;
+    return this.layer.scheduler().add(
+      name,
+      cron,
+      async (tick) => {
+        await this.delay(payload as T, { messageId: `schedule:${name}:${tick.getTime()}` });
+      },
+      scheduleOptions,
     );
   }
 

@@ -233,4 +233,17 @@ describe("task handles (RabbitMQ + Redis)", () => {
     expect(unknown).toMatchObject({ code: 1, stderr: expect.stringMatching(/WEIR_ERR_TASK_UNKNOWN/) });
     expect((await runCli(["tasks", "stop", "x"])).code).toBe(2);
   });
+
+  it("app.lock: a second app cannot take a held lock until the holder releases it", async () => {
+    const name = `${prefix}.lock`;
+    const holder = worker.app.lock(name, { ttl: 10_000 });
+    const other = producer.app.lock(name, { ttl: 10_000, wait: 200 });
+    const handle = await holder.acquire();
+    expect(await other.tryAcquire()).toBeUndefined();
+    await expect(other.acquire()).rejects.toMatchObject({ code: "WEIR_ERR_LOCK_TIMEOUT" });
+    await handle.release();
+    const taken = await other.acquire();
+    expect(taken.token).not.toBe(handle.token);
+    await taken.release();
+  });
 });

@@ -1,6 +1,8 @@
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CliProcess } from "../cli/helpers.js";
-import { Broker, uniqueName, waitFor } from "../helpers/amqp.js";
+import { CliProcess, runCli } from "../cli/helpers.js";
+import { Broker, sleep, uniqueName, waitFor } from "../helpers/amqp.js";
+import { REDIS_URL } from "../helpers/redis.js";
 import { buildTaskApp } from "./fixtures/task-app.js";
 
 /**
@@ -19,7 +21,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await producer.app.stop();
-  for (const task of ["square", "double", "fail", "waits", "limited"]) {
+  const redis = new Redis(REDIS_URL, { protocol: 2, maxRetriesPerRequest: 1 });
+  await redis.del(`weir:schedule:${prefix}.every-second:last`);
+  await redis.quit();
+  for (const task of ["square", "double", "fail", "waits", "limited", "tick"]) {
     for (const suffix of ["", ".retry.100", ".dlq"])
       await broker.deleteQueue(`${prefix}.${task}${suffix}`).catch(() => {});
   }
@@ -103,4 +108,39 @@ describe("tasks on weir run --workers", () => {
       await weir.exited;
     }
   }, 90_000);
+
+  it("a schedule every second fires once per tick across two workers for 10 s", async () => {
+    const env = { TASKS_PREFIX: prefix, TASKS_MARK: "1", TASKS_SCHEDULE: "1" };
+    const routes = await runCli(["routes", "test/tasks/fixtures/task-app.ts"], env);
+    expect(routes.stdout).toMatch(
+      new RegExp(`^schedule +${prefix}.every-second +cron=\\* \\* \\* \\* \\* \\* next=\\d{4}-`, "m"),
+    );
+    const weir = new CliProcess(["run", "test/tasks/fixtures/task-app.ts", "--workers", "2"], env);
+    try {
+      await waitFor(() => workerPids(weir).length === 2, 30_000, "2 workers to be ready");
+      const from = Date.now();
+      await sleep(10_000);
+      const ticks = [...weir.stdout.matchAll(/^tick schedule:\S+:(\d+) (\d+)$/gm)]
+        .map((match) => ({ at: Number(match[1]), pid: Number(match[2]) }))
+        .filter((tick) => tick.at >= from);
+      const perTick = new Map<number, number>();
+      for (const tick of ticks) perTick.set(tick.at, (perTick.get(tick.at) ?? 0) + 1);
+      // Ticks of whole seconds, each run once, and both workers fired some of them.
+      expect(perTick.size).toBeGreaterThanOrEqual(8);
+      expect([...perTick.values()].every((count) => count === 1)).toBe(true);
+      expect([...perTick.keys()].every((at) => at % 1_000 === 0)).toBe(true);
+      console.log(
+        `schedule over 10 s: ${perTick.size} ticks, runs per worker ${JSON.stringify(Object.fromEntries(countBy(ticks.map((tick) => tick.pid))))}`,
+      );
+    } finally {
+      weir.kill("SIGTERM");
+      expect((await weir.exited).code).toBe(0);
+    }
+  }, 60_000);
 });
+
+function countBy(values: readonly number[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
+  return counts;
+}
