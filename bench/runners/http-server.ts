@@ -10,8 +10,11 @@
  *
  * Usage: http-server <raw|weir>
  */
+
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { createInterface } from "node:readline";
-import { type FastifyBaseLogger, fastify } from "fastify";
+import { type FastifyBaseLogger, type FastifyServerOptions, fastify } from "fastify";
 import { pino } from "pino";
 import { App, RouteTypes } from "../../src/index.js";
 
@@ -22,12 +25,27 @@ const HTTP_PATH = "/hello";
 
 async function serveRaw(): Promise<{ port: number; close: () => Promise<void> }> {
   // fastify's defaults: no logger, as a hand-written service that does not log requests runs.
-  // WEIR_BENCH_HTTP_RAW=logger: fastify with a silent pino logger, as weir runs it (to attribute costs).
-  const server = fastify(
-    process.env.WEIR_BENCH_HTTP_RAW === "logger"
-      ? { loggerInstance: pino({ level: "silent" }) as FastifyBaseLogger, disableRequestLogging: true }
-      : {},
-  );
+  // WEIR_BENCH_HTTP_RAW=logger,timeouts gives bare fastify what weir's server has, one part at a
+  // time, to tell which costs what: a silent pino logger, and weir's guards against slow clients
+  // (src/transports/http/server.ts: Node's head and request timeouts checked every second, and an
+  // inactivity timeout on every socket).
+  const parts = (process.env.WEIR_BENCH_HTTP_RAW ?? "").split(",");
+  const server = fastify({
+    ...(parts.includes("logger") && {
+      loggerInstance: pino({ level: "silent" }) as FastifyBaseLogger,
+      disableRequestLogging: true,
+    }),
+    ...(parts.includes("timeouts") && {
+      http: { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 },
+    }),
+  } as FastifyServerOptions);
+  if (parts.includes("timeouts")) {
+    server.server.setTimeout(10_000);
+    server.server.on("timeout", (socket: Socket) => {
+      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (response === undefined || response === null || !response.req.complete) socket.destroy();
+    });
+  }
   server.get(HTTP_PATH, handler);
   await server.listen({ host: "127.0.0.1", port: 0 });
   const address = server.server.address();
