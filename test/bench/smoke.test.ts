@@ -37,5 +37,5 @@ describe("bench smoke mode", () => {
     for (const pair of ["1. per-message", "2. bulk", "3. publish", "5. HTTP", "6. SSE"]) {
       expect(stdout).toContain(pair);
     }
-  }, 60_000);
+  }, 90_000);
 });
