@@ -12,7 +12,7 @@ import { join } from "node:path";
 
 export const BUILD_DIR = ".bench-build";
 
-/** Compiles bench/runners/*.ts into `<root>/.bench-build/`; returns that folder. */
+/** Compiles the runners of bench/runners/ into `<root>/.bench-build/`; returns that folder. */
 export function compileRunners(root: string): string {
   const out = join(root, BUILD_DIR);
   rmSync(out, { recursive: true, force: true });
@@ -24,8 +24,9 @@ export function compileRunners(root: string): string {
       ...["--outDir", out, "--rootDir", root],
       ...["--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022"],
       ...["--skipLibCheck", "--noCheck", "--declaration", "false", "--sourceMap", "false"],
-      join(root, "bench/runners/raw.ts"),
-      join(root, "bench/runners/weir.ts"),
+      ...["raw", "weir", "http-server", "sse-server", "sse-client"].map((name) =>
+        join(root, `bench/runners/${name}.ts`),
+      ),
     ],
     { cwd: root, stdio: "inherit" },
   );

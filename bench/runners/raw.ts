@@ -2,6 +2,7 @@
  * The baseline: what a careful hand-written amqplib consumer or publisher does, with nothing on top.
  * Runs in its own process (spawned by bench/run.ts) and prints one result line.
  */
+import { randomUUID } from "node:crypto";
 import * as amqp from "amqplib";
 import {
   BENCH_URL,
@@ -43,6 +44,19 @@ async function consume(spec: ConsumeSpec): Promise<RunResult> {
   return probe.result(count, sum);
 }
 
+/**
+ * The measured publishes' properties. WEIR_BENCH_RAW_IDS=1 adds what weir adds to every publish (a
+ * `messageId` and a `timestamp`), to tell the broker's cost of those properties from the client's.
+ */
+const properties: () => typeof MEASURED_PUBLISH_PROPERTIES =
+  process.env.WEIR_BENCH_RAW_IDS === "1"
+    ? () => ({
+        ...MEASURED_PUBLISH_PROPERTIES,
+        messageId: randomUUID(),
+        timestamp: Math.floor(Date.now() / 1000),
+      })
+    : () => MEASURED_PUBLISH_PROPERTIES;
+
 async function publish(spec: PublishSpec): Promise<RunResult> {
   const probe = new Probe(spec);
   const model = await amqp.connect(BENCH_URL, CONNECTION_OPTIONS);
@@ -64,7 +78,7 @@ async function publish(spec: PublishSpec): Promise<RunResult> {
         const id = ++sent;
         inFlight++;
         const content = Buffer.from(JSON.stringify(benchBody(id)));
-        channel.publish("", spec.queue, content, MEASURED_PUBLISH_PROPERTIES, (error) => {
+        channel.publish("", spec.queue, content, properties(), (error) => {
           if (error) return reject(error);
           inFlight--;
           confirmed++;

@@ -11,7 +11,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
  * message. No timing is asserted: speed is for `npm run bench`, not for CI.
  */
 describe("bench smoke mode", () => {
-  it("runs every pair once, checks the counts and prints the table", async () => {
+  it("runs every pair once, checks the counts (and every HTTP request answered) and prints the tables", async () => {
     const { code, stdout, stderr } = await new Promise<{
       code: number | null;
       stdout: string;
@@ -34,6 +34,8 @@ describe("bench smoke mode", () => {
     });
     expect(code, stderr).toBe(0);
     expect(stdout).toContain("| pair |");
-    for (const pair of ["1. per-message", "2. bulk", "3. publish"]) expect(stdout).toContain(pair);
-  }, 60_000);
+    for (const pair of ["1. per-message", "2. bulk", "3. publish", "5. HTTP", "6. SSE"]) {
+      expect(stdout).toContain(pair);
+    }
+  }, 90_000);
 });

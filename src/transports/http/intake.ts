@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from "fastify";
 import type { Deadline } from "../../core/deadline.js";
 import { genericErrorBody } from "./replies.js";
@@ -10,10 +11,16 @@ const SERVICE_UNAVAILABLE = genericErrorBody(503);
  * "stop taking requests" cannot be "close the socket": the gate answers new requests on user routes
  * with a 503 and `connection: close`, and counts the requests it let in, so the stop can wait for
  * them. weir's own endpoints are not gated.
+ *
+ * A request let in before the stop and answered after it gets `connection: close`, so that its
+ * kept-alive connection does not hold the server's close up to the deadline. The gate sets it on
+ * the responses it holds when it closes, rather than checking in an `onSend` hook on every response
+ * (a hook run per response, for something that happens once per stop: issue #19's HTTP pair).
  */
 export class RequestIntake {
   private open = true;
-  private inFlight = 0;
+  /** Responses of the requests let in, until each is sent or its connection is gone. */
+  private readonly inFlight = new Set<ServerResponse>();
   private onIdle: (() => void) | undefined;
 
   /** Prepends the gate to a route's `onRequest` hooks, so it runs before the route's authorizer. */
@@ -28,14 +35,18 @@ export class RequestIntake {
     return !this.open;
   }
 
-  /** Refuses new requests from now on. */
+  /** Refuses new requests from now on; the responses still to be sent will close their connection. */
   close(): void {
+    if (!this.open) return;
     this.open = false;
+    for (const response of this.inFlight) {
+      if (!response.headersSent) response.setHeader("connection", "close");
+    }
   }
 
   /** Resolves `true` once every admitted request is answered (or its client gone), `false` at the deadline. */
   async drained(deadline: Deadline): Promise<boolean> {
-    if (this.inFlight === 0) return true;
+    if (this.inFlight.size === 0) return true;
     const idle = new Promise<void>((resolve) => {
       this.onIdle = resolve;
     });
@@ -54,16 +65,21 @@ export class RequestIntake {
       void reply.code(503).header("connection", "close").send(SERVICE_UNAVAILABLE);
       return;
     }
-    this.inFlight++;
+    this.inFlight.add(reply.raw);
     reply.raw.on("close", this.release);
     done();
   };
 
-  private readonly release = (): void => {
-    this.inFlight--;
-    if (this.inFlight === 0 && this.onIdle !== undefined) {
-      this.onIdle();
-      this.onIdle = undefined;
-    }
-  };
+  /**
+   * One function for every response, not a closure each: Node calls a listener with the emitter as
+   * `this`, which says which response is done.
+   */
+  private readonly release = ((intake: RequestIntake) =>
+    function release(this: ServerResponse): void {
+      intake.inFlight.delete(this);
+      if (intake.inFlight.size === 0 && intake.onIdle !== undefined) {
+        intake.onIdle();
+        intake.onIdle = undefined;
+      }
+    })(this);
 }

@@ -125,13 +125,8 @@ export class HTTPServer {
     installErrorReplies(instance);
     installJsonBodies(instance);
     // A kept-alive connection whose request was in flight at stop() would otherwise stay open until
-    // its keep-alive timeout and hold the stop up to the deadline; asking the client to close it
-    // after this response lets the server close as soon as the last request is answered.
-    // Callback style: this runs for every response, and an async hook costs a promise each time.
-    instance.addHook("onSend", (_request, reply, payload, done) => {
-      if (this.intake.closed) reply.header("connection", "close");
-      done(null, payload);
-    });
+    // its keep-alive timeout and hold the stop up to the deadline: the intake asks the client to
+    // close it after the response (RequestIntake.close), without a hook on every response.
     return instance;
   }
 

@@ -37,7 +37,14 @@ export class RetryFieldScanner {
   constructor(private readonly onRetry: (ms: number) => void) {}
 
   feed(chunk: Uint8Array): void {
-    for (const byte of chunk) {
+    const ends = new LineEnds(chunk);
+    for (let i = 0; i < chunk.length; i++) {
+      // Most lines are not retry fields: jump to the line's end natively, not byte by byte.
+      if (this.state === SKIP) {
+        i = ends.next(i);
+        if (i === -1) return;
+      }
+      const byte = chunk[i]!;
       if (byte === LF || byte === CR) {
         // A CRLF pair ends the line at CR; the LF then ends an empty line, harmless here.
         if (this.state === VALUE && this.digits.length > 0) this.onRetry(Number(this.digits));
@@ -45,7 +52,6 @@ export class RetryFieldScanner {
         this.matched = 0;
         continue;
       }
-      if (this.state === SKIP) continue;
       if (this.state === PREFIX) {
         if (byte !== RETRY[this.matched]) {
           this.state = SKIP;
@@ -65,6 +71,27 @@ export class RetryFieldScanner {
         this.state = SKIP;
       }
     }
+  }
+}
+
+/**
+ * The line ends (CR or LF) of one chunk, found with the native `indexOf` rather than a JavaScript
+ * loop over every byte: the scanners below only need to stop where a line ends (issue #19's SSE
+ * pair: the byte loops were weir's largest cost per event). The next CR is remembered, so a chunk
+ * without any (the usual LF-only stream) is searched for one once, not once per line.
+ */
+class LineEnds {
+  /** Position of the next CR at or after the last search; -1: none left; -2: not searched yet. */
+  private cr = -2;
+
+  constructor(private readonly chunk: Uint8Array) {}
+
+  /** Index of the first CR or LF at or after `from`, or -1 when the chunk has none. */
+  next(from: number): number {
+    if (this.cr !== -1 && this.cr < from) this.cr = this.chunk.indexOf(CR, from);
+    const lf = this.chunk.indexOf(LF, from);
+    if (this.cr === -1) return lf;
+    return lf === -1 ? this.cr : Math.min(lf, this.cr);
   }
 }
 
@@ -95,6 +122,7 @@ export class EventSizeGuard {
    */
   feed(chunk: Uint8Array): number {
     const max = this.maxBytes;
+    const ends = new LineEnds(chunk);
     let boundary = 0;
     for (let i = 0; i < chunk.length; i++) {
       const byte = chunk[i]!;
@@ -118,7 +146,13 @@ export class EventSizeGuard {
       }
       this.afterCR = false;
       if (this.line === LINE_START) this.line = byte === COLON ? IN_COMMENT : IN_FIELD;
-      if (++this.lineBytes + this.eventBytes > max) return boundary;
+      // The rest of the line in this chunk counts byte for byte: add it at once, then go on at its
+      // end (the sum only grows, so checking it after the run is checking every byte of it).
+      const end = ends.next(i);
+      const stop = end === -1 ? chunk.length : end;
+      this.lineBytes += stop - i;
+      if (this.lineBytes + this.eventBytes > max) return boundary;
+      i = stop - 1;
     }
     return -1;
   }
