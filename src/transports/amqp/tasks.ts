@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import type { StandardSchemaV1 } from "../../core/schema.js";
+import { commonTaskRouteFields } from "../../core/task-route.js";
 import type {
   TaskCarrier,
   TaskDelivery,
@@ -92,28 +92,19 @@ export class AMQPTaskCarrier implements TaskCarrier {
   ) {}
 
   define(name: string, options: Readonly<Record<string, unknown>>, run: TaskRun): TaskSender {
-    const given = options as AMQPTaskOptions & { schema?: StandardSchemaV1 };
+    const given = options as AMQPTaskOptions;
     const maxPriority = maxPriorityOf(given.maxPriority);
     const declare = declareOf(given.declare, maxPriority);
     // One message per call: a task is a unit of work, and its retry or dead letter is per message.
     const routeHandler: AMQPHandler = async (messages, context) => {
       for (const message of messages) await run(taskDelivery(message), context);
     };
-    const spec: AMQPRouteSpec = {
+    const spec = {
+      ...commonTaskRouteFields(options),
       type: "amqp",
       declare,
-      options: {
-        bulkSize: 1,
-        ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
-        ...(given.timeout !== undefined && { timeout: given.timeout }),
-      },
       ...(given.vhost !== undefined && { vhost: given.vhost }),
-      ...(given.prefetch !== undefined && { prefetch: given.prefetch }),
-      ...(given.retry !== undefined && { retry: given.retry }),
-      ...(given.deadLetter !== undefined && { deadLetter: given.deadLetter }),
-      ...(given.once !== undefined && { once: given.once as AMQPRouteSpec["once"] }),
-      ...(given.schema !== undefined && { schema: given.schema }),
-    };
+    } as AMQPRouteSpec;
     this.route([name], spec, routeHandler);
     markTaskHandler(routeHandler, name);
     // Delayed runs wait in the delay queues the task's retries use: quorum ones for a quorum task queue.

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import type { StandardSchemaV1 } from "../../core/schema.js";
+import { commonTaskRouteFields } from "../../core/task-route.js";
 import type {
   TaskCarrier,
   TaskDelivery,
@@ -63,30 +63,21 @@ export class SQSTaskCarrier implements TaskCarrier {
   ) {}
 
   define(name: string, options: Readonly<Record<string, unknown>>, run: TaskRun): TaskSender {
-    const given = options as SQSTaskOptions & { schema?: StandardSchemaV1 };
+    const given = options as SQSTaskOptions;
     const handler: RouteHandler = async (messages, context) => {
       for (const message of messages) await run(taskDelivery(message), context);
     };
-    const spec: SQSRouteSpec = {
-      type: "sqs",
-      options: {
-        bulkSize: 1,
-        ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
-        ...(given.timeout !== undefined && { timeout: given.timeout }),
-      },
-      ...(given.prefetch !== undefined && { prefetch: given.prefetch }),
-      ...(given.visibilityTimeout !== undefined && { visibilityTimeout: given.visibilityTimeout }),
-      ...(given.waitTime !== undefined && { waitTime: given.waitTime }),
-      ...(given.retry !== undefined && { retry: given.retry }),
-      ...(given.deadLetter !== undefined && { deadLetter: given.deadLetter }),
-      ...(given.once !== undefined && { once: given.once as SQSRouteSpec["once"] }),
-      ...(given.schema !== undefined && { schema: given.schema }),
-    };
-    this.route([name], spec, handler);
-    const groupId = isFifo(name) ? (given.messageGroupId ?? name) : undefined;
     if (!isFifo(name) && given.messageGroupId !== undefined) {
       throw new InvalidOptionError("messageGroupId", `is for FIFO queues (.fifo), and ${name} is not one`);
     }
+    const spec = {
+      ...commonTaskRouteFields(options),
+      type: "sqs",
+      ...(given.visibilityTimeout !== undefined && { visibilityTimeout: given.visibilityTimeout }),
+      ...(given.waitTime !== undefined && { waitTime: given.waitTime }),
+    } as SQSRouteSpec;
+    this.route([name], spec, handler);
+    const groupId = isFifo(name) ? (given.messageGroupId ?? name) : undefined;
     const maxAttempts = given.retry === undefined ? undefined : (given.retry.maxAttempts ?? 5);
     return {
       maxPriority: undefined,

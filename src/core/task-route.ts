@@ -1,0 +1,20 @@
+/**
+ * What every transport's `TaskCarrier` maps the same way from the common task options into its
+ * route spec: one message per handler call (a task is a unit of work, and its retry or dead letter
+ * is per message), the handler's `concurrency` and `timeout`, and the route-level `prefetch`,
+ * `retry`, `deadLetter`, `once` and `schema`. Each carrier adds its own keys and checks the values
+ * through its route's normal validation.
+ */
+export function commonTaskRouteFields(given: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    options: {
+      bulkSize: 1,
+      ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
+      ...(given.timeout !== undefined && { timeout: given.timeout }),
+    },
+  };
+  for (const key of ["prefetch", "retry", "deadLetter", "once", "schema"]) {
+    if (given[key] !== undefined) fields[key] = given[key];
+  }
+  return fields;
+}
