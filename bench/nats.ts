@@ -9,7 +9,11 @@
  * the last ack (connecting, creating the consumer and loading modules are left out: steady state);
  * the orchestrator then checks the id sum and that the consumer holds nothing.
  *
- *   npx tsx bench/nats.ts [--n 20000] [--bulk 100] [--prefetch 500] [--reps 3]
+ * 60,000 messages by default (2-3 s a side): with 20,000 (under a second) the window was mostly
+ * the JIT warming up, and weir has more code to warm than the raw loop (CPU per message halved
+ * between 20,000 and 60,000 on both sides, and the gap with it).
+ *
+ *   npx tsx bench/nats.ts [--n 60000] [--bulk 100] [--prefetch 500] [--reps 3]
  *
  * Prints a table and writes bench/results/<date>-nats.json. Needs nats-server -js on
  * 127.0.0.1:4222 (WEIR_NATS_URL points elsewhere). Streams are named `weir_bench_*` and deleted.
@@ -167,7 +171,7 @@ async function weir(
 }
 
 async function child(side: "raw" | "weir", stream: string, durable: string): Promise<void> {
-  const n = arg("n", 20_000);
+  const n = arg("n", 60_000);
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
   countWrites();
@@ -198,7 +202,7 @@ function median(values: readonly number[]): number {
 }
 
 async function orchestrate(): Promise<void> {
-  const n = arg("n", 20_000);
+  const n = arg("n", 60_000);
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
   const reps = arg("reps", 3);
