@@ -9,7 +9,11 @@
  * the last ack (connecting, creating the consumer and loading modules are left out: steady state);
  * the orchestrator then checks the id sum and that the consumer holds nothing.
  *
- *   npx tsx bench/nats.ts [--n 20000] [--bulk 100] [--prefetch 500] [--reps 3]
+ * 60,000 messages by default (2-3 s a side): with 20,000 (under a second) the window was mostly
+ * the JIT warming up, and weir has more code to warm than the raw loop (CPU per message halved
+ * between 20,000 and 60,000 on both sides, and the gap with it).
+ *
+ *   npx tsx bench/nats.ts [--n 60000] [--bulk 100] [--prefetch 500] [--reps 3]
  *
  * Prints a table and writes bench/results/<date>-nats.json. Needs nats-server -js on
  * 127.0.0.1:4222 (WEIR_NATS_URL points elsewhere). Streams are named `weir_bench_*` and deleted.
@@ -17,7 +21,8 @@
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, release } from "node:os";
+import { Socket } from "node:net";
+import { cpus, loadavg, release } from "node:os";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -33,6 +38,12 @@ interface SideResult {
   readonly sum: number;
   /** Process CPU (user + system) per message, µs. */
   readonly cpuUsPerMessage: number;
+  /** Of which system (kernel: socket reads and writes), µs per message. */
+  readonly systemUsPerMessage: number;
+  /** Socket writes per 1,000 messages (the acks and pull requests go out in fewer, larger writes when batched). */
+  readonly writesPerThousand: number;
+  /** The timed window on the monotonic clock (µs), for `bench/profile.ts` on a `--cpu-prof` of the child. */
+  readonly windowUs: readonly [number, number];
 }
 
 function arg(name: string, fallback: number): number {
@@ -41,9 +52,31 @@ function arg(name: string, fallback: number): number {
 }
 
 /** Set at the first batch's hand-over, on both sides. */
-let firstAt: { readonly at: number; readonly cpu: NodeJS.CpuUsage; readonly counted: number } | undefined;
+let firstAt:
+  | {
+      readonly at: number;
+      readonly cpu: NodeJS.CpuUsage;
+      readonly counted: number;
+      readonly writes: number;
+      readonly us: number;
+    }
+  | undefined;
 function mark(counted: number): void {
-  firstAt ??= { at: performance.now(), cpu: process.cpuUsage(), counted };
+  firstAt ??= { at: performance.now(), cpu: process.cpuUsage(), counted, writes, us: monotonicUs() };
+}
+
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** Socket writes of the child so far (both sides' clients write through net.Socket). */
+let writes = 0;
+function countWrites(): void {
+  const write = Socket.prototype.write as (this: Socket, ...args: unknown[]) => boolean;
+  Socket.prototype.write = function (this: Socket, ...args: unknown[]): boolean {
+    writes++;
+    return write.apply(this, args);
+  } as typeof Socket.prototype.write;
 }
 
 interface Body {
@@ -138,12 +171,13 @@ async function weir(
 }
 
 async function child(side: "raw" | "weir", stream: string, durable: string): Promise<void> {
-  const n = arg("n", 20_000);
+  const n = arg("n", 60_000);
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
-  let end: { at: number; cpu: NodeJS.CpuUsage } | undefined;
+  countWrites();
+  let end: { at: number; cpu: NodeJS.CpuUsage; writes: number; us: number } | undefined;
   const sum = await (side === "raw" ? raw : weir)(stream, durable, n, bulk, prefetch, () => {
-    end = { at: performance.now(), cpu: process.cpuUsage() };
+    end = { at: performance.now(), cpu: process.cpuUsage(), writes, us: monotonicUs() };
   });
   if (firstAt === undefined || end === undefined) throw new Error("no batch was handed over");
   const counted = n - firstAt.counted;
@@ -154,6 +188,9 @@ async function child(side: "raw" | "weir", stream: string, durable: string): Pro
     ms: end.at - firstAt.at,
     sum,
     cpuUsPerMessage: cpu / counted,
+    systemUsPerMessage: (end.cpu.system - firstAt.cpu.system) / counted,
+    writesPerThousand: ((end.writes - firstAt.writes) / counted) * 1000,
+    windowUs: [firstAt.us, end.us],
   };
   console.log(JSON.stringify(result));
 }
@@ -165,7 +202,7 @@ function median(values: readonly number[]): number {
 }
 
 async function orchestrate(): Promise<void> {
-  const n = arg("n", 20_000);
+  const n = arg("n", 60_000);
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
   const reps = arg("reps", 3);
@@ -175,6 +212,8 @@ async function orchestrate(): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const pad = "x".repeat(80);
   const results: { raw: SideResult; weir: SideResult; ratio: number }[] = [];
+  // Other work on the machine moves every figure: its load averages (1, 5, 15 min) go with them.
+  const loadBefore = loadavg();
   for (let rep = 1; rep <= reps; rep++) {
     const pair = {} as { raw: SideResult; weir: SideResult };
     for (const side of ["raw", "weir"] as const) {
@@ -233,9 +272,12 @@ async function orchestrate(): Promise<void> {
     const ratio = pair.raw.ms / pair.weir.ms;
     results.push({ ...pair, ratio });
     const rate = (r: SideResult) => Math.round((r.n / r.ms) * 1000).toLocaleString("en-US");
+    const cpu = (r: SideResult) =>
+      `${r.cpuUsPerMessage.toFixed(1)} µs/msg (sys ${r.systemUsPerMessage.toFixed(1)}), ` +
+      `${r.writesPerThousand.toFixed(1)} writes/1k`;
     console.log(
-      `rep ${rep}/${reps}: raw ${rate(pair.raw)} msg/s ${pair.raw.cpuUsPerMessage.toFixed(1)} µs/msg, ` +
-        `weir ${rate(pair.weir)} msg/s ${pair.weir.cpuUsPerMessage.toFixed(1)} µs/msg, weir/raw ${ratio.toFixed(3)}`,
+      `rep ${rep}/${reps}: raw ${rate(pair.raw)} msg/s ${cpu(pair.raw)}, ` +
+        `weir ${rate(pair.weir)} msg/s ${cpu(pair.weir)}, weir/raw ${ratio.toFixed(3)}`,
     );
   }
   await nc.close();
@@ -243,6 +285,7 @@ async function orchestrate(): Promise<void> {
   const summary = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, kernel: release(), node: process.version },
+    load: { before: loadBefore, after: loadavg() },
     n,
     bulk,
     prefetch,
@@ -252,12 +295,14 @@ async function orchestrate(): Promise<void> {
     ratioMedian: median(results.map((r) => r.ratio)),
     ratioRange: [Math.min(...results.map((r) => r.ratio)), Math.max(...results.map((r) => r.ratio))],
     cpuRatioMedian: median(results.map((r) => r.weir.cpuUsPerMessage / r.raw.cpuUsPerMessage)),
+    writesRatioMedian: median(results.map((r) => r.weir.writesPerThousand / r.raw.writesPerThousand)),
     results,
   };
   console.log(
     `median: raw ${summary.rawMedianPerSecond} msg/s, weir ${summary.weirMedianPerSecond} msg/s, ` +
       `weir/raw ${summary.ratioMedian.toFixed(3)} (${summary.ratioRange.map((r) => r.toFixed(3)).join("–")}), ` +
-      `CPU ${summary.cpuRatioMedian.toFixed(2)}×`,
+      `CPU ${summary.cpuRatioMedian.toFixed(2)}×, socket writes ${summary.writesRatioMedian.toFixed(2)}×; ` +
+      `load ${summary.load.before[0]!.toFixed(1)} → ${summary.load.after[0]!.toFixed(1)}`,
   );
   mkdirSync("bench/results", { recursive: true });
   const file = `bench/results/${summary.date.slice(0, 10)}-nats.json`;

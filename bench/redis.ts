@@ -118,7 +118,7 @@ async function weir(stream: string): Promise<number> {
   return ms;
 }
 
-const rows: Array<{ rep: number; side: string; ms: number; rate: number }> = [];
+const rows: Array<{ rep: number; side: string; ms: number; rate: number; cpuUsPerMsg: number }> = [];
 for (let rep = 1; rep <= reps; rep++) {
   for (const [side, run] of [
     ["raw", raw],
@@ -127,8 +127,17 @@ for (let rep = 1; rep <= reps; rep++) {
     if (only !== undefined && side !== only) continue;
     const stream = await fill();
     try {
+      // Process CPU (user + system), µs per message: this process runs one side at a time.
+      const cpu = process.cpuUsage();
       const ms = await run(stream);
-      rows.push({ rep, side, ms: Math.round(ms), rate: Math.round((n / ms) * 1000) });
+      const used = process.cpuUsage(cpu);
+      rows.push({
+        rep,
+        side,
+        ms: Math.round(ms),
+        rate: Math.round((n / ms) * 1000),
+        cpuUsPerMsg: Number(((used.user + used.system) / n).toFixed(1)),
+      });
     } finally {
       await admin.del(stream);
     }

@@ -7,12 +7,14 @@ import { WeirError } from "../../core/errors.js";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import type { RouteHealth } from "../../core/transport.js";
-import { natsAcknowledger, settleMessage } from "./acknowledger.js";
+import { type NATSAcknowledger, natsAcknowledger, settleMessage } from "./acknowledger.js";
 import { NATSConsumerError, NATSStreamNotFoundError } from "./errors.js";
 import { NATSForwarding } from "./forwarding.js";
 import { NATSMessage } from "./message.js";
 import type { Consumption, JetStreamMessage, NATSPort } from "./port.js";
 import type { NATSRoute } from "./route-spec.js";
+
+const UTF8 = new TextDecoder();
 
 /**
  * The body of a JetStream message through core's one decoder: JSON when it has no `Content-Type`
@@ -24,8 +26,18 @@ import type { NATSRoute } from "./route-spec.js";
 export function decodeNATSBody(message: JetStreamMessage): unknown {
   const data = message.data;
   if (data.byteLength === 0) return undefined;
-  const content = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const headers = message.headers;
+  if (headers === undefined) {
+    // The hot path, as a raw client parses: the client's bytes (a view of its read buffer) decoded
+    // straight, without a Buffer made over them first (0.4-0.6 µs a message less). TextDecoder drops
+    // a UTF-8 byte-order mark as the full decoder does; what does not parse goes through it below.
+    try {
+      return JSON.parse(UTF8.decode(data));
+    } catch {
+      // decodeBody says what it is (another text, or UNDECODABLE).
+    }
+  }
+  const content = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (headers === undefined) return decodeBody(content, undefined, undefined);
   return decodeBody(
     content,
@@ -55,6 +67,7 @@ function whyUndecodable(message: JetStreamMessage): unknown {
 export class NATSRouteConsumer {
   readonly runner: RouteRunner<NATSMessage>;
   private readonly policy: DeliveryPolicy<NATSMessage> | undefined;
+  private readonly acknowledger: NATSAcknowledger;
   private readonly consumptions: Consumption[] = [];
   /** Messages handed to the runner and not known settled yet: each gets `working()` every beat. */
   private readonly held = new Set<NATSMessage>();
@@ -79,6 +92,7 @@ export class NATSRouteConsumer {
       this.held.delete(message);
     };
     const acknowledger = natsAcknowledger(released);
+    this.acknowledger = acknowledger;
     const forwarding =
       route.retry !== undefined || route.deadLetter !== undefined
         ? new NATSForwarding(route.streams, route.retry, route.deadLetter, port, this.logger, released)
@@ -219,6 +233,8 @@ export class NATSRouteConsumer {
         await deadline.race(Promise.all(this.consumptions.splice(0).map((c) => c.close())));
       },
     });
+    // The last answers go to the client before the transport flushes and closes the connection.
+    this.acknowledger.flush();
     clearInterval(this.beat);
     this.beat = undefined;
     this.held.clear();
