@@ -180,6 +180,14 @@ export class RedisTaskStore implements TaskStore {
         redis.on("message", (channel: string, message: string) => {
           for (const listener of this.listeners.get(channel) ?? []) listener(message);
         });
+        // Connected already: a later "ready" is a reconnect, and the changes published while the
+        // connection was down were missed, so every waiting handle reads its record again.
+        redis.on("ready", () => {
+          for (const [channel, listeners] of this.listeners) {
+            if (channel === REVOKED_CHANNEL) continue;
+            for (const listener of listeners) listener("reconnected");
+          }
+        });
       }
       return redis;
     });

@@ -31,7 +31,7 @@ afterAll(async () => {
   await producer.app.stop();
   await worker.app.stop();
   for (const app of extraApps) await app.stop();
-  for (const task of ["square", "double", "fail", "waits", "limited", "prio", "plain", "big"]) {
+  for (const task of ["square", "double", "fail", "waits", "limited", "prio", "plain", "big", "idle"]) {
     for (const suffix of ["", ".retry.100", ".dlq"])
       await broker.deleteQueue(`${prefix}.${task}${suffix}`).catch(() => {});
   }
@@ -245,5 +245,45 @@ describe("task handles (RabbitMQ + Redis)", () => {
     const taken = await other.acquire();
     expect(taken.token).not.toBe(handle.token);
     await taken.release();
+  });
+
+  it("a result published while the handle's subscription was down is still seen after the reconnect", async () => {
+    const app = createApp({ name: `tasks-resubscribe-${prefix.slice(-8)}` });
+    extraApps.push(app);
+    // A run the test records itself (no worker): the handle waits for it like any other.
+    const idle = app.task<number>(`${prefix}.idle`, async (n) => n);
+    const job = idle.get(`${prefix}.run-1`);
+    await redis.hset(
+      `weir:task:${job.id}`,
+      "id",
+      job.id,
+      "task",
+      idle.name,
+      "status",
+      "submitted",
+      "attempt",
+      "0",
+    );
+    await redis.pexpire(`weir:task:${job.id}`, 60_000);
+    const waiting = job.result({ timeout: 10_000 });
+    await sleep(200);
+    const clients = String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub"));
+    const line = clients
+      .split("\n")
+      .find((entry) => entry.includes(`name=weir:tasks-resubscribe-${prefix.slice(-8)}:tasks-subscriber`));
+    expect(line).toBeDefined();
+    await redis.call("CLIENT", "KILL", "ID", /id=(\d+)/.exec(line!)![1]!);
+    // ioredis reconnects after 100 ms: this change and its announcement happen before it.
+    await redis.hset(
+      `weir:task:${job.id}`,
+      "status",
+      "succeeded",
+      "result",
+      "41",
+      "finishedAt",
+      String(Date.now()),
+    );
+    await redis.publish(`weir:task:${job.id}`, "succeeded");
+    expect(await waiting).toBe(41);
   });
 });
