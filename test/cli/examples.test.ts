@@ -31,6 +31,12 @@ const ROUTES: Record<string, string[][]> = {
   "15-redis-streams.ts": [["weir.demo.shipments"]],
   "16-nats-jetstream.ts": [["WEIR_DEMO_ORDERS"]],
   "17-sqs.ts": [["orders"]],
+  "18-task-handles.ts": [
+    ["weir.example.pages.fetch"],
+    ["weir.example.pages.index"],
+    ["weir.example.reports"],
+    ["weir.example.heartbeat"],
+  ],
 };
 
 /** The typed publishers `weir routes --json` must list after the routes, by name. */
