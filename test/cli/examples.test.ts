@@ -39,6 +39,11 @@ const ROUTES: Record<string, string[][]> = {
   ],
 };
 
+/** The task schedules `weir routes --json` must list after the publishers, by name. */
+const SCHEDULES: Record<string, string[]> = {
+  "18-task-handles.ts": ["weir.example.heartbeat"],
+};
+
 /** The typed publishers `weir routes --json` must list after the routes, by name. */
 const PUBLISHERS: Record<string, string[]> = {
   "12-publishers.ts": ["orderCreated", "invoices"],
@@ -88,11 +93,14 @@ describe("examples", () => {
       expect(routes.code, routes.stderr).toBe(0);
       // The examples guard their start (isMainModule): inspect-only mode had nothing to refuse.
       expect(routes.stderr).toBe("");
-      const rows = JSON.parse(routes.stdout) as Array<{ routes?: string[]; publisher?: string }>;
-      expect(rows.filter((row) => row.publisher === undefined).map((row) => row.routes)).toEqual(
-        ROUTES[file],
-      );
+      const rows = JSON.parse(routes.stdout) as Array<{
+        routes?: string[];
+        publisher?: string;
+        schedule?: string;
+      }>;
+      expect(rows.filter((row) => row.routes !== undefined).map((row) => row.routes)).toEqual(ROUTES[file]);
       expect(rows.flatMap((row) => row.publisher ?? [])).toEqual(PUBLISHERS[file] ?? []);
+      expect(rows.flatMap((row) => row.schedule ?? [])).toEqual(SCHEDULES[file] ?? []);
 
       const asyncapi = await runCli(["asyncapi", `examples/${file}`], {}, 90_000);
       expect(asyncapi.code, asyncapi.stderr).toBe(0);
