@@ -69,6 +69,22 @@ describe("app.task (in memory)", () => {
     expect(add.name).toBe("math.add");
   });
 
+  it("sends a run without a payload (schedule(cron) without one, delay(undefined)) as null", async () => {
+    const app = offlineApp();
+    const payloads: unknown[] = [];
+    const ping = app.task("tasks.ping", async (payload: unknown) => {
+      payloads.push(payload);
+    });
+    const client = createTestClient(app);
+    clients.push(client);
+    await client.start();
+    // JSON has no undefined: before, the publish threw a TypeError from Buffer.from, on every tick.
+    await ping.delay(undefined);
+    await client.amqp.idle();
+    expect(payloads).toEqual([null]);
+    expect(client.amqp.settled.map((result) => result.outcome)).toEqual(["ack"]);
+  });
+
   it("gives each delay() a messageId of its own unless one is given (issue #17)", async () => {
     const app = offlineApp();
     const ids: unknown[] = [];
