@@ -90,7 +90,7 @@ export interface Task<T, R = unknown> {
   get(id: string): TaskHandle<R>;
   /**
    * Fires the task on a cron expression (parsed by croner: 5 fields, or 6 with seconds first) while
-   * the app runs (`start()`, `weir run`): each tick sends one run of `payload`, with the id
+   * the app runs (`start()`, `weir run`): each tick sends one run of `payload` (none: `null`), with the id
    * `schedule:<name>:<tick ms>`. With N processes running the app, each tick fires once (a claim in
    * Redis decides); a tick missed while none ran is not replayed unless `catchUp`. `weir routes`
    * lists schedules with their next tick. Throws `WEIR_ERR_SCHEDULE_CRON` for an expression or
@@ -263,7 +263,8 @@ class TaskProducer<T, R> implements Task<T, R> {
     const store = this.results === undefined ? undefined : this.layer.store();
     await store?.submit({ id, task: this.name, next, previous }, this.results?.ttl ?? 0);
     try {
-      await this.sender.send(payload, {
+      // JSON has no undefined (a payload-less run, a schedule without payload): it goes as null.
+      await this.sender.send(payload === undefined ? null : payload, {
         id,
         delay: options.delay ?? 0,
         headers,

@@ -69,6 +69,22 @@ describe("app.task (in memory)", () => {
     expect(add.name).toBe("math.add");
   });
 
+  it("sends a run without a payload (schedule(cron) without one, delay(undefined)) as null", async () => {
+    const app = offlineApp();
+    const payloads: unknown[] = [];
+    const ping = app.task("tasks.ping", async (payload: unknown) => {
+      payloads.push(payload);
+    });
+    const client = createTestClient(app);
+    clients.push(client);
+    await client.start();
+    // JSON has no undefined: before, the publish threw a TypeError from Buffer.from, on every tick.
+    await ping.delay(undefined);
+    await client.amqp.idle();
+    expect(payloads).toEqual([null]);
+    expect(client.amqp.settled.map((result) => result.outcome)).toEqual(["ack"]);
+  });
+
   it("gives each delay() a messageId of its own unless one is given (issue #17)", async () => {
     const app = offlineApp();
     const ids: unknown[] = [];
@@ -171,6 +187,25 @@ describe("app.task (in memory)", () => {
 });
 
 describe("app.task (RabbitMQ)", () => {
+  it("tells a producer whose task queue no worker declared yet to start one, delayed or not", async () => {
+    const producerApp = createApp();
+    const producer = producerApp.task<{ id: number }>(uniqueName("task-undeclared"), async () => {});
+    try {
+      for (const options of [{}, { delay: 400 }]) {
+        const error = await producer.delay({ id: 1 }, options).catch((caught: unknown) => caught);
+        expect(error).toMatchObject({
+          code: "WEIR_ERR_PUBLISH_UNROUTABLE",
+          sent: false,
+          routingKey: producer.name,
+        });
+        expect((error as Error).message).toContain(`task "${producer.name}": its queue does not exist`);
+        expect((error as Error).message).toContain("start one before delaying runs");
+      }
+    } finally {
+      await producerApp.stop();
+    }
+  });
+
   it("enqueues from a producer app and runs on a worker app, with a delay on the broker", async () => {
     const queue = uniqueName("task");
     const broker = await Broker.connect();

@@ -168,7 +168,15 @@ class AMQPTaskSender implements TaskSender {
       });
     // Mandatory, as every publish: a task queue that does not exist rejects with
     // WEIR_ERR_PUBLISH_UNROUTABLE instead of the broker dropping the run.
-    if (wait === 0) return send(this.name);
+    if (wait === 0) {
+      try {
+        return await send(this.name);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== "WEIR_ERR_PUBLISH_UNROUTABLE") throw error;
+        // The broker's words name a routing key; a task's user needs to know which step was missed.
+        throw this.noQueue(this.vhost ?? this.transport[amqpInternals]().defaultVhost, "312 NO_ROUTE", error);
+      }
+    }
     const queue = delayQueueName(this.name, wait, this.delayType);
     await this.declareDelayQueue(queue, wait);
     try {
@@ -180,6 +188,22 @@ class AMQPTaskSender implements TaskSender {
       await this.declareDelayQueue(queue, wait);
       await send(queue);
     }
+  }
+
+  /** WEIR_ERR_PUBLISH_UNROUTABLE for a task queue that does not exist, saying how it comes to exist. */
+  private noQueue(vhost: string, reply: string, cause: unknown, consequence?: string): PublishRejectedError {
+    const [replyCode, replyText] = reply.split(" ") as [string, string];
+    return new PublishRejectedError(
+      "WEIR_ERR_PUBLISH_UNROUTABLE",
+      `task "${this.name}": its queue does not exist in vhost "${vhost}" (${reply})` +
+        `${consequence === undefined ? "" : `, ${consequence}`}; nothing was sent. A worker declares ` +
+        "it when its app starts (app.start(), weir run): start one before delaying runs",
+      Number(replyCode),
+      replyText,
+      "",
+      this.name,
+      { cause },
+    );
   }
 
   /**
@@ -201,15 +225,11 @@ class AMQPTaskSender implements TaskSender {
         await channel.checkQueue(this.name);
       } catch (error) {
         if ((error as { code?: unknown }).code !== 404) throw error;
-        throw new PublishRejectedError(
-          "WEIR_ERR_PUBLISH_UNROUTABLE",
-          `task "${this.name}": its queue does not exist in vhost "${vhost}" (404 NOT_FOUND), so the ` +
-            "delayed run would be dropped when its delay ends; nothing was sent",
-          404,
-          "NOT_FOUND",
-          "",
-          this.name,
-          { cause: error },
+        throw this.noQueue(
+          vhost,
+          "404 NOT_FOUND",
+          error,
+          "so the delayed run would be dropped when its delay ends",
         );
       }
       await channel.assertQueue(queue, delayQueueOptions(this.name, wait, this.delayType));
