@@ -83,7 +83,7 @@ ${MODULES}
 status prints a task run's record: status, attempt, times, result or last failure, and its chain
 (exit 1 when there is none: never submitted with results on, or expired). revoke revokes a run that
 has not ended: no worker runs it, or the one running it aborts its signal (exit 1 when it had ended
-already). No module is loaded: the run's id and the task store are all it needs.
+already, or has no record). No module is loaded: the run's id and the task store are all it needs.
 
 Options:
   --json             status: the record as JSON

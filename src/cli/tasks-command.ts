@@ -35,7 +35,11 @@ export async function tasksCommand(argv: readonly string[]): Promise<number> {
       print(args.switches.has("json") ? JSON.stringify(record) : describe(record));
       return 0;
     }
-    // A revocation of a run without a record is kept as long as a record would be by default.
+    // An id with no record is most likely a typo: say so rather than record a revocation of it.
+    if ((await store.get(id)) === undefined) {
+      say(`no record of task run ${id}: nothing revoked (WEIR_ERR_TASK_UNKNOWN)`);
+      return 1;
+    }
     const had = await store.revoke(id, DEFAULT_RESULT_TTL);
     if (had !== undefined && isFinal(had)) {
       say(`task run ${id} is already ${had}: nothing to revoke`);
@@ -44,7 +48,7 @@ export async function tasksCommand(argv: readonly string[]): Promise<number> {
     say(
       had === "running"
         ? `revoked task run ${id}: its worker aborts its signal and it ends as revoked`
-        : `revoked task run ${id}${had === undefined ? " (no record yet)" : ""}: no worker will run it`,
+        : `revoked task run ${id}: no worker will run it`,
     );
     return 0;
   } finally {

@@ -1,7 +1,10 @@
+import { Actions } from "./constants.js";
+
 /**
  * What every transport's `TaskCarrier` maps the same way from the common task options into its
  * route spec: one message per handler call (a task is a unit of work, and its retry or dead letter
- * is per message), the handler's `concurrency` and `timeout`, and the route-level `prefetch`,
+ * is per message), the handler's `concurrency` and `timeout`, a failure that is final without
+ * `retry`, and the route-level `prefetch`,
  * `retry`, `deadLetter`, `once` and `schema`. Each carrier adds its own keys and checks the values
  * through its route's normal validation.
  */
@@ -11,6 +14,9 @@ export function commonTaskRouteFields(given: Readonly<Record<string, unknown>>):
       bulkSize: 1,
       ...(given.concurrency !== undefined && { concurrency: given.concurrency }),
       ...(given.timeout !== undefined && { timeout: given.timeout }),
+      // Without `retry`, a failed run is final: its message is rejected (dead-lettered with
+      // `deadLetter`), never requeued, which would run it again at once, forever.
+      ...(given.retry === undefined && { onException: Actions.REJECT }),
     },
   };
   for (const key of ["prefetch", "retry", "deadLetter", "once", "schema"]) {

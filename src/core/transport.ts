@@ -235,7 +235,7 @@ export interface TaskSender {
   readonly maxPriority: number | undefined;
   /**
    * How many attempts a run gets in all before its failure is final (the route's
-   * `retry.maxAttempts`); `undefined`: a failure is requeued, so none is final.
+   * `retry.maxAttempts`; 1 without `retry`); `undefined`: a failure is requeued, so none is final.
    */
   readonly maxAttempts: number | undefined;
   /**

@@ -103,10 +103,19 @@ export class TaskTransportError extends WeirError {
   }
 }
 
-/** The task store (Redis) could not be reached or refused a command; the cause says why. */
+/**
+ * The task store (Redis, the app's `redis.url`) could not be reached, refused a command, or was
+ * closed by `app.stop()` while a handle waited; the message names the server (without password),
+ * `cause` says why.
+ */
 export class TaskStoreError extends WeirError {
-  constructor(action: string, options: { cause: unknown }) {
+  constructor(action: string, options: { cause: unknown }, server?: string) {
     const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
-    super("WEIR_ERR_TASK_STORE", `task store: ${action} failed: ${reason}`, options);
+    const where = server === undefined ? "" : ` on ${server}`;
+    super(
+      "WEIR_ERR_TASK_STORE",
+      `task store${where}: ${action} failed: ${reason} (is Redis running there? the app's redis.url, else WEIR_REDIS_URL)`,
+      options,
+    );
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { redactUrl } from "../core/logger.js";
 import { TaskStoreError } from "./errors.js";
 import { isFinal, TASK_STATUSES, type TaskRecord, type TaskStatus } from "./record.js";
 import type { Outcome, SubmittedRun, TaskStore, Unwatch } from "./store.js";
@@ -143,7 +144,10 @@ export class RedisTaskStore implements TaskStore {
     const opened = [this.commands, this.subscriber];
     this.commands = undefined;
     this.subscriber = undefined;
+    // Handles still waiting read their record once more, find the store closed and reject.
+    const waiting = [...this.listeners].filter(([channel]) => channel !== REVOKED_CHANNEL);
     this.listeners.clear();
+    for (const [, listeners] of waiting) for (const listener of listeners) listener("closed");
     for (const connection of opened) {
       if (connection !== undefined)
         await closeRedis(await connection.catch(() => undefined as never)).catch(() => {});
@@ -160,7 +164,7 @@ export class RedisTaskStore implements TaskStore {
         await subscriber.subscribe(channel);
       } catch (error) {
         this.listeners.delete(channel);
-        throw new TaskStoreError("subscribe to task updates", { cause: error });
+        throw new TaskStoreError("subscribe to task updates", { cause: error }, redactUrl(this.url));
       }
     }
     set.add(listener);
@@ -202,10 +206,17 @@ export class RedisTaskStore implements TaskStore {
   }
 
   private async run<R>(action: string, command: (redis: Redis) => Promise<R>): Promise<R> {
+    if (this.closed) {
+      throw new TaskStoreError(
+        action,
+        { cause: new Error("the task store is closed (app.stop())") },
+        redactUrl(this.url),
+      );
+    }
     try {
       return await command(await this.connection("commands"));
     } catch (error) {
-      throw new TaskStoreError(action, { cause: error });
+      throw new TaskStoreError(action, { cause: error }, redactUrl(this.url));
     }
   }
 }

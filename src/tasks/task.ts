@@ -102,8 +102,9 @@ export interface Task<T, R = unknown> {
 /** Options of `task.schedule(cron, payload, options)`. */
 export interface TaskScheduleOptions extends ScheduleOptions {
   /**
-   * The schedule's name (its Redis keys, its row in `weir routes`).
-   * @defaultValue `<task name>@<cron>`
+   * The schedule's name (its Redis keys, its row in `weir routes`, the run ids): give one to a
+   * second schedule of the same task (`WEIR_ERR_DUPLICATE_SCHEDULE` otherwise).
+   * @defaultValue the task's name
    */
   name?: string;
 }
@@ -179,7 +180,7 @@ class TaskProducer<T, R> implements Task<T, R> {
 
   schedule(cron: string, payload?: T, options: TaskScheduleOptions = {}): ScheduleEntry {
     knownKeys("schedule options", options, ["name", "timezone", "catchUp"]);
-    const { name = `${this.name}@${cron}`, ...scheduleOptions } = options;
+    const { name = this.name, ...scheduleOptions } = options;
     return this.layer.scheduler().add(
       name,
       cron,

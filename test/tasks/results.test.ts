@@ -31,7 +31,18 @@ afterAll(async () => {
   await producer.app.stop();
   await worker.app.stop();
   for (const app of extraApps) await app.stop();
-  for (const task of ["square", "double", "fail", "waits", "limited", "prio", "plain", "big", "idle"]) {
+  for (const task of [
+    "square",
+    "double",
+    "fail",
+    "waits",
+    "limited",
+    "prio",
+    "plain",
+    "big",
+    "idle",
+    "no-retry",
+  ]) {
     for (const suffix of ["", ".retry.100", ".dlq"])
       await broker.deleteQueue(`${prefix}.${task}${suffix}`).catch(() => {});
   }
@@ -231,6 +242,11 @@ describe("task handles (RabbitMQ + Redis)", () => {
     expect((await runCli(["tasks", "revoke", done.id])).code).toBe(1);
     const unknown = await runCli(["tasks", "status", "no-such-run"]);
     expect(unknown).toMatchObject({ code: 1, stderr: expect.stringMatching(/WEIR_ERR_TASK_UNKNOWN/) });
+    expect(await runCli(["tasks", "revoke", "no-such-run"])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/no record of task run no-such-run: nothing revoked/),
+    });
+    expect(await redis.exists("weir:task:no-such-run")).toBe(0);
     expect((await runCli(["tasks", "stop", "x"])).code).toBe(2);
   });
 
@@ -285,5 +301,57 @@ describe("task handles (RabbitMQ + Redis)", () => {
     );
     await redis.publish(`weir:task:${job.id}`, "succeeded");
     expect(await waiting).toBe(41);
+  });
+
+  it("without retry, a failing run is failed after one attempt, never requeued into a loop", async () => {
+    const app = createApp({ name: "tasks-no-retry" });
+    extraApps.push(app);
+    let calls = 0;
+    const once = app.task(`${prefix}.no-retry`, async () => {
+      calls++;
+      throw new Error("bad input");
+    });
+    await app.start();
+    const job = await once.delay({});
+    await expect(job.result({ timeout: 5_000 })).rejects.toMatchObject({ code: "WEIR_ERR_TASK_FAILED" });
+    await sleep(500);
+    expect(calls).toBe(1);
+    expect(await job.status()).toMatchObject({ status: "failed", attempt: 1 });
+    expect(await broker.count(`${prefix}.no-retry`)).toBe(0);
+  });
+
+  it("a result() still waiting when its app stops rejects with WEIR_ERR_TASK_STORE; an unreachable store is named", async () => {
+    const app = createApp({ name: "tasks-stopping" });
+    const waits = app.task<number>(`${prefix}.idle`, async (n) => n);
+    const job = waits.get(`${prefix}.never-ends`);
+    await redis.hset(
+      `weir:task:${job.id}`,
+      "id",
+      job.id,
+      "task",
+      waits.name,
+      "status",
+      "submitted",
+      "attempt",
+      "0",
+    );
+    await redis.pexpire(`weir:task:${job.id}`, 60_000);
+    const waiting = job.result().catch((error: unknown) => error);
+    await sleep(200);
+    await app.stop();
+    expect(await waiting).toMatchObject({
+      code: "WEIR_ERR_TASK_STORE",
+      message: expect.stringMatching(/closed/),
+    });
+
+    const away = createApp({ name: "tasks-away", redis: { url: "redis://127.0.0.1:1" } });
+    extraApps.push(away);
+    const lost = away.task(`${prefix}.idle-away`, async () => {});
+    await expect(lost.delay({})).rejects.toMatchObject({
+      code: "WEIR_ERR_TASK_STORE",
+      message: expect.stringMatching(
+        /task store on redis:\/\/127\.0\.0\.1:1: record a submitted task failed/,
+      ),
+    });
   });
 });

@@ -157,10 +157,11 @@ describe("app.task (in memory)", () => {
       },
       { timeout: 100 },
     );
-    const client = createTestClient(app, { requeue: "hold" });
+    const client = createTestClient(app);
     clients.push(client);
     const [result] = await client.amqp.deliver("reports.build", [{ month: 11 }]);
-    expect(result!.outcome).toBe("requeue");
+    // Without retry a failed run is final: rejected, never requeued into a loop.
+    expect(result!.outcome).toBe("reject");
     expect(reasons).toEqual([expect.objectContaining({ code: "WEIR_ERR_HANDLER_TIMEOUT" })]);
   });
 

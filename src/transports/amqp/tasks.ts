@@ -67,7 +67,8 @@ export interface AMQPTaskOptions<T = unknown> {
   maxPriority?: number;
   /**
    * Retries on the broker after a backoff, then the dead-letter queue (the route's `retry`).
-   * @defaultValue no retries: a failed run is requeued (its status stays `retrying`)
+   * @defaultValue no retries: a failed run is `failed` at once (its message rejected, or
+   * dead-lettered with `deadLetter`), never requeued
    */
   retry?: AMQPRouteSpec<T>["retry"];
   /**
@@ -110,7 +111,7 @@ export class AMQPTaskCarrier implements TaskCarrier {
     // Delayed runs wait in the delay queues the task's retries use: quorum ones for a quorum task queue.
     const delayType =
       given.retry?.queueType ?? declaredQueueType(declare === true ? undefined : declare.arguments);
-    const maxAttempts = given.retry === undefined ? undefined : (given.retry.maxAttempts ?? 5);
+    const maxAttempts = given.retry === undefined ? 1 : (given.retry.maxAttempts ?? 5);
     return new AMQPTaskSender(name, given.vhost, this.transport, delayType, maxPriority, maxAttempts);
   }
 }

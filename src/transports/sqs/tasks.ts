@@ -43,7 +43,10 @@ export interface SQSTaskOptions<T = unknown> {
    * @defaultValue the task's name
    */
   messageGroupId?: string;
-  /** Retries by visibility timeout, then the dead-letter queue (the route's `retry`). @defaultValue none */
+  /**
+   * Retries by visibility timeout, then the dead-letter queue (the route's `retry`).
+   * @defaultValue none: a failed run is `failed` at once (its message deleted, or dead-lettered with `deadLetter`)
+   */
   retry?: SQSRouteSpec<T>["retry"];
   /** The route's `deadLetter`. @defaultValue on when `retry` is set, else off */
   deadLetter?: SQSRouteSpec<T>["deadLetter"];
@@ -78,7 +81,7 @@ export class SQSTaskCarrier implements TaskCarrier {
     } as SQSRouteSpec;
     this.route([name], spec, handler);
     const groupId = isFifo(name) ? (given.messageGroupId ?? name) : undefined;
-    const maxAttempts = given.retry === undefined ? undefined : (given.retry.maxAttempts ?? 5);
+    const maxAttempts = given.retry === undefined ? 1 : (given.retry.maxAttempts ?? 5);
     return {
       maxPriority: undefined,
       maxAttempts,
