@@ -226,7 +226,13 @@ class TaskProducer<T, R> implements Task<T, R> {
       // The callback's record exists from now on, so `result()` on it waits instead of not knowing it.
       await (options.then as TaskProducer<unknown, unknown>).reserve(next.id, { task: this.name, id });
     }
-    await this.send(payload, id, headers, options, next, undefined);
+    try {
+      await this.send(payload, id, headers, options, next, undefined);
+    } catch (error) {
+      // Nothing was sent: the callback it reserved will never come either.
+      if (next !== undefined) await this.layer.store().forget(next.id).catch(() => {});
+      throw error;
+    }
     return this.get(id);
   }
 
