@@ -72,6 +72,7 @@ export type {
   TransportPlugin,
   TransportRole,
 } from "./core/transport.js";
+export { commonTaskRouteFields } from "./core/task-route.js";
 // Option checks that throw weir's coded InvalidOptionError, for transport authors' route specs.
 export { duration, knownKeys, positiveInteger } from "./core/validate.js";
 export * from "./observability/index.js";
