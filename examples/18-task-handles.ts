@@ -52,7 +52,9 @@ export default app;
 if (isMainModule(import.meta.url)) {
   await app.start();
   try {
-    // A run and its callback: the callback's id is known from the start.
+    // A run and its callback: the callback's id is known from the start. (`then` names a task, not
+    // a function, so the options object is no thenable.)
+    // biome-ignore lint/suspicious/noThenProperty: the option's name (issue #21); its value is a task.
     const fetched = await fetchPage.delay("https://example.com", { then: indexPage });
     console.log("fetch result:", await fetched.result({ timeout: 10_000 }));
     const { next } = await fetched.status();

@@ -1,4 +1,4 @@
-// Tasks: handles, status and results (docs/tasks.md).
+// Tasks' option types (docs/tasks.md); the rest of the task layer is exported from ./tasks/ below.
 export type { SQSTaskDefinition, TaskOptions } from "./app.js";
 export { App, type AppClients, type AppOptions, BUILT_IN_TRANSPORTS } from "./app.js";
 export {
@@ -52,6 +52,7 @@ export type { PeriodicTask, RunEveryOptions } from "./core/periodic-task.js";
 export type { RouteKind, RouteKinds, RouteMethod } from "./core/route-kinds.js";
 export type { SchemaIssue, SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
 export { schemaOption } from "./core/schema.js";
+export { commonTaskRouteFields } from "./core/task-route.js";
 export type {
   ConnectionHealth,
   DegradedHealth,
@@ -72,7 +73,6 @@ export type {
   TransportPlugin,
   TransportRole,
 } from "./core/transport.js";
-export { commonTaskRouteFields } from "./core/task-route.js";
 // Option checks that throw weir's coded InvalidOptionError, for transport authors' route specs.
 export { duration, knownKeys, positiveInteger } from "./core/validate.js";
 export * from "./observability/index.js";

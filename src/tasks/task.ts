@@ -230,7 +230,11 @@ class TaskProducer<T, R> implements Task<T, R> {
       await this.send(payload, id, headers, options, next, undefined);
     } catch (error) {
       // Nothing was sent: the callback it reserved will never come either.
-      if (next !== undefined) await this.layer.store().forget(next.id).catch(() => {});
+      if (next !== undefined)
+        await this.layer
+          .store()
+          .forget(next.id)
+          .catch(() => {});
       throw error;
     }
     return this.get(id);
