@@ -95,7 +95,7 @@ export type { CommonTaskOptions, TaskResultsOptions } from "./tasks/options.js";
 export type { TaskFailure, TaskRecord, TaskRef, TaskStatus } from "./tasks/record.js";
 export * from "./tasks/redis-connection.js";
 export * from "./tasks/schedule.js";
-export type { DelayOptions, Task, TaskHandler, TaskScheduleOptions } from "./tasks/task.js";
+export type { DelayArguments, DelayOptions, Task, TaskHandler, TaskScheduleOptions } from "./tasks/task.js";
 // Each transport's public API, also its own subpath (`weir/amqp`, `weir/http`, `weir/sse`).
 export * from "./transports/amqp/index.js";
 export * from "./transports/http/index.js";

@@ -85,7 +85,7 @@ export interface Task<T, R = unknown> {
    * failures are the transport's publish errors (a task queue no worker declared:
    * `WEIR_ERR_PUBLISH_UNROUTABLE` on AMQP).
    */
-  delay(payload: T, options?: DelayOptions<R>): Promise<TaskHandle<R>>;
+  delay(...args: DelayArguments<T, R>): Promise<TaskHandle<R>>;
   /** The handle of run `id`, in any process (no I/O until it is used). */
   get(id: string): TaskHandle<R>;
   /**
@@ -98,6 +98,14 @@ export interface Task<T, R = unknown> {
    */
   schedule(cron: string, payload?: T, options?: TaskScheduleOptions): ScheduleEntry;
 }
+
+/**
+ * `delay`'s arguments: the payload may be left out when the task's payload type admits `undefined`
+ * (a task typed without one: `task.delay()`); it is then sent as `null`.
+ */
+export type DelayArguments<T, R> = undefined extends T
+  ? [payload?: T, options?: DelayOptions<R>]
+  : [payload: T, options?: DelayOptions<R>];
 
 /** Options of `task.schedule(cron, payload, options)`. */
 export interface TaskScheduleOptions extends ScheduleOptions {
@@ -191,7 +199,8 @@ class TaskProducer<T, R> implements Task<T, R> {
     );
   }
 
-  async delay(payload: T, options: DelayOptions<R> = {}): Promise<TaskHandle<R>> {
+  async delay(...args: DelayArguments<T, R>): Promise<TaskHandle<R>> {
+    const [payload, options = {}] = args as [T, DelayOptions<R>?];
     knownKeys("delay options", options, DELAY_KEYS);
     const delay = options.delay ?? 0;
     if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {

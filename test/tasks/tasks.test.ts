@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import { z } from "zod";
-import { type AMQPMessage, App, ConstantBackoff, TaskPayloadError } from "../../src/index.js";
+import { type AMQPMessage, App, ConstantBackoff, type TaskHandle, TaskPayloadError } from "../../src/index.js";
 import { createTestClient, type TestClient } from "../../src/testing/index.js";
 import { Broker, createApp, silentLogger, uniqueName, waitFor } from "../helpers/amqp.js";
 
@@ -252,11 +252,22 @@ describe("task handles under weir/testing (no Redis)", () => {
       },
       { retry: { maxAttempts: 1 } },
     );
+    const ping = app.task("math.ping", async (payload) => ({ pong: payload }));
+    const double = app.task("math.double", async (n: number) => ({ twice: n * 2 }));
     const client = createTestClient(app);
     clients.push(client);
     await client.start();
     const job = await add.delay({ a: 2, b: 3 });
     expect(await job.result({ timeout: 2_000 })).toBe(5);
+    // A task without a payload type is delayed without one (sent as null); its result type is the
+    // handler's, when the payload type comes from the handler's parameter, not a type argument.
+    expect(await (await ping.delay()).result({ timeout: 2_000 })).toEqual({ pong: null });
+    expectTypeOf(double.delay).returns.resolves.toEqualTypeOf<TaskHandle<{ twice: number }>>();
+    expect(await (await double.delay(4)).result()).toEqual({ twice: 8 });
+    // A task with a payload type needs its payload (checked by the compiler only, never called).
+    // @ts-expect-error: the payload is missing
+    const missing = () => add.delay();
+    expect(typeof missing).toBe("function");
     expect(await job.status()).toMatchObject({ status: "succeeded", attempt: 1, task: "math.sum" });
     const failed = await broken.delay({});
     await expect(failed.result({ timeout: 2_000 })).rejects.toMatchObject({
