@@ -71,11 +71,10 @@ export class RedisRouteConsumer implements EntryKeeper {
   private renewTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDue = Number.POSITIVE_INFINITY;
-  /** Ends a read that waits for a Redis that is away (ioredis would resend it, not fail it). */
-  private abandonRead: (() => void) | undefined;
-  private readonly readAbandoned = new Promise<null>((resolve) => {
-    this.abandonRead = () => resolve(null);
-  });
+  /** Reads are abandoned (a stop while Redis is away): every read ends at once, with null. */
+  private readsAbandoned = false;
+  /** Ends the read in flight with null (ioredis would resend it to a Redis that is away, not fail it). */
+  private endRead: (() => void) | undefined;
   /** Read this consumer's own pending entries first (after a start or a reconnect). */
   private history = true;
   private ready = false;
@@ -218,7 +217,7 @@ export class RedisRouteConsumer implements EntryKeeper {
     }
     if (!unblocked) {
       // The read in flight waits to be resent: dropped (what it may still return stays pending).
-      this.abandonRead?.();
+      this.abandonRead();
       reader?.disconnect();
     }
     if (!(await deadline.race(this.loop))) reader?.disconnect();
@@ -302,6 +301,28 @@ export class RedisRouteConsumer implements EntryKeeper {
     this.acknowledger.settle([message], Actions.REJECT);
   }
 
+  private abandonRead(): void {
+    this.readsAbandoned = true;
+    this.endRead?.();
+  }
+
+  /**
+   * `reading`, or null as soon as reads are abandoned. Not a `Promise.race` with one long-lived
+   * promise: each race leaves a reaction on it that keeps the race's result (a whole XREADGROUP
+   * reply) reachable until that promise settles, i.e. for the route's life: a leak of every entry
+   * read, which the garbage collector then copied and promoted again and again.
+   */
+  private unlessAbandoned<T>(reading: Promise<T>): Promise<T | null> {
+    if (this.readsAbandoned) {
+      reading.catch(() => {});
+      return Promise.resolve(null);
+    }
+    return new Promise<T | null>((resolve, reject) => {
+      this.endRead = () => resolve(null);
+      reading.then(resolve, reject);
+    });
+  }
+
   private placeholder(stream: string, id: string): RedisMessage {
     return new RedisMessage(stream, id, {}, undefined, 1, this.logger);
   }
@@ -320,7 +341,7 @@ export class RedisRouteConsumer implements EntryKeeper {
       try {
         if (this.history) {
           this.history = false;
-          await Promise.race([this.readHistory(reader), this.readAbandoned]);
+          await this.unlessAbandoned(this.readHistory(reader));
           continue;
         }
         // COUNT is per stream: shared, so the route never holds more than its prefetch.
@@ -337,7 +358,7 @@ export class RedisRouteConsumer implements EntryKeeper {
           ...streams,
           ...streams.map(() => ">"),
         ]) as Promise<ReadReply>;
-        const reply = await Promise.race([reading, this.readAbandoned]);
+        const reply = await this.unlessAbandoned(reading);
         if (!this.running) break;
         if (failures > 0) this.logger.info({ failures }, "reading the stream again");
         failures = 0;
