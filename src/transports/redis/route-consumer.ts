@@ -9,10 +9,11 @@ import type { Instrumentation } from "../../core/instrumentation.js";
 import { type Logger, failureFields as logFailure } from "../../core/logger.js";
 import type { RouteHealth } from "../../core/transport.js";
 import { type EntryKeeper, RedisAcknowledger } from "./acknowledger.js";
-import { byStream, MOVE_DUE, RENEW, type RedisCommands } from "./commands.js";
+import { MOVE_DUE, RENEW, type RedisCommands } from "./commands.js";
 import { RedisStreamError } from "./errors.js";
 import { BODY_FIELD, type Fields, fieldsOf, RedisFields } from "./fields.js";
 import { RedisForwarding } from "./forwarding.js";
+import { HeldEntries } from "./held.js";
 import type { RedisLink } from "./link.js";
 import { RedisMessage } from "./message.js";
 import { RETRY_SUFFIX, type RedisRoute } from "./route-spec.js";
@@ -40,8 +41,6 @@ function isNoGroup(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("NOGROUP");
 }
 
-const keyOf = (stream: string, id: string): string => `${stream}\u0000${id}`;
-
 /**
  * One route on Redis Streams: its consumer group (created when missing), a blocking `XREADGROUP`
  * loop on a connection of its own that reads at most `prefetch` entries ahead of their settlement,
@@ -56,7 +55,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   private readonly policy: DeliveryPolicy<RedisMessage> | undefined;
   private readonly logger: Logger;
   /** Entries read and not settled yet, by stream and id. */
-  private readonly held = new Map<string, RedisMessage>();
+  private readonly held = new HeldEntries();
   private readonly inFlight = new Set<Promise<unknown>>();
   private reader: Redis | undefined;
   private readerId: number | undefined;
@@ -226,7 +225,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   // ------------------------------------------------------------------ EntryKeeper
 
   letGo(messages: readonly RedisMessage[]): void {
-    for (const message of messages) this.held.delete(keyOf(message.stream, message.id));
+    for (const message of messages) this.held.delete(message);
     if (this.sweepWhenRoom && this.held.size < this.route.prefetch) {
       this.sweepWhenRoom = false;
       this.sweep();
@@ -261,8 +260,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   deliver(stream: string, id: string, flat: readonly string[] | Fields | null, deliveryCount: number): void {
     // Read or claimed as the route stopped: it stays pending, for another worker after claimIdle.
     if (!this.running) return;
-    const key = keyOf(stream, id);
-    if (this.held.has(key)) return;
+    if (this.held.has(stream, id)) return;
     if (flat === null) {
       this.track(this.context.commands.ack(this.route.group, [this.placeholder(stream, id)]).catch(() => {}));
       return;
@@ -283,7 +281,7 @@ export class RedisRouteConsumer implements EntryKeeper {
       deliveryCount,
       this.logger,
     );
-    this.held.set(key, message);
+    this.held.add(message);
     this.received++;
     if (decoded.ok) {
       this.runner.push(message);
@@ -418,7 +416,7 @@ export class RedisRouteConsumer implements EntryKeeper {
 
   /** Delivers entries that were delivered before, with their delivery counts from the pending list. */
   private async deliverCounted(client: Redis, stream: string, entries: readonly Entry[]): Promise<void> {
-    const fresh = entries.filter(([id]) => !this.held.has(keyOf(stream, id)));
+    const fresh = entries.filter(([id]) => !this.held.has(stream, id));
     if (fresh.length === 0) return;
     const counts = new Map<string, number>();
     const pending = (await client.call("XPENDING", [
@@ -514,7 +512,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   private renew(): void {
     // While Redis is away a renewal would only queue up behind the others.
     if (!this.running || this.held.size === 0 || !this.context.link.commandsReady) return;
-    const held = byStream([...this.held.values()]);
+    const held = this.held.idsByStream();
     const { group, consumer } = this.route;
     const renewing = this.context.link.commands().then(async (client) => {
       for (const [stream, ids] of held) {
