@@ -9,10 +9,11 @@ import type { Instrumentation } from "../../core/instrumentation.js";
 import { type Logger, failureFields as logFailure } from "../../core/logger.js";
 import type { RouteHealth } from "../../core/transport.js";
 import { type EntryKeeper, RedisAcknowledger } from "./acknowledger.js";
-import { byStream, MOVE_DUE, RENEW, type RedisCommands } from "./commands.js";
+import { MOVE_DUE, RENEW, type RedisCommands } from "./commands.js";
 import { RedisStreamError } from "./errors.js";
 import { BODY_FIELD, type Fields, fieldsOf, RedisFields } from "./fields.js";
 import { RedisForwarding } from "./forwarding.js";
+import { HeldEntries } from "./held.js";
 import type { RedisLink } from "./link.js";
 import { RedisMessage } from "./message.js";
 import { RETRY_SUFFIX, type RedisRoute } from "./route-spec.js";
@@ -40,8 +41,6 @@ function isNoGroup(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("NOGROUP");
 }
 
-const keyOf = (stream: string, id: string): string => `${stream}\u0000${id}`;
-
 /**
  * One route on Redis Streams: its consumer group (created when missing), a blocking `XREADGROUP`
  * loop on a connection of its own that reads at most `prefetch` entries ahead of their settlement,
@@ -56,7 +55,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   private readonly policy: DeliveryPolicy<RedisMessage> | undefined;
   private readonly logger: Logger;
   /** Entries read and not settled yet, by stream and id. */
-  private readonly held = new Map<string, RedisMessage>();
+  private readonly held = new HeldEntries();
   private readonly inFlight = new Set<Promise<unknown>>();
   private reader: Redis | undefined;
   private readerId: number | undefined;
@@ -71,11 +70,10 @@ export class RedisRouteConsumer implements EntryKeeper {
   private renewTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDue = Number.POSITIVE_INFINITY;
-  /** Ends a read that waits for a Redis that is away (ioredis would resend it, not fail it). */
-  private abandonRead: (() => void) | undefined;
-  private readonly readAbandoned = new Promise<null>((resolve) => {
-    this.abandonRead = () => resolve(null);
-  });
+  /** Reads are abandoned (a stop while Redis is away): every read ends at once, with null. */
+  private readsAbandoned = false;
+  /** Ends the read in flight with null (ioredis would resend it to a Redis that is away, not fail it). */
+  private endRead: (() => void) | undefined;
   /** Read this consumer's own pending entries first (after a start or a reconnect). */
   private history = true;
   private ready = false;
@@ -218,7 +216,7 @@ export class RedisRouteConsumer implements EntryKeeper {
     }
     if (!unblocked) {
       // The read in flight waits to be resent: dropped (what it may still return stays pending).
-      this.abandonRead?.();
+      this.abandonRead();
       reader?.disconnect();
     }
     if (!(await deadline.race(this.loop))) reader?.disconnect();
@@ -227,7 +225,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   // ------------------------------------------------------------------ EntryKeeper
 
   letGo(messages: readonly RedisMessage[]): void {
-    for (const message of messages) this.held.delete(keyOf(message.stream, message.id));
+    for (const message of messages) this.held.delete(message);
     if (this.sweepWhenRoom && this.held.size < this.route.prefetch) {
       this.sweepWhenRoom = false;
       this.sweep();
@@ -262,8 +260,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   deliver(stream: string, id: string, flat: readonly string[] | Fields | null, deliveryCount: number): void {
     // Read or claimed as the route stopped: it stays pending, for another worker after claimIdle.
     if (!this.running) return;
-    const key = keyOf(stream, id);
-    if (this.held.has(key)) return;
+    if (this.held.has(stream, id)) return;
     if (flat === null) {
       this.track(this.context.commands.ack(this.route.group, [this.placeholder(stream, id)]).catch(() => {}));
       return;
@@ -284,7 +281,7 @@ export class RedisRouteConsumer implements EntryKeeper {
       deliveryCount,
       this.logger,
     );
-    this.held.set(key, message);
+    this.held.add(message);
     this.received++;
     if (decoded.ok) {
       this.runner.push(message);
@@ -300,6 +297,28 @@ export class RedisRouteConsumer implements EntryKeeper {
     );
     message.decision = Actions.REJECT;
     this.acknowledger.settle([message], Actions.REJECT);
+  }
+
+  private abandonRead(): void {
+    this.readsAbandoned = true;
+    this.endRead?.();
+  }
+
+  /**
+   * `reading`, or null as soon as reads are abandoned. Not a `Promise.race` with one long-lived
+   * promise: each race leaves a reaction on it that keeps the race's result (a whole XREADGROUP
+   * reply) reachable until that promise settles, i.e. for the route's life: a leak of every entry
+   * read, which the garbage collector then copied and promoted again and again.
+   */
+  private unlessAbandoned<T>(reading: Promise<T>): Promise<T | null> {
+    if (this.readsAbandoned) {
+      reading.catch(() => {});
+      return Promise.resolve(null);
+    }
+    return new Promise<T | null>((resolve, reject) => {
+      this.endRead = () => resolve(null);
+      reading.then(resolve, reject);
+    });
   }
 
   private placeholder(stream: string, id: string): RedisMessage {
@@ -320,7 +339,7 @@ export class RedisRouteConsumer implements EntryKeeper {
       try {
         if (this.history) {
           this.history = false;
-          await Promise.race([this.readHistory(reader), this.readAbandoned]);
+          await this.unlessAbandoned(this.readHistory(reader));
           continue;
         }
         // COUNT is per stream: shared, so the route never holds more than its prefetch.
@@ -337,7 +356,7 @@ export class RedisRouteConsumer implements EntryKeeper {
           ...streams,
           ...streams.map(() => ">"),
         ]) as Promise<ReadReply>;
-        const reply = await Promise.race([reading, this.readAbandoned]);
+        const reply = await this.unlessAbandoned(reading);
         if (!this.running) break;
         if (failures > 0) this.logger.info({ failures }, "reading the stream again");
         failures = 0;
@@ -397,7 +416,7 @@ export class RedisRouteConsumer implements EntryKeeper {
 
   /** Delivers entries that were delivered before, with their delivery counts from the pending list. */
   private async deliverCounted(client: Redis, stream: string, entries: readonly Entry[]): Promise<void> {
-    const fresh = entries.filter(([id]) => !this.held.has(keyOf(stream, id)));
+    const fresh = entries.filter(([id]) => !this.held.has(stream, id));
     if (fresh.length === 0) return;
     const counts = new Map<string, number>();
     const pending = (await client.call("XPENDING", [
@@ -493,7 +512,7 @@ export class RedisRouteConsumer implements EntryKeeper {
   private renew(): void {
     // While Redis is away a renewal would only queue up behind the others.
     if (!this.running || this.held.size === 0 || !this.context.link.commandsReady) return;
-    const held = byStream([...this.held.values()]);
+    const held = this.held.idsByStream();
     const { group, consumer } = this.route;
     const renewing = this.context.link.commands().then(async (client) => {
       for (const [stream, ids] of held) {
