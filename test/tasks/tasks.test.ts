@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, expectTypeOf, it, vi } from "vitest";
 import { z } from "zod";
-import { type AMQPMessage, App, ConstantBackoff, type TaskHandle, TaskPayloadError } from "../../src/index.js";
+import {
+  type AMQPMessage,
+  App,
+  ConstantBackoff,
+  type TaskHandle,
+  TaskPayloadError,
+} from "../../src/index.js";
 import { createTestClient, type TestClient } from "../../src/testing/index.js";
 import { Broker, createApp, silentLogger, uniqueName, waitFor } from "../helpers/amqp.js";
 
