@@ -269,18 +269,7 @@ describe("task handles (RabbitMQ + Redis)", () => {
     // A run the test records itself (no worker): the handle waits for it like any other.
     const idle = app.task<number>(`${prefix}.idle`, async (n) => n);
     const job = idle.get(`${prefix}.run-1`);
-    await redis.hset(
-      `weir:task:${job.id}`,
-      "id",
-      job.id,
-      "task",
-      idle.name,
-      "status",
-      "submitted",
-      "attempt",
-      "0",
-    );
-    await redis.pexpire(`weir:task:${job.id}`, 60_000);
+    await recordSubmitted(job.id, idle.name);
     const waiting = job.result({ timeout: 10_000 });
     await sleep(200);
     const clients = String(await redis.call("CLIENT", "LIST", "TYPE", "pubsub"));
@@ -324,18 +313,7 @@ describe("task handles (RabbitMQ + Redis)", () => {
     const app = createApp({ name: "tasks-stopping" });
     const waits = app.task<number>(`${prefix}.idle`, async (n) => n);
     const job = waits.get(`${prefix}.never-ends`);
-    await redis.hset(
-      `weir:task:${job.id}`,
-      "id",
-      job.id,
-      "task",
-      waits.name,
-      "status",
-      "submitted",
-      "attempt",
-      "0",
-    );
-    await redis.pexpire(`weir:task:${job.id}`, 60_000);
+    await recordSubmitted(job.id, waits.name);
     const waiting = job.result().catch((error: unknown) => error);
     await sleep(200);
     await app.stop();
@@ -355,3 +333,9 @@ describe("task handles (RabbitMQ + Redis)", () => {
     });
   });
 });
+
+/** Records a run as submitted, as `delay()` would, without sending it: no worker will take it. */
+async function recordSubmitted(id: string, task: string): Promise<void> {
+  await redis.hset(`weir:task:${id}`, "id", id, "task", task, "status", "submitted", "attempt", "0");
+  await redis.pexpire(`weir:task:${id}`, 60_000);
+}
