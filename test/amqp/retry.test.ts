@@ -385,9 +385,11 @@ describe("retries on the broker (faststream #1657, celery #6760: no attempt coun
     );
     // The delay queue is gone; a publish to it would be confirmed and dropped unless it is re-declared.
     await broker.publish(queue, [{ id: 2 }]);
-    await waitFor(() => succeeded.length === 2, 5000, "the retry after the reconnect");
+    await waitFor(() => succeeded.includes(2), 5000, "the retry after the reconnect");
     await app.stop();
-    expect(succeeded).toEqual([1, 2]);
+    // Message 1 may come once more: its ack is written at the end of the event-loop turn (coalesced
+    // acks), and a drop in that turn loses it, so the broker redelivers it (at least once, flagged).
+    expect([...new Set(succeeded)]).toEqual([1, 2]);
   });
 
   it("many consumers share one attempt count", async () => {

@@ -89,7 +89,9 @@ describe("tasks on weir run --workers", () => {
       await waitFor(() => workerPids(weir).length === 2, 30_000, "the workers to be ready");
       const job = await producer.waits.delay({ ms: 1_500 });
       await waitFor(async () => (await job.status()).status === "running", 10_000, "the run to start");
-      // The worker that runs it says so (fixture: "waiting <pid>").
+      // The worker that runs it says so (fixture: "waiting <pid>"); its line may reach this process
+      // after the run's status reached Redis.
+      await waitFor(() => /^waiting \d+$/m.test(weir.stdout), 10_000, "the worker to say it runs the task");
       const first = Number(/^waiting (\d+)$/m.exec(weir.stdout)?.[1]);
       expect(workerPids(weir)).toContain(first);
       process.kill(first, "SIGKILL");
