@@ -52,6 +52,8 @@ describe("tasks on weir run --workers", () => {
       expect(new Set(jobs.map((job) => job.id)).size).toBe(1_000);
       const results = await Promise.all(jobs.map((job) => job.result({ timeout: 60_000 })));
       expect(results).toEqual(Array.from({ length: 1_000 }, (_, n) => ({ n, square: n * n })));
+      // The workers' lines can reach this process after the results reached it through Redis.
+      await waitFor(() => (weir.stdout.match(/^ran /gm) ?? []).length >= 1_000, 10_000, "every run's line");
       const ranBy = new Map<number, number>();
       const ran = new Set<number>();
       for (const [, n, pid] of weir.stdout.matchAll(/^ran (\d+) (\d+)$/gm)) {
