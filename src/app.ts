@@ -284,10 +284,9 @@ export class App<S extends object = Record<string, unknown>> extends Application
     if (transport === undefined || transport.tasks === undefined) {
       throw new TaskTransportError(
         String(name),
-        String(type),
         transport === undefined
-          ? "is not a transport of this app"
-          : "cannot carry tasks (it has no TaskCarrier)",
+          ? `transport "${String(type)}" is not a transport of this app`
+          : `transport "${String(type)}" cannot carry tasks (it has no TaskCarrier)`,
       );
     }
     return defineTask(

@@ -1,4 +1,19 @@
 import { Actions } from "./constants.js";
+import type { HandlerContext } from "./handler-call.js";
+import type { TaskDelivery, TaskRun } from "./transport.js";
+
+/**
+ * A task route's handler: each message of the bulk (one, as `bulkSize` is 1) through `run`, in
+ * order, as the carrier's `TaskDelivery`.
+ */
+export function taskRouteHandler<M>(
+  run: TaskRun,
+  delivery: (message: M) => TaskDelivery,
+): (messages: M[], context: HandlerContext) => Promise<void> {
+  return async (messages, context) => {
+    for (const message of messages) await run(delivery(message), context);
+  };
+}
 
 /**
  * What every transport's `TaskCarrier` maps the same way from the common task options into its

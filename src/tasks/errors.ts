@@ -96,10 +96,13 @@ export class TaskPriorityError extends WeirError {
   }
 }
 
-/** `app.task(..., { transport })` names a transport the app has not, or one that cannot carry tasks. */
+/**
+ * `app.task(..., { transport })` names a transport the app has not, or one that cannot carry tasks;
+ * or a worker must send a callback (`then`) of a task its app does not define.
+ */
 export class TaskTransportError extends WeirError {
-  constructor(task: string, transport: string, reason: string) {
-    super("WEIR_ERR_TASK_TRANSPORT", `task "${task}": transport "${transport}" ${reason}`);
+  constructor(task: string, reason: string) {
+    super("WEIR_ERR_TASK_TRANSPORT", `task "${task}": ${reason}`);
   }
 }
 

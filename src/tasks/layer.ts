@@ -30,7 +30,7 @@ export class TaskLayer {
   /** Locks' and schedules' connection, opened on first use (it waits for Redis when Redis is away). */
   private coordination: RedisConnection | undefined;
   private schedules: Scheduler | undefined;
-  private running_ = false;
+  private started = false;
 
   constructor(
     private readonly redisUrl: string,
@@ -61,8 +61,7 @@ export class TaskLayer {
     if (target === undefined) {
       throw new TaskTransportError(
         next.task,
-        "?",
-        `is not defined in this app, so run ${previous.id}'s callback cannot be sent`,
+        `is not defined in this app, so the callback of ${previous.task} (${previous.id}) cannot be sent`,
       );
     }
     await target.enqueue(payload, next.id, previous);
@@ -112,7 +111,7 @@ export class TaskLayer {
   scheduler(): Scheduler {
     if (this.schedules === undefined) {
       this.schedules = new Scheduler({ redis: this.redis(), logger: this.logger });
-      if (this.running_) this.schedules.start();
+      if (this.started) this.schedules.start();
     }
     return this.schedules;
   }
@@ -124,13 +123,13 @@ export class TaskLayer {
 
   /** The app runs: schedules tick. */
   start(): void {
-    this.running_ = true;
+    this.started = true;
     this.schedules?.start();
   }
 
   /** The app stops: schedules stop ticking (fires in progress are awaited). */
   async stop(): Promise<void> {
-    this.running_ = false;
+    this.started = false;
     await this.schedules?.stop();
   }
 

@@ -30,19 +30,5 @@ export async function openRedis(url: string, name: string): Promise<Redis> {
   return client;
 }
 
-/** `QUIT` when the connection answers within 1 s, else a disconnect. */
-export async function closeRedis(client: Redis): Promise<void> {
-  if (client.status !== "ready") {
-    client.disconnect();
-    return;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([client.quit(), new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
-  } catch {
-    // Closed already.
-  } finally {
-    clearTimeout(timer);
-    client.disconnect();
-  }
-}
+/** Closes a store connection the way the Redis transport closes its own. */
+export { quit as closeRedis } from "../transports/redis/link.js";

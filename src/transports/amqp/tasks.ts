@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import { commonTaskRouteFields } from "../../core/task-route.js";
+import { commonTaskRouteFields, taskRouteHandler } from "../../core/task-route.js";
 import type {
   TaskCarrier,
   TaskDelivery,
@@ -96,10 +96,7 @@ export class AMQPTaskCarrier implements TaskCarrier {
     const given = options as AMQPTaskOptions;
     const maxPriority = maxPriorityOf(given.maxPriority);
     const declare = declareOf(given.declare, maxPriority);
-    // One message per call: a task is a unit of work, and its retry or dead letter is per message.
-    const routeHandler: AMQPHandler = async (messages, context) => {
-      for (const message of messages) await run(taskDelivery(message), context);
-    };
+    const routeHandler: AMQPHandler = taskRouteHandler(run, taskDelivery);
     const spec = {
       ...commonTaskRouteFields(options),
       type: "amqp",

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import { commonTaskRouteFields } from "../../core/task-route.js";
+import { commonTaskRouteFields, taskRouteHandler } from "../../core/task-route.js";
 import type {
   TaskCarrier,
   TaskDelivery,
@@ -67,9 +67,7 @@ export class SQSTaskCarrier implements TaskCarrier {
 
   define(name: string, options: Readonly<Record<string, unknown>>, run: TaskRun): TaskSender {
     const given = options as SQSTaskOptions;
-    const handler: RouteHandler = async (messages, context) => {
-      for (const message of messages) await run(taskDelivery(message), context);
-    };
+    const handler: RouteHandler = taskRouteHandler(run, taskDelivery);
     if (!isFifo(name) && given.messageGroupId !== undefined) {
       throw new InvalidOptionError("messageGroupId", `is for FIFO queues (.fifo), and ${name} is not one`);
     }
