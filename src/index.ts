@@ -52,7 +52,7 @@ export type { PeriodicTask, RunEveryOptions } from "./core/periodic-task.js";
 export type { RouteKind, RouteKinds, RouteMethod } from "./core/route-kinds.js";
 export type { SchemaIssue, SchemaOutput, StandardSchemaV1 } from "./core/schema.js";
 export { schemaOption } from "./core/schema.js";
-export { commonTaskRouteFields } from "./core/task-route.js";
+export { commonTaskRouteFields, taskRouteHandler } from "./core/task-route.js";
 export type {
   ConnectionHealth,
   DegradedHealth,
