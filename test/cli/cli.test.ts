@@ -370,7 +370,8 @@ describe("weir run", () => {
     }
   });
 
-  it("restarts a worker that crashes, with backoff", async () => {
+  // Generous waits: under CI load a worker restarted through tsx can take several seconds to be ready.
+  it("restarts a worker that crashes, with backoff", { timeout: 120_000 }, async () => {
     const queue = uniqueName("cli-crash");
     const marker = join(tmp, `crash-${queue}`);
     const weir = new CliProcess(["run", "test/cli/fixtures/crashy.ts", "--workers", "2"], {
@@ -381,12 +382,12 @@ describe("weir run", () => {
     try {
       await waitFor(
         () => /worker 1 \(pid \d+\) exited \(code 3\); restarting in 500 ms/.test(weir.stderr),
-        20_000,
+        45_000,
         "the crash",
       );
       await waitFor(
         () => (weir.stderr.match(/worker 1 \(pid \d+\) ready/g) ?? []).length === 2,
-        10_000,
+        45_000,
         "the restart",
       );
       const crashed = Number(readFileSync(marker, "utf8"));
