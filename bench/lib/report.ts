@@ -110,6 +110,8 @@ export interface MemoryRun {
   bulkSize: number;
   prefetch: number;
   result: RunResult;
+  /** The raw client draining as many (prefetch 1000, `ack(multiple)` every 100): what Node alone holds. */
+  raw: RunResult | undefined;
   limitMb: number;
   met: boolean;
 }
@@ -150,7 +152,11 @@ export function markdownTable(
     const r = memory.result;
     lines.push(
       "",
-      `Memory run: weir drained ${thousands(memory.n)} messages (bulkSize ${memory.bulkSize}, prefetch ${memory.prefetch}) at ${thousands(r.msgPerSec)} msg/s; peak RSS **${fixed(r.peakRssMb, 0)} MB** (limit ${memory.limitMb} MB), of which ${fixed(r.startRssMb, 0)} MB before the first message (Node and weir's modules): ${memory.met ? "met" : "**not met**"}.`,
+      `Memory run: weir drained ${thousands(memory.n)} messages (bulkSize ${memory.bulkSize}, prefetch ${memory.prefetch}) at ${thousands(r.msgPerSec)} msg/s; peak RSS **${fixed(r.peakRssMb, 0)} MB** (limit ${memory.limitMb} MB), of which ${fixed(r.startRssMb, 0)} MB before the first message (Node and weir's modules): ${memory.met ? "met" : "**not met**"}.${
+        memory.raw === undefined
+          ? ""
+          : ` Raw amqplib draining as many: peak ${fixed(memory.raw.peakRssMb, 0)} MB, ${fixed(memory.raw.startRssMb, 0)} MB before the first message, ${thousands(memory.raw.msgPerSec)} msg/s.`
+      }`,
     );
   }
   return lines.join("\n");
