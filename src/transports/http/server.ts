@@ -131,7 +131,9 @@ export class HTTPServer {
     server.requestTimeout = options.requestTimeout;
     server.keepAliveTimeout = options.keepAliveTimeout;
     // fastify's own connectionTimeout, when given, is the user's choice of inactivity rule.
-    if (!options.fastify.connectionTimeout) closeSilentClients(instance.server, options.headersTimeout);
+    if (!options.fastify.connectionTimeout) {
+      closeSilentClients(instance.server, options.headersTimeout, options.connectionsCheckingInterval);
+    }
     // Declared up front so every request object has the same shape (fastify's advice for speed).
     instance.decorateRequest("auth", undefined);
     installErrorReplies(instance);
