@@ -25,10 +25,11 @@ const HTTP_PATH = "/hello";
 
 async function serveRaw(): Promise<{ port: number; close: () => Promise<void> }> {
   // fastify's defaults: no logger, as a hand-written service that does not log requests runs.
-  // WEIR_BENCH_HTTP_RAW=logger,timeouts gives bare fastify what weir's server has, one part at a
-  // time, to tell which costs what: a silent pino logger, and weir's guards against slow clients
-  // (src/transports/http/server.ts: Node's head and request timeouts checked every second, and an
-  // inactivity timeout on every socket).
+  // WEIR_BENCH_HTTP_RAW=logger,timeouts gives bare fastify what weir's server had before issue
+  // #19's HTTP work, one part at a time, to tell which costs what: a silent pino logger handed to
+  // fastify (weir now does that only with `logRequests`), and the guards against slow clients of
+  // then (Node's head and request timeouts checked every second, and an inactivity timeout on
+  // every socket, which weir has replaced with a sweep every second: silent-clients.ts).
   const parts = (process.env.WEIR_BENCH_HTTP_RAW ?? "").split(",");
   const server = fastify({
     ...(parts.includes("logger") && {

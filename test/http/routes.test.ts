@@ -215,6 +215,54 @@ describe("handler errors", () => {
     expect(err.message).toContain("hunter2");
     expect(err.stack).toMatch(/routes\.test\.ts/);
     expect(logged?.transport).toBe("http");
+    expect(logged?.reqId).toMatch(/^req-/);
+  });
+
+  it("request.log writes through the app's logger with the request id; app.http.server.log too, without one", async () => {
+    const { logger, lines } = capturingLogger("info");
+    const app = await started(
+      apps,
+      (app) => {
+        app.http.get("/log", async (request) => {
+          request.log.debug({ hidden: true }, "below the level");
+          request.log.info({ id: request.id }, "from the handler");
+          return "x";
+        });
+      },
+      { logger },
+    );
+    expect((await fetch(`${urlOf(app)}/log`)).status).toBe(200);
+    app.http.server.log.info("from the instance");
+    const line = lines.find((entry) => entry.msg === "from the handler");
+    expect(line?.reqId).toMatch(/^req-/);
+    expect(line).toMatchObject({ transport: "http", reqId: line?.id });
+    expect(lines.some((entry) => entry.msg === "below the level")).toBe(false);
+    const instanceLine = lines.find((entry) => entry.msg === "from the instance");
+    expect(instanceLine).toMatchObject({ transport: "http" });
+    expect(instanceLine?.reqId).toBeUndefined();
+  });
+
+  it("gives a child logger factory of the user's the app's logger as parent", async () => {
+    const { logger, lines } = capturingLogger("info");
+    const app = await started(
+      apps,
+      (app) => {
+        app.http.server.setChildLoggerFactory((parent, bindings, options) =>
+          parent.child({ ...bindings, custom: true }, options),
+        );
+        app.http.get("/", async (request) => {
+          request.log.info("custom child");
+          return "x";
+        });
+      },
+      { logger },
+    );
+    expect((await fetch(`${urlOf(app)}/`)).status).toBe(200);
+    expect(lines.find((entry) => entry.msg === "custom child")).toMatchObject({
+      transport: "http",
+      custom: true,
+      reqId: expect.stringMatching(/^req-/),
+    });
   });
 
   it("keeps the statusCode a thrown error carries", async () => {

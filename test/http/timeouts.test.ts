@@ -170,6 +170,9 @@ describe("HTTP timeouts against slow clients (issue 15.5: unbounded input on the
       socket.on("close", () => {
         closedAt[i] = Date.now() - began;
       });
+      // Read what the server sends (Node may answer a timed-out head with a 408 before it closes):
+      // a socket with unread data would never report the close.
+      socket.resume();
       return socket;
     });
     try {
@@ -183,6 +186,33 @@ describe("HTTP timeouts against slow clients (issue 15.5: unbounded input on the
       expect(closedAt.map((at) => at !== undefined && at >= 350 && at < 8_000)).toEqual([true, true, true]);
     } finally {
       for (const socket of sockets) socket.destroy();
+    }
+  });
+
+  it("leaves a kept-alive connection idle between requests to keepAliveTimeout, even above headersTimeout", async () => {
+    const app = await started(apps, (app) => app.http.get("/", async () => "ok"), {
+      http: { headersTimeout: 300, keepAliveTimeout: 1_500 },
+    });
+    const idle = connect(portOf(app), "127.0.0.1");
+    const began = Date.now();
+    let closedAt: number | undefined;
+    let answered = "";
+    idle.on("data", (chunk) => {
+      answered += chunk.toString();
+    });
+    idle.on("error", () => {});
+    idle.on("close", () => {
+      closedAt = Date.now() - began;
+    });
+    idle.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    try {
+      await until(() => closedAt !== undefined, 6_000);
+      expect(answered).toContain("200 OK");
+      // Not cut by the silence rule (300 ms, swept every 300 ms), but by the keep-alive timeout.
+      expect(closedAt).toBeGreaterThanOrEqual(1_400);
+      expect(closedAt).toBeLessThan(6_000);
+    } finally {
+      idle.destroy();
     }
   });
 

@@ -15,11 +15,28 @@ const SERVICE_UNAVAILABLE = genericErrorBody(503);
  * A request let in before the stop and answered after it gets `connection: close`, so that its
  * kept-alive connection does not hold the server's close up to the deadline. The gate sets it on
  * the responses it holds when it closes, rather than checking in an `onSend` hook on every response
- * (a hook run per response, for something that happens once per stop: issue #19's HTTP pair).
+ * (a hook run per response, for something that happens once per stop: issue #19's HTTP pair), and
+ * watches for their end only then.
  */
+/** The fewest admissions kept before the responses already sent are pruned (see `admit`). */
+const PRUNE_AT_LEAST = 64;
+
+/** Whether a response needs nothing more: sent, or its connection gone. */
+function settled(response: ServerResponse): boolean {
+  return response.writableFinished || response.destroyed || response.req.socket.destroyed;
+}
+
 export class RequestIntake {
   private open = true;
-  /** Responses of the requests let in, until each is sent or its connection is gone. */
+  /**
+   * Responses of the requests let in, and, while the gate is open, some already sent: they are
+   * pruned now and then (O(1) per admission, amortised) rather than each watched for its end (a
+   * listener per request, issue #19's HTTP pair). When the gate closes, the ones still due are watched.
+   */
+  private admitted: ServerResponse[] = [];
+  /** The length of `admitted` at which it is next pruned: twice what the last pruning kept. */
+  private pruneAt = PRUNE_AT_LEAST;
+  /** Once closed: the responses still due. */
   private readonly inFlight = new Set<ServerResponse>();
   private onIdle: (() => void) | undefined;
 
@@ -39,9 +56,14 @@ export class RequestIntake {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    for (const response of this.inFlight) {
+    for (const response of this.admitted) {
+      if (settled(response)) continue;
+      this.inFlight.add(response);
+      // `close` is emitted once per response, whether it was sent or its connection died first.
+      response.on("close", this.release);
       if (!response.headersSent) response.setHeader("connection", "close");
     }
+    this.admitted = [];
   }
 
   /** Resolves `true` once every admitted request is answered (or its client gone), `false` at the deadline. */
@@ -53,9 +75,8 @@ export class RequestIntake {
     return deadline.race(idle);
   }
 
-  // Callback style and a shared listener: this runs for every request, and an async hook or a
-  // closure would cost an allocation each time. `close` is emitted once per response, whether it
-  // was sent or its connection died first, so the count cannot leak.
+  // Callback style and a shared function: this runs for every request, and an async hook or a
+  // closure would cost an allocation each time.
   private readonly admit = (
     _request: FastifyRequest,
     reply: FastifyReply,
@@ -65,8 +86,11 @@ export class RequestIntake {
       void reply.code(503).header("connection", "close").send(SERVICE_UNAVAILABLE);
       return;
     }
-    this.inFlight.add(reply.raw);
-    reply.raw.on("close", this.release);
+    if (this.admitted.length >= this.pruneAt) {
+      this.admitted = this.admitted.filter((response) => !settled(response));
+      this.pruneAt = Math.max(PRUNE_AT_LEAST, 2 * this.admitted.length);
+    }
+    this.admitted.push(reply.raw);
     done();
   };
 

@@ -10,6 +10,7 @@ import { RequestIntake } from "./intake.js";
 import { installJsonBodies } from "./json-body.js";
 import type { HTTPServerOptions, ResolvedHTTPOptions } from "./options.js";
 import { installErrorReplies } from "./replies.js";
+import { installRequestLoggers, serverLogger } from "./request-logger.js";
 import { closeSilentClients } from "./silent-clients.js";
 
 /**
@@ -101,13 +102,24 @@ export class HTTPServer {
   private create(): FastifyInstance {
     const options = this.options;
     const { fastify, LogController } = loadFastify();
-    const instance = fastify({
-      ...options.fastify,
-      ...serverTimeouts(options),
-      // Typed as fastify's base logger so the instance has fastify's default type parameters.
-      loggerInstance: this.logger as FastifyBaseLogger,
-      logController: new LogController({ disableRequestLogging: !options.logRequests }),
-    });
+    const { childLoggerFactory, ...given } = options.fastify;
+    // fastify with a logger builds a child logger for every request and times every response (for
+    // its request log): weir hands it its logger only when that log is asked for. Otherwise fastify
+    // has none, and weir gives `instance.log` and `request.log` its own (request-logger.ts).
+    const instance = options.logRequests
+      ? fastify({
+          ...options.fastify,
+          ...serverTimeouts(options),
+          // Typed as fastify's base logger so the instance has fastify's default type parameters.
+          loggerInstance: this.logger as FastifyBaseLogger,
+          logController: new LogController({ disableRequestLogging: false }),
+        })
+      : fastify({
+          ...given,
+          ...serverTimeouts(options),
+          logController: new LogController({ disableRequestLogging: true }),
+        });
+    if (!options.logRequests) installRequestLoggers(instance, serverLogger(this.logger), childLoggerFactory);
     // Set on the server itself too: fastify reads a 0 as "use my default", and the head timeout is
     // not one of its options. Node checks them on every connection each `connectionsCheckingInterval`.
     const server = instance.server as {
@@ -119,7 +131,9 @@ export class HTTPServer {
     server.requestTimeout = options.requestTimeout;
     server.keepAliveTimeout = options.keepAliveTimeout;
     // fastify's own connectionTimeout, when given, is the user's choice of inactivity rule.
-    if (!options.fastify.connectionTimeout) closeSilentClients(instance.server, options.headersTimeout);
+    if (!options.fastify.connectionTimeout) {
+      closeSilentClients(instance.server, options.headersTimeout, options.connectionsCheckingInterval);
+    }
     // Declared up front so every request object has the same shape (fastify's advice for speed).
     instance.decorateRequest("auth", undefined);
     installErrorReplies(instance);
