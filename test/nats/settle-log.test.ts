@@ -13,16 +13,21 @@ function resent(log: SettleLog, since = 0): string[] {
 
 describe("the settle log (acks and terms sent again after a reconnect)", () => {
   it("sends every kept answer again on its reply subject, +ACK or +TERM, long subjects too", () => {
-    const log = new SettleLog(4);
+    const log = new SettleLog(5);
     const long = `$JS.ACK.${"s".repeat(120)}.${"c".repeat(60)}.1.9.9.1764490000000000000.0`;
     log.add(answered("$JS.ACK.orders.workers.1.1.1.1764490000000000000.2"), false);
     log.add(answered("$JS.ACK.orders.workers.1.2.2.1764490000000000001.1"), true);
     log.add(answered(long), false);
     log.add(answered(""), false); // no reply subject: nothing to answer
+    // Not ASCII, 159 characters in 161 bytes: cut short by the 160-byte slot after 159 bytes, as
+    // many as it has characters. Kept as it is.
+    const accented = `$JS.ACK.${"a".repeat(149)}${"é".repeat(2)}`;
+    log.add(answered(accented), false);
     expect(resent(log)).toEqual([
       "$JS.ACK.orders.workers.1.1.1.1764490000000000000.2 +ACK",
       "$JS.ACK.orders.workers.1.2.2.1764490000000000001.1 +TERM",
       `${long} +ACK`,
+      `${accented} +ACK`,
     ]);
   });
 

@@ -28,7 +28,7 @@ const SLOT = 160;
  * they die young with their message.
  */
 export class SettleLog {
-  private readonly bytes: Uint8Array;
+  private readonly bytes: Buffer;
   private readonly lengths: Uint16Array;
   private readonly terms: Uint8Array;
   private readonly times: Float64Array;
@@ -37,7 +37,7 @@ export class SettleLog {
   private next = 0;
 
   constructor(private readonly size = 8_192) {
-    this.bytes = new Uint8Array(size * SLOT);
+    this.bytes = Buffer.alloc(size * SLOT);
     this.lengths = new Uint16Array(size);
     this.terms = new Uint8Array(size);
     this.times = new Float64Array(size);
@@ -48,25 +48,18 @@ export class SettleLog {
     const reply = (message as JsMsg & Replied).reply;
     if (reply === undefined || reply === "") return;
     const i = this.next;
-    const length = reply.length;
-    // Reply subjects are ASCII (the server makes them from stream and consumer names, which are).
-    let ascii = length <= SLOT;
-    if (ascii) {
-      const bytes = this.bytes;
-      const at = i * SLOT;
-      for (let c = 0; c < length; c++) {
-        const code = reply.charCodeAt(c);
-        if (code > 0x7f) {
-          ascii = false;
-          break;
-        }
-        bytes[at + c] = code;
-      }
-    }
-    this.lengths[i] = ascii ? length : 0;
-    if (ascii) {
+    // Reply subjects are ASCII as a rule (the server makes them from stream and consumer names):
+    // one byte a character. All of it was written, and so it is ASCII, when as many bytes as
+    // characters were written short of the slot's end (a write cut short by the slot ends within
+    // 3 bytes of it). Any other reply is kept as it is.
+    const written = this.bytes.write(reply, i * SLOT, SLOT, "utf8");
+    if (written === reply.length && written < SLOT - 3) {
+      this.lengths[i] = written;
       if (this.long[i] !== undefined) this.long[i] = undefined;
-    } else this.long[i] = reply;
+    } else {
+      this.lengths[i] = 0;
+      this.long[i] = reply;
+    }
     this.terms[i] = term ? 1 : 0;
     this.times[i] = Date.now();
     this.next = i + 1 === this.size ? 0 : i + 1;
