@@ -21,11 +21,10 @@ const SLOT = 160;
  * `nak`s are not kept (a lost nak is redelivered anyway).
  *
  * A ring of the last `size` answers, by reply subject only, copied as bytes into one buffer off
- * the JavaScript heap: the reply strings themselves, kept for the `size` answers after them, lived
- * through the young generation's collections (a collection every few thousand messages at full
- * speed) and were promoted, megabytes a collection, until a full collection took them: most of
- * weir's garbage-collection time on the NATS bench (docs/performance.md, NATS JetStream). Copied,
- * they die young with their message.
+ * the JavaScript heap: the reply strings themselves, kept for the `size` answers after them, outlived
+ * the young generation's collections (one every few thousand messages at full speed) and were
+ * promoted to the old one, for full collections to sweep (docs/performance.md, NATS JetStream).
+ * Copied, they die young with their message.
  */
 export class SettleLog {
   private readonly bytes: Buffer;
