@@ -13,9 +13,12 @@
  * the JIT warming up, and weir has more code to warm than the raw loop (CPU per message halved
  * between 20,000 and 60,000 on both sides, and the gap with it).
  *
- *   npx tsx bench/nats.ts [--n 60000] [--bulk 100] [--prefetch 500] [--reps 3]
+ *   npx tsx bench/nats.ts [--n 60000] [--bulk 100] [--prefetch 500] [--reps 3] [--out FILE]
+ *                         [--profile DIR]
  *
- * Prints a table and writes bench/results/<date>-nats.json. Needs nats-server -js on
+ * Prints a table and writes bench/results/<date>-nats.json (or FILE). With `--profile`, each child
+ * writes a V8 CPU profile to DIR (`<side>-<rep>.cpuprofile`) and its timed window is printed, for
+ * `npx tsx bench/profile.ts DIR/weir-1.cpuprofile START:END`. Needs nats-server -js on
  * 127.0.0.1:4222 (WEIR_NATS_URL points elsewhere). Streams are named `weir_bench_*` and deleted.
  */
 import { spawnSync } from "node:child_process";
@@ -23,6 +26,8 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { cpus, loadavg, release } from "node:os";
+import { dirname } from "node:path";
+import { constants, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -42,6 +47,8 @@ interface SideResult {
   readonly systemUsPerMessage: number;
   /** Socket writes per 1,000 messages (the acks and pull requests go out in fewer, larger writes when batched). */
   readonly writesPerThousand: number;
+  /** Garbage collections in the window: minor (scavenges) and major (mark-compacts), and their ms per 1,000 messages. */
+  readonly gc: { readonly minor: number; readonly major: number; readonly msPerThousand: number };
   /** The timed window on the monotonic clock (µs), for `bench/profile.ts` on a `--cpu-prof` of the child. */
   readonly windowUs: readonly [number, number];
 }
@@ -63,6 +70,20 @@ let firstAt:
   | undefined;
 function mark(counted: number): void {
   firstAt ??= { at: performance.now(), cpu: process.cpuUsage(), counted, writes, us: monotonicUs() };
+}
+
+/** Garbage collections of the child, from the first hand-over on (both sides allocate through the same client). */
+const gc = { minor: 0, major: 0, ms: 0 };
+function countCollections(): void {
+  new PerformanceObserver((list) => {
+    if (firstAt === undefined) return;
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gc.minor++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+      gc.ms += entry.duration;
+    }
+  }).observe({ entryTypes: ["gc"] });
 }
 
 function monotonicUs(): number {
@@ -175,6 +196,7 @@ async function child(side: "raw" | "weir", stream: string, durable: string): Pro
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
   countWrites();
+  countCollections();
   let end: { at: number; cpu: NodeJS.CpuUsage; writes: number; us: number } | undefined;
   const sum = await (side === "raw" ? raw : weir)(stream, durable, n, bulk, prefetch, () => {
     end = { at: performance.now(), cpu: process.cpuUsage(), writes, us: monotonicUs() };
@@ -190,6 +212,7 @@ async function child(side: "raw" | "weir", stream: string, durable: string): Pro
     cpuUsPerMessage: cpu / counted,
     systemUsPerMessage: (end.cpu.system - firstAt.cpu.system) / counted,
     writesPerThousand: ((end.writes - firstAt.writes) / counted) * 1000,
+    gc: { minor: gc.minor, major: gc.major, msPerThousand: (gc.ms / counted) * 1000 },
     windowUs: [firstAt.us, end.us],
   };
   console.log(JSON.stringify(result));
@@ -232,9 +255,21 @@ async function orchestrate(): Promise<void> {
           ack_policy: AckPolicy.Explicit,
           max_ack_pending: prefetch,
         });
+        const profile = process.argv.indexOf("--profile");
+        const profiling =
+          profile === -1
+            ? []
+            : [
+                "--cpu-prof",
+                "--cpu-prof-dir",
+                process.argv[profile + 1]!,
+                "--cpu-prof-name",
+                `${side}-${rep}.cpuprofile`,
+              ];
         const run = spawnSync(
           process.execPath,
           [
+            ...profiling,
             "--import",
             "tsx",
             self,
@@ -265,6 +300,7 @@ async function orchestrate(): Promise<void> {
             `${side}: ${info.num_pending} pending, ${info.num_ack_pending} unacked after the run`,
           );
         pair[side] = result;
+        if (profiling.length > 0) console.log(`${side}-${rep}: window ${result.windowUs.join(":")}`);
       } finally {
         await jsm.streams.delete(stream);
       }
@@ -274,7 +310,7 @@ async function orchestrate(): Promise<void> {
     const rate = (r: SideResult) => Math.round((r.n / r.ms) * 1000).toLocaleString("en-US");
     const cpu = (r: SideResult) =>
       `${r.cpuUsPerMessage.toFixed(1)} µs/msg (sys ${r.systemUsPerMessage.toFixed(1)}), ` +
-      `${r.writesPerThousand.toFixed(1)} writes/1k`;
+      `${r.writesPerThousand.toFixed(1)} writes/1k, GC ${r.gc.minor}+${r.gc.major} ${r.gc.msPerThousand.toFixed(2)} ms/1k`;
     console.log(
       `rep ${rep}/${reps}: raw ${rate(pair.raw)} msg/s ${cpu(pair.raw)}, ` +
         `weir ${rate(pair.weir)} msg/s ${cpu(pair.weir)}, weir/raw ${ratio.toFixed(3)}`,
@@ -296,16 +332,27 @@ async function orchestrate(): Promise<void> {
     ratioRange: [Math.min(...results.map((r) => r.ratio)), Math.max(...results.map((r) => r.ratio))],
     cpuRatioMedian: median(results.map((r) => r.weir.cpuUsPerMessage / r.raw.cpuUsPerMessage)),
     writesRatioMedian: median(results.map((r) => r.weir.writesPerThousand / r.raw.writesPerThousand)),
+    cpuUsPerMessageMedian: {
+      raw: median(results.map((r) => r.raw.cpuUsPerMessage)),
+      weir: median(results.map((r) => r.weir.cpuUsPerMessage)),
+    },
+    gcMsPerThousandMedian: {
+      raw: median(results.map((r) => r.raw.gc.msPerThousand)),
+      weir: median(results.map((r) => r.weir.gc.msPerThousand)),
+    },
     results,
   };
   console.log(
     `median: raw ${summary.rawMedianPerSecond} msg/s, weir ${summary.weirMedianPerSecond} msg/s, ` +
       `weir/raw ${summary.ratioMedian.toFixed(3)} (${summary.ratioRange.map((r) => r.toFixed(3)).join("–")}), ` +
-      `CPU ${summary.cpuRatioMedian.toFixed(2)}×, socket writes ${summary.writesRatioMedian.toFixed(2)}×; ` +
+      `CPU ${summary.cpuUsPerMessageMedian.raw.toFixed(1)} → ${summary.cpuUsPerMessageMedian.weir.toFixed(1)} µs/msg ` +
+      `(${summary.cpuRatioMedian.toFixed(2)}×), GC ${summary.gcMsPerThousandMedian.raw.toFixed(2)} → ` +
+      `${summary.gcMsPerThousandMedian.weir.toFixed(2)} ms/1k, socket writes ${summary.writesRatioMedian.toFixed(2)}×; ` +
       `load ${summary.load.before[0]!.toFixed(1)} → ${summary.load.after[0]!.toFixed(1)}`,
   );
-  mkdirSync("bench/results", { recursive: true });
-  const file = `bench/results/${summary.date.slice(0, 10)}-nats.json`;
+  const out = process.argv.indexOf("--out");
+  const file = out === -1 ? `bench/results/${summary.date.slice(0, 10)}-nats.json` : process.argv[out + 1]!;
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
   console.log(`written: ${file}`);
 }

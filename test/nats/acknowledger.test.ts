@@ -1,9 +1,11 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
+import type { NatsConnection } from "@nats-io/transport-node";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { Actions } from "../../src/core/constants.js";
 import { natsAcknowledger } from "../../src/transports/nats/acknowledger.js";
 import { NATSMessage } from "../../src/transports/nats/message.js";
+import { pullingConnection } from "../../src/transports/nats/nats-port.js";
 import type { JetStreamMessage } from "../../src/transports/nats/port.js";
 
 /** A JetStream message that writes down what it was answered (the wire is not what is tested here). */
@@ -49,5 +51,72 @@ describe("the NATS acknowledger", () => {
     expect(answers).toEqual(["nak 7"]);
     await nextTurn();
     expect(answers).toEqual(["nak 7"]);
+  });
+});
+
+/**
+ * A connection that writes like the client: everything published within one microtask queue goes
+ * out in one socket write (the client queues its flush on the first publish into an empty buffer).
+ */
+function batchingConnection() {
+  const writes: string[][] = [];
+  let buffer: string[] = [];
+  const connection = {
+    publish(subject: string): void {
+      if (buffer.push(subject) === 1)
+        queueMicrotask(() => {
+          writes.push(buffer);
+          buffer = [];
+        });
+    },
+    isClosed: function (this: unknown) {
+      return this === connection;
+    },
+  };
+  return { connection: connection as unknown as NatsConnection, writes };
+}
+
+/** A JetStream message whose answers are publishes on `connection` (as the client's are). */
+function wired(seq: number, connection: NatsConnection): NATSMessage {
+  const raw: JetStreamMessage = {
+    subject: "orders.new",
+    data: new Uint8Array(),
+    seq,
+    redelivered: false,
+    info: { deliveryCount: 1, stream: "orders" },
+    headers: undefined,
+    ack: () => connection.publish(`ack ${seq}`),
+    nak: () => connection.publish(`nak ${seq}`),
+    term: () => connection.publish(`term ${seq}`),
+    working: () => {},
+  };
+  return new NATSMessage(raw, "orders", {}, pino({ level: "silent" }));
+}
+
+describe("a pull loop's connection", () => {
+  it("sends the pull requests of a turn in the same socket write as the answers of the turn", async () => {
+    const { connection, writes } = batchingConnection();
+    const pulling = pullingConnection(connection);
+    const acknowledger = natsAcknowledger(() => {});
+    // One socket read: the client issues a pull while handing over the messages...
+    pulling.connection.publish("$JS.API.CONSUMER.MSG.NEXT.orders.workers", "{}");
+    // ...and the handlers of the read's bulks answer microtasks later.
+    await Promise.resolve();
+    acknowledger.settle([wired(1, connection), wired(2, connection)], Actions.ACK);
+    await Promise.resolve();
+    acknowledger.settle([wired(3, connection)], Actions.REQUEUE);
+    await nextTurn();
+    expect(writes).toEqual([["$JS.API.CONSUMER.MSG.NEXT.orders.workers", "ack 1", "ack 2", "nak 3"]]);
+  });
+
+  it("drops a pull still waiting when its loop closes; the rest is the connection's own", async () => {
+    const { connection, writes } = batchingConnection();
+    const pulling = pullingConnection(connection);
+    pulling.connection.publish("$JS.API.CONSUMER.MSG.NEXT.orders.workers", "{}");
+    pulling.close();
+    await nextTurn();
+    expect(writes).toEqual([]);
+    const isClosed = pulling.connection.isClosed;
+    expect(isClosed()).toBe(true); // bound to the real connection
   });
 });

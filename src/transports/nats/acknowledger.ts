@@ -1,5 +1,6 @@
 import { type Action, Actions } from "../../core/constants.js";
 import type { Acknowledger } from "../../core/consume/acknowledger.js";
+import { endOfTurn } from "./end-of-turn.js";
 import type { NATSMessage } from "./message.js";
 
 /** One decision as JetStream understands it: `ack`, `term` (never again), `nak` (redeliver now). */
@@ -23,22 +24,19 @@ export interface NATSAcknowledger extends Acknowledger<NATSMessage> {
  * settled (the route stops sending it "still working").
  *
  * A message is settled (its decision fixed, `released` told) at once, but its answer goes to the
- * client at the end of the event-loop turn (`setImmediate`), with every other answer of the turn.
- * The client writes what it is given within one microtask queue in one socket write; the bulks of
- * one socket read finish several microtasks apart (each handler's promise, then the next bulk's
- * slot), so answered at once they went out one write per bulk: twice as many writes as a raw
- * client acking inside its message callback, and as many more small deliveries back from the
- * server (docs/performance.md, NATS JetStream). One timer per turn, not per message.
+ * client at the end of the event-loop turn ({@link endOfTurn}), with every other answer of the turn
+ * and the pull requests the client issued in it: one socket write for them all (end-of-turn.ts says
+ * why). One task per turn, not per message.
  */
 export function natsAcknowledger(released: (message: NATSMessage) => void): NATSAcknowledger {
   // Flat pairs (message, action): no object per answer on the hot path.
   let waiting: (NATSMessage | Action)[] = [];
-  let scheduled: NodeJS.Immediate | undefined;
+  let queued = false;
+  const send = (): void => {
+    queued = false;
+    flush();
+  };
   const flush = (): void => {
-    if (scheduled !== undefined) {
-      clearImmediate(scheduled);
-      scheduled = undefined;
-    }
     const answers = waiting;
     if (answers.length === 0) return;
     waiting = [];
@@ -50,7 +48,10 @@ export function natsAcknowledger(released: (message: NATSMessage) => void): NATS
       waiting.push(message, action(message));
       released(message);
     }
-    scheduled ??= setImmediate(flush);
+    if (!queued) {
+      queued = true;
+      endOfTurn(send);
+    }
   };
   return {
     settle(messages: readonly NATSMessage[], fallback: Action): void {

@@ -15,6 +15,8 @@ export class NATSMessage<T = unknown> extends Delivery<T> {
   readonly message: JetStreamMessage;
   private readonly log: Logger;
   private headerRecord: Record<string, string> | undefined;
+  /** @internal Its slot among the messages its route holds (route-consumer.ts), -1 when none. */
+  heldAt = -1;
 
   constructor(message: JetStreamMessage, stream: string, body: T, log: Logger) {
     super(body);

@@ -8,6 +8,7 @@ import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import type { RouteHealth } from "../../core/transport.js";
 import { type NATSAcknowledger, natsAcknowledger, settleMessage } from "./acknowledger.js";
+import { turnNow } from "./end-of-turn.js";
 import { NATSConsumerError, NATSStreamNotFoundError } from "./errors.js";
 import { NATSForwarding } from "./forwarding.js";
 import { NATSMessage } from "./message.js";
@@ -60,6 +61,40 @@ function whyUndecodable(message: JetStreamMessage): unknown {
 }
 
 /**
+ * The messages a route holds (handed to its runner, not settled yet): each gets `working()` every
+ * beat. A slab with a free list, the slot kept on the message: adding and removing one is two
+ * array writes (a Set hashed every message in and out, 50-60 ns a message on the hot path).
+ */
+class HeldMessages {
+  private slots: (NATSMessage | undefined)[] = [];
+  private free: number[] = [];
+
+  add(message: NATSMessage): void {
+    const slot = this.free.pop() ?? this.slots.length;
+    this.slots[slot] = message;
+    message.heldAt = slot;
+  }
+
+  delete(message: NATSMessage): void {
+    const slot = message.heldAt;
+    if (slot < 0 || this.slots[slot] !== message) return;
+    this.slots[slot] = undefined;
+    message.heldAt = -1;
+    this.free.push(slot);
+  }
+
+  forEach(visit: (message: NATSMessage) => void): void {
+    for (const message of this.slots) if (message !== undefined) visit(message);
+  }
+
+  clear(): void {
+    for (const message of this.slots) if (message !== undefined) message.heldAt = -1;
+    this.slots = [];
+    this.free = [];
+  }
+}
+
+/**
  * One NATS route: a durable pull consumer per stream feeding one RouteRunner, and the "still
  * working" beat that keeps JetStream from redelivering what weir holds (a partial bulk waiting for
  * its flush, a bulk in a slow handler) before the route settles it.
@@ -70,7 +105,7 @@ export class NATSRouteConsumer {
   private readonly acknowledger: NATSAcknowledger;
   private readonly consumptions: Consumption[] = [];
   /** Messages handed to the runner and not known settled yet: each gets `working()` every beat. */
-  private readonly held = new Set<NATSMessage>();
+  private readonly held = new HeldMessages();
   private beat: NodeJS.Timeout | undefined;
   private stopping = false;
   private consuming = false;
@@ -197,7 +232,7 @@ export class NATSRouteConsumer {
       return;
     }
     this.received++;
-    this.lastDelivery = Date.now();
+    this.lastDelivery = turnNow();
     const body = decodeNATSBody(raw);
     if (body === UNDECODABLE) {
       const message = new NATSMessage<unknown>(raw, stream, undefined, this.logger);
@@ -219,10 +254,10 @@ export class NATSRouteConsumer {
   }
 
   private stillWorking(): void {
-    for (const message of this.held) {
+    this.held.forEach((message) => {
       if (message.isSettled()) this.held.delete(message);
       else message.message.working();
-    }
+    });
   }
 
   async stop(deadline: Deadline): Promise<void> {
