@@ -34,8 +34,12 @@ export interface BulkPipelineOptions<M> {
   bulkSize: number;
   flushInterval: number;
   concurrency: number;
-  /** Runs the handler on one bulk and settles every message in it. Must not reject. */
-  process(bulk: M[]): Promise<void>;
+  /**
+   * Runs the handler on one bulk and settles every message in it, then calls `done` (once, and
+   * never synchronously: from a promise callback). Must not throw. A callback rather than a
+   * returned promise: with `bulkSize` 1 this runs per message, and every promise level costs.
+   */
+  process(bulk: M[], done: () => void): void;
   /** Receives the bulks that were still waiting for a concurrency slot when a drain timed out. */
   abandon(bulk: M[]): void;
 }
@@ -83,6 +87,12 @@ export class BulkPipeline<M> {
   }
 
   push(message: M): void {
+    if (this.bulkSize === 1) {
+      // Every message is its own bulk: no buffer to fill, no timer to arm (a bulk of one is full).
+      if (this.active < this.concurrency && this.waiting.length === 0) this.run([message]);
+      else this.waiting.push([message]);
+      return;
+    }
     const buffer = this.buffer;
     buffer.push(message);
     if (buffer.length >= this.bulkSize) {
@@ -103,7 +113,7 @@ export class BulkPipeline<M> {
     if (bulk.length === 0) return;
     this.buffer = [];
     // Bulks start in flush order: a free slot is taken directly only when nobody waits for one.
-    if (this.active < this.concurrency && this.waiting.length === 0) void this.run(bulk);
+    if (this.active < this.concurrency && this.waiting.length === 0) this.run(bulk);
     else this.waiting.push(bulk);
   }
 
@@ -163,19 +173,20 @@ export class BulkPipeline<M> {
     for (const resolve of waiters) resolve();
   }
 
-  /** Runs one bulk in a slot, then hands the slot to the oldest waiting bulk. */
-  private async run(bulk: M[]): Promise<void> {
+  /** Runs one bulk in a slot; when it is done, the slot goes to the oldest waiting bulk. */
+  private run(bulk: M[]): void {
     this.active++;
+    // Counted now: the handler may empty its array (splice, shift).
     const count = bulk.length;
     this.running += count;
-    try {
-      await this.options.process(bulk);
-    } finally {
-      this.active--;
-      this.running -= count;
-      const next = this.waiting.shift();
-      if (next !== undefined) void this.run(next);
-      else this.notifyIfIdle();
-    }
+    this.options.process(bulk, () => this.finished(count));
+  }
+
+  private finished(count: number): void {
+    this.active--;
+    this.running -= count;
+    const next = this.waiting.shift();
+    if (next !== undefined) this.run(next);
+    else this.notifyIfIdle();
   }
 }

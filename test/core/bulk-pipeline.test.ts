@@ -14,9 +14,9 @@ function pipeline(options: {
     bulkSize: options.bulkSize,
     flushInterval: options.flushInterval ?? 1000,
     concurrency: options.concurrency ?? 1,
-    process: async (bulk) => {
+    process: (bulk, done) => {
       bulks.push([...bulk]);
-      await options.work?.();
+      void Promise.resolve(options.work?.()).then(done, done);
     },
     abandon: (bulk) => abandoned.push([...bulk]),
   });
