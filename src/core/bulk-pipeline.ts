@@ -179,8 +179,11 @@ export class BulkPipeline<M> {
     // Counted now: the handler may empty its array (splice, shift).
     const count = bulk.length;
     this.running += count;
-    this.options.process(bulk, () => this.finished(count));
+    // A bulk of one (every bulk with bulkSize 1) shares one callback: nothing allocated for it.
+    this.options.process(bulk, count === 1 ? this.finishedOne : () => this.finished(count));
   }
+
+  private readonly finishedOne = (): void => this.finished(1);
 
   private finished(count: number): void {
     this.active--;
