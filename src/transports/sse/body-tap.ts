@@ -233,8 +233,9 @@ export interface BodyTapListener {
 /**
  * Wraps a response body; see the file comment. A pull source over the body's reader rather than
  * `pipeThrough` a `TransformStream`: the pipe's machinery (a read, a write and a transform promise,
- * two queues, per chunk) cost more than the scans (issue #19's SSE pair). It reads the body only
- * when the package asks for a chunk (`highWaterMark` 0), and not while the route is full.
+ * two queues, per chunk) cost more than the scans (issue #19's SSE pair). It keeps one chunk read
+ * ahead of the package (`highWaterMark` 1: without it the socket sat unread while the package
+ * parsed, and the server waited), and reads nothing while the route is full.
  */
 export function tapBody(
   body: ReadableStream<Uint8Array>,
@@ -277,6 +278,6 @@ export function tapBody(
         return reader.cancel(reason);
       },
     },
-    { highWaterMark: 0 },
+    { highWaterMark: 1 },
   );
 }
