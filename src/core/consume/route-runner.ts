@@ -37,7 +37,8 @@ export interface RouteRunnerOptions<D extends Delivery> {
    * it re-runs the handler its own way (SSE re-runs it in process, `options.retry`): resolves once a
    * re-run succeeded (the bulk settles as handled), rejects with why it gave up (the bulk settles as
    * failed). Each re-run uses `runner.callHandler`. Unlike `call`, the first call stays the runner's
-   * own, on its fast path. Default: the bulk settles as failed at once.
+   * own, on its fast path; on a route with a policy it wraps every call the same way. Ignored
+   * when `call` is given. Default: the bulk settles as failed at once.
    */
   readonly afterFailure?: (bulk: D[], error: unknown) => Promise<void>;
   /** Whether the runner logs a failed call ("handler failed"); false when `call` tells its own. */
@@ -87,8 +88,21 @@ export class RouteRunner<D extends Delivery> {
           `shutdown deadline passed: ${what} abandoned`,
         ));
     this.handler = options.route.handler;
-    this.afterFailure = options.afterFailure;
-    const call = options.call ?? ((bulk: D[]) => this.callHandler(bulk));
+    const afterFailure = options.afterFailure;
+    this.afterFailure = afterFailure;
+    // The policy path and a transport's own `call` take one call function; `afterFailure` is
+    // folded into it there (the plain path below applies it itself, after its first call).
+    const call =
+      options.call ??
+      (afterFailure === undefined
+        ? (bulk: D[]) => this.callHandler(bulk)
+        : async (bulk: D[]) => {
+            try {
+              await this.callHandler(bulk);
+            } catch (error) {
+              await afterFailure(bulk, error);
+            }
+          });
     let process: (bulk: D[], done: () => void) => void;
     if (this.policy !== undefined) process = whenDone(this.policyProcess(call));
     else if (options.call !== undefined) process = whenDone(this.plainProcess(call));
