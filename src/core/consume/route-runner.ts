@@ -103,15 +103,15 @@ export class RouteRunner<D extends Delivery> {
               await afterFailure(bulk, error);
             }
           });
-    let process: (bulk: D[], done: () => void) => void;
-    if (this.policy !== undefined) process = whenDone(this.policyProcess(call));
-    else if (options.call !== undefined) process = whenDone(this.plainProcess(call));
-    else process = (bulk, done) => this.plainCall(bulk, done);
+    let processBulk: (bulk: D[], done: () => void) => void;
+    if (this.policy !== undefined) processBulk = whenDone(this.policyProcess(call));
+    else if (options.call !== undefined) processBulk = whenDone(this.plainProcess(call));
+    else processBulk = (bulk, done) => this.plainCall(bulk, done);
     this.pipeline = new BulkPipeline<D>({
       bulkSize: this.route.bulkSize,
       flushInterval: this.route.flushInterval,
       concurrency: this.route.concurrency,
-      process,
+      process: processBulk,
       // Bulks that never started before the stop deadline: back to the broker, or told lost.
       abandon: (bulk) => this.acknowledger.abandon(bulk),
     });
