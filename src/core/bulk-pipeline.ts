@@ -34,8 +34,12 @@ export interface BulkPipelineOptions<M> {
   bulkSize: number;
   flushInterval: number;
   concurrency: number;
-  /** Runs the handler on one bulk and settles every message in it. Must not reject. */
-  process(bulk: M[]): Promise<void>;
+  /**
+   * Runs the handler on one bulk and settles every message in it, then calls `done` (once, and
+   * never synchronously: from a promise callback). Must not throw. A callback rather than a
+   * returned promise: with `bulkSize` 1 this runs per message, and every promise level costs.
+   */
+  process(bulk: M[], done: () => void): void;
   /** Receives the bulks that were still waiting for a concurrency slot when a drain timed out. */
   abandon(bulk: M[]): void;
 }
@@ -58,7 +62,7 @@ export class BulkPipeline<M> {
    * Bulks flushed while every slot was busy, oldest first. They start in this order as slots free
    * up; a drain that times out abandons them.
    */
-  private waiting: M[][] = [];
+  private readonly waiting = new Fifo<M[]>();
   /** Bulks in the handler, and how many messages they hold. */
   private active = 0;
   private running = 0;
@@ -78,11 +82,17 @@ export class BulkPipeline<M> {
   /** Messages buffered, waiting for a slot, or in the handler. */
   get size(): number {
     let waiting = 0;
-    for (const bulk of this.waiting) waiting += bulk.length;
+    for (const bulk of this.waiting.items()) waiting += bulk.length;
     return this.buffer.length + waiting + this.running;
   }
 
   push(message: M): void {
+    if (this.bulkSize === 1) {
+      // Every message is its own bulk: no buffer to fill, no timer to arm (a bulk of one is full).
+      if (this.active < this.concurrency && this.waiting.length === 0) this.run([message]);
+      else this.waiting.push([message]);
+      return;
+    }
     const buffer = this.buffer;
     buffer.push(message);
     if (buffer.length >= this.bulkSize) {
@@ -103,7 +113,7 @@ export class BulkPipeline<M> {
     if (bulk.length === 0) return;
     this.buffer = [];
     // Bulks start in flush order: a free slot is taken directly only when nobody waits for one.
-    if (this.active < this.concurrency && this.waiting.length === 0) void this.run(bulk);
+    if (this.active < this.concurrency && this.waiting.length === 0) this.run(bulk);
     else this.waiting.push(bulk);
   }
 
@@ -123,7 +133,8 @@ export class BulkPipeline<M> {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    this.waiting = this.waiting.map((bulk) => bulk.filter(keep)).filter((bulk) => bulk.length > 0);
+    const kept = this.waiting.takeAll().map((bulk) => bulk.filter(keep));
+    for (const bulk of kept) if (bulk.length > 0) this.waiting.push(bulk);
     this.notifyIfIdle();
     return dropped;
   }
@@ -138,8 +149,7 @@ export class BulkPipeline<M> {
     this.flush();
     const finished = await deadline.race(this.whenIdle());
     if (!finished) {
-      const abandoned = this.waiting;
-      this.waiting = [];
+      const abandoned = this.waiting.takeAll();
       for (const bulk of abandoned) this.options.abandon(bulk);
       this.notifyIfIdle();
     }
@@ -163,19 +173,71 @@ export class BulkPipeline<M> {
     for (const resolve of waiters) resolve();
   }
 
-  /** Runs one bulk in a slot, then hands the slot to the oldest waiting bulk. */
-  private async run(bulk: M[]): Promise<void> {
+  /** Runs one bulk in a slot; when it is done, the slot goes to the oldest waiting bulk. */
+  private run(bulk: M[]): void {
     this.active++;
+    // Counted now: the handler may empty its array (splice, shift).
     const count = bulk.length;
     this.running += count;
-    try {
-      await this.options.process(bulk);
-    } finally {
-      this.active--;
-      this.running -= count;
-      const next = this.waiting.shift();
-      if (next !== undefined) void this.run(next);
-      else this.notifyIfIdle();
+    // A bulk of one (every bulk with bulkSize 1) shares one callback: nothing allocated for it.
+    this.options.process(bulk, count === 1 ? this.finishedOne : () => this.finished(count));
+  }
+
+  private readonly finishedOne = (): void => this.finished(1);
+
+  private finished(count: number): void {
+    this.active--;
+    this.running -= count;
+    const next = this.waiting.shift();
+    if (next !== undefined) this.run(next);
+    else this.notifyIfIdle();
+  }
+}
+
+/**
+ * A first-in first-out queue whose `shift` is O(1). `Array#shift` copies the rest of the array, and
+ * with `bulkSize` 1 a burst (one chunk of an SSE stream: hundreds of events) queues a bulk per
+ * message behind the busy slot: shifting them one by one cost more per event than the rest of the
+ * delivery (issue #19). Taken slots are cleared, and the array is compacted once its taken front
+ * outweighs the rest, so a queue that never empties does not grow.
+ */
+class Fifo<T> {
+  private slots: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.slots.length - this.head;
+  }
+
+  push(item: T): void {
+    this.slots.push(item);
+  }
+
+  /** The oldest item, removed; `undefined` when empty. */
+  shift(): T | undefined {
+    if (this.head === this.slots.length) return undefined;
+    const item = this.slots[this.head];
+    this.slots[this.head++] = undefined;
+    if (this.head === this.slots.length) {
+      this.slots.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.slots.length) {
+      this.slots = this.slots.slice(this.head);
+      this.head = 0;
     }
+    return item;
+  }
+
+  /** The items, oldest first, without removing them. */
+  items(): T[] {
+    return this.slots.slice(this.head) as T[];
+  }
+
+  /** Removes and returns every item, oldest first. */
+  takeAll(): T[] {
+    const all = this.items();
+    this.slots = [];
+    this.head = 0;
+    return all;
   }
 }

@@ -14,9 +14,9 @@ function pipeline(options: {
     bulkSize: options.bulkSize,
     flushInterval: options.flushInterval ?? 1000,
     concurrency: options.concurrency ?? 1,
-    process: async (bulk) => {
+    process: (bulk, done) => {
       bulks.push([...bulk]);
-      await options.work?.();
+      void Promise.resolve(options.work?.()).then(done, done);
     },
     abandon: (bulk) => abandoned.push([...bulk]),
   });
@@ -121,5 +121,27 @@ describe("BulkPipeline", () => {
     p.push(4);
     await vi.advanceTimersByTimeAsync(0);
     expect(bulks).toEqual([[2, 3, 4]]);
+  });
+
+  it("a long queue behind a busy slot starts in order, counts right, and drops and abandons from it", async () => {
+    // 3,000 bulks of one wait behind the first: past the queue's compaction point (1,024 taken).
+    const releases: Array<() => void> = [];
+    const { p, bulks, abandoned } = pipeline({
+      bulkSize: 1,
+      work: () => new Promise<void>((resolve) => releases.push(resolve)),
+    });
+    for (let i = 1; i <= 3000; i++) p.push(i);
+    expect(p.size).toBe(3000);
+    expect(p.drop((n) => n === 2)).toEqual([2]);
+    for (let released = 0; released < 2000; released++) {
+      releases.shift()?.();
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    expect(bulks.flat()).toEqual([1, ...Array.from({ length: 2000 }, (_, i) => i + 3)]);
+    expect(p.size).toBe(3000 - 1 - 2000);
+    const drained = p.drain(new Deadline(10));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(await drained).toBe(false);
+    expect(abandoned.flat()).toEqual(Array.from({ length: 998 }, (_, i) => i + 2003));
   });
 });

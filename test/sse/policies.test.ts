@@ -45,6 +45,29 @@ describe("SSE routes with core's policies (issue #16)", () => {
     expect(routeHealth(app)).toMatchObject({ handled: 2, failedBulks: 0, ready: true });
   });
 
+  it("retry re-runs a failing handler on a route with a schema too (the policy path)", async () => {
+    server.manual("/events");
+    app = createApp({ sse: { url: server.url } });
+    const Order = z.object({ id: z.number() });
+    const calls: number[] = [];
+    let failuresLeft = 2;
+    app.route(
+      ["/events"],
+      { type: RouteTypes.SSE, schema: Order, options: { retry: { maxAttempts: 3, backoff: 10 } } },
+      async (events) => {
+        for (const event of events) calls.push(event.body.id);
+        if (failuresLeft-- > 0) throw new Error("transient");
+      },
+    );
+    await app.start();
+    server.send("/events", { id: 1, data: JSON.stringify({ id: 1 }) });
+    server.send("/events", { id: 2, data: JSON.stringify({ id: 2 }) });
+    await waitFor(() => calls.length === 4, 3000, "3 calls on event 1, then event 2");
+    await sleep(50);
+    expect(calls).toEqual([1, 1, 1, 2]);
+    expect(routeHealth(app)).toMatchObject({ handled: 2, failedBulks: 0, ready: true });
+  });
+
   it("once: events a server replays after a reconnect reach the handler once", async () => {
     // A server that resumes badly: the first connection sends 1..3 and ends; the reconnect gets
     // 2 and 3 again, then 4.

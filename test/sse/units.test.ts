@@ -66,6 +66,130 @@ describe("the retry: field scanner", () => {
   });
 });
 
+/** A small seeded PRNG, so a failing case can be replayed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** A random stream: fields, comments, blank lines, retry fields and decoys, with LF, CR or CRLF. */
+function randomStream(random: () => number): string {
+  const ends = ["\n", "\r", "\r\n"];
+  const lines = [
+    () => `data: {"id":${Math.floor(random() * 1000)}}`,
+    () => `id: ${Math.floor(random() * 1000)}`,
+    () => `retry: ${Math.floor(random() * 100000)}`,
+    () => `retry:${Math.floor(random() * 100)}`,
+    () => "retry: 12x",
+    () => `data: retry: ${Math.floor(random() * 10)}`,
+    () => ": keep-alive",
+    () => "",
+    () => `data: ${"x".repeat(Math.floor(random() * 40))}`,
+  ];
+  let text = "";
+  const count = 1 + Math.floor(random() * 30);
+  for (let i = 0; i < count; i++) {
+    text += lines[Math.floor(random() * lines.length)]!();
+    // Mostly LF (the scanners' fast path needs chunks without CR), sometimes CR or CRLF.
+    text += random() < 0.8 ? "\n" : ends[Math.floor(random() * ends.length)]!;
+  }
+  if (random() < 0.5) text += "retry: 4"; // an unfinished line at the end
+  return text;
+}
+
+/** Cuts `text` at random places (ASCII only: one byte per character). */
+function randomChunks(text: string, random: () => number): string[] {
+  const chunks: string[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const size = 1 + Math.floor(random() * (random() < 0.5 ? 8 : 200));
+    chunks.push(text.slice(at, at + size));
+    at += size;
+  }
+  return chunks;
+}
+
+/** The retry fields of complete lines, by the spec: `retry:`, an optional space, ASCII digits only. */
+function retryFieldsBySpec(text: string): number[] {
+  const lines = text.split(/\r\n|\r|\n/);
+  lines.pop(); // the last piece has no line end yet
+  return lines.flatMap((line) => {
+    const match = /^retry: ?(\d{1,10})$/.exec(line);
+    return match ? [Number(match[1])] : [];
+  });
+}
+
+/**
+ * The guard's rule, byte by byte over the whole stream: where the event in progress first counts
+ * more than `max` bytes (its finished field lines with their line ends, plus the line in progress),
+ * and where the last blank line before that point ended. `undefined`: never.
+ */
+function overflowBySpec(text: string, max: number): { at: number; boundary: number } | undefined {
+  let eventBytes = 0;
+  let lineBytes = 0;
+  let line: "start" | "comment" | "field" = "start";
+  let afterCR = false;
+  let boundary = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\n" && afterCR) {
+      afterCR = false;
+      if (line === "start") boundary = i + 1;
+      continue;
+    }
+    if (c === "\n" || c === "\r") {
+      afterCR = c === "\r";
+      if (line === "start") {
+        eventBytes = 0;
+        boundary = i + 1;
+      } else if (line === "field") {
+        eventBytes += lineBytes + 1;
+      }
+      line = "start";
+      lineBytes = 0;
+      continue;
+    }
+    afterCR = false;
+    if (line === "start") line = c === ":" ? "comment" : "field";
+    lineBytes++;
+    if (lineBytes + eventBytes > max) return { at: i, boundary };
+  }
+  return undefined;
+}
+
+describe("the byte scanners on random streams cut at random places", () => {
+  it("find the same retry fields and the same oversized event as the spec read over the whole stream", () => {
+    const random = prng(19);
+    // Bounded: 400 streams, a few cuts each.
+    for (let round = 0; round < 400; round++) {
+      const text = randomStream(random);
+      const max = 20 + Math.floor(random() * 200);
+      for (let cut = 0; cut < 3; cut++) {
+        const chunks = randomChunks(text, random);
+        const context = JSON.stringify({ round, cut, max, chunks });
+        expect(scan(...chunks), context).toEqual(retryFieldsBySpec(text));
+
+        const expected = overflowBySpec(text, max);
+        const results = guard(max, ...chunks);
+        let start = 0;
+        for (const [index, chunk] of chunks.entries()) {
+          const end = start + chunk.length;
+          if (expected !== undefined && expected.at < end) {
+            // The chunk where the event outgrows the bound: the whole events of it are kept.
+            expect(results[index], context).toBe(Math.max(expected.boundary - start, 0));
+            break;
+          }
+          expect(results[index], context).toBe(-1);
+          start = end;
+        }
+      }
+    }
+  });
+});
+
 describe("stream URLs", () => {
   it("appends the route path to the base path and merges query strings", () => {
     expect(streamUrl(new URL("http://h:9000"), "/v2/events").href).toBe("http://h:9000/v2/events");

@@ -32,6 +32,15 @@ export interface RouteRunnerOptions<D extends Delivery> {
    * failing handler in process); it uses `runner.callHandler` for each call. Default: one call.
    */
   readonly call?: (bulk: D[]) => Promise<unknown>;
+  /**
+   * What the transport does when a handler call on a bulk of a route without a policy failed, when
+   * it re-runs the handler its own way (SSE re-runs it in process, `options.retry`): resolves once a
+   * re-run succeeded (the bulk settles as handled), rejects with why it gave up (the bulk settles as
+   * failed). Each re-run uses `runner.callHandler`. Unlike `call`, the first call stays the runner's
+   * own, on its fast path; on a route with a policy it wraps every call the same way. Ignored
+   * when `call` is given. Default: the bulk settles as failed at once.
+   */
+  readonly afterFailure?: (bulk: D[], error: unknown) => Promise<void>;
   /** Whether the runner logs a failed call ("handler failed"); false when `call` tells its own. */
   readonly logFailures?: boolean;
   /**
@@ -59,6 +68,7 @@ export class RouteRunner<D extends Delivery> {
   private readonly logger: Logger;
   private readonly logFailures: boolean;
   private readonly abandoned: (what: string, startedAt: number, fields: Record<string, unknown>) => void;
+  private readonly afterFailure: ((bulk: D[], error: unknown) => Promise<void>) | undefined;
   /** The handler each call uses; weir/testing wraps it (`wrapHandler`). */
   private handler: BulkHandler<D>;
 
@@ -78,12 +88,30 @@ export class RouteRunner<D extends Delivery> {
           `shutdown deadline passed: ${what} abandoned`,
         ));
     this.handler = options.route.handler;
-    const call = options.call ?? ((bulk: D[]) => this.callHandler(bulk));
+    const afterFailure = options.afterFailure;
+    this.afterFailure = afterFailure;
+    // The policy path and a transport's own `call` take one call function; `afterFailure` is
+    // folded into it there (the plain path below applies it itself, after its first call).
+    const call =
+      options.call ??
+      (afterFailure === undefined
+        ? (bulk: D[]) => this.callHandler(bulk)
+        : async (bulk: D[]) => {
+            try {
+              await this.callHandler(bulk);
+            } catch (error) {
+              await afterFailure(bulk, error);
+            }
+          });
+    let processBulk: (bulk: D[], done: () => void) => void;
+    if (this.policy !== undefined) processBulk = whenDone(this.policyProcess(call));
+    else if (options.call !== undefined) processBulk = whenDone(this.plainProcess(call));
+    else processBulk = (bulk, done) => this.plainCall(bulk, done);
     this.pipeline = new BulkPipeline<D>({
       bulkSize: this.route.bulkSize,
       flushInterval: this.route.flushInterval,
       concurrency: this.route.concurrency,
-      process: this.policy === undefined ? this.plainProcess(call) : this.policyProcess(call),
+      process: processBulk,
       // Bulks that never started before the stop deadline: back to the broker, or told lost.
       abandon: (bulk) => this.acknowledger.abandon(bulk),
     });
@@ -158,21 +186,114 @@ export class RouteRunner<D extends Delivery> {
     };
   }
 
-  /** A route without a policy: the handler, then every delivery settled by its decision or the outcome. */
+  /**
+   * A route without a policy, called the runner's way: the handler, then every delivery settled by
+   * its decision or the outcome, then `done`. The per-delivery hot path with `bulkSize` 1: one
+   * reaction on the handler's promise, no async frames between it and the settlement, and with
+   * `concurrency` 1 (one bulk in the handler at a time) no callbacks made per bulk either.
+   */
+  private plainCall(bulk: D[], done: () => void): void {
+    let calling: Promise<unknown>;
+    try {
+      calling = this.callHandler(bulk);
+    } catch (error) {
+      // A handler that throws before returning a promise fails like one that rejects.
+      calling = Promise.reject(error);
+    }
+    if (this.route.concurrency === 1 && this.soloDone === undefined) {
+      this.soloBulk = bulk;
+      this.soloDone = done;
+      calling.then(this.soloHandled, this.soloFailed);
+      return;
+    }
+    calling.then(
+      () => this.handled(bulk, done),
+      (error: unknown) => this.failed(bulk, done, error),
+    );
+  }
+
+  /** The bulk in the handler of a `concurrency: 1` route, and its `done`; see `plainCall`. */
+  private soloBulk: D[] | undefined;
+  private soloDone: (() => void) | undefined;
+  private readonly soloHandled = (): void => {
+    const { soloBulk: bulk, soloDone: done } = this;
+    // Cleared first: `done` starts the next bulk at once.
+    this.soloBulk = undefined;
+    this.soloDone = undefined;
+    this.handled(bulk!, done!);
+  };
+  private readonly soloFailed = (error: unknown): void => {
+    const { soloBulk: bulk, soloDone: done } = this;
+    this.soloBulk = undefined;
+    this.soloDone = undefined;
+    this.failed(bulk!, done!, error);
+  };
+
+  private handled(bulk: D[], done: () => void): void {
+    try {
+      this.settlePlain(bulk, false, undefined);
+    } finally {
+      done();
+    }
+  }
+
+  /** The call failed: settled as failed, or first re-run the transport's way (`afterFailure`). */
+  private failed(bulk: D[], done: () => void, error: unknown): void {
+    const afterFailure = this.afterFailure;
+    if (afterFailure === undefined) {
+      try {
+        this.settlePlain(bulk, true, error);
+      } finally {
+        done();
+      }
+      return;
+    }
+    let rerunning: Promise<void>;
+    try {
+      rerunning = afterFailure(bulk, error);
+    } catch (rerunError) {
+      rerunning = Promise.reject(rerunError);
+    }
+    rerunning.then(
+      () => this.handled(bulk, done),
+      (finalError: unknown) => {
+        try {
+          this.settlePlain(bulk, true, finalError);
+        } finally {
+          done();
+        }
+      },
+    );
+  }
+
+  /** A route without a policy, through the transport's `call`: as `plainCall`, one level more. */
   private plainProcess(call: (bulk: D[]) => Promise<unknown>): (bulk: D[]) => Promise<void> {
     return async (bulk) => {
-      let failure: Action | undefined;
+      let error: unknown;
+      let failed = false;
       try {
         await call(bulk);
-      } catch (error) {
-        // An UnrecoverableError must never come back; with no dead-letter queue it is rejected.
-        failure = error instanceof UnrecoverableError ? Actions.REJECT : this.route.onException;
-        if (this.logFailures) this.tellFailure(error, bulk, failure);
+      } catch (caught) {
+        failed = true;
+        error = caught;
       }
-      const fallback = failure ?? this.route.onSuccess;
-      this.acknowledger.settle(bulk, fallback);
-      if (this.instrumentation !== noInstrumentation) this.countOutcomes(bulk, fallback);
+      this.settlePlain(bulk, failed, error);
     };
+  }
+
+  /**
+   * Settles a bulk of a route without a policy: by the handler's decisions, else `onSuccess`, or
+   * after a failed call `onException` (an UnrecoverableError is rejected: with no dead-letter queue
+   * it must never come back).
+   */
+  private settlePlain(bulk: D[], failed: boolean, error: unknown): void {
+    let fallback = this.route.onSuccess;
+    if (failed) {
+      fallback = error instanceof UnrecoverableError ? Actions.REJECT : this.route.onException;
+      if (this.logFailures) this.tellFailure(error, bulk, fallback);
+    }
+    this.acknowledger.settle(bulk, fallback);
+    if (this.instrumentation !== noInstrumentation) this.countOutcomes(bulk, fallback);
   }
 
   /** A route with a policy: schema and once first, retries and dead letters after. */
@@ -231,4 +352,17 @@ export class RouteRunner<D extends Delivery> {
     if (reject > 0) instrumentation.settled(transport, route, "reject", reject);
     if (requeue > 0) instrumentation.settled(transport, route, "requeue", requeue);
   }
+}
+
+/**
+ * A process that returns a promise, as the pipeline takes it: `done` once it settled. It must not
+ * reject; if it does anyway, the slot is freed and the rejection is left unhandled, as before.
+ */
+function whenDone<D>(process: (bulk: D[]) => Promise<void>): (bulk: D[], done: () => void) => void {
+  return (bulk, done) => {
+    void process(bulk).then(done, (error: unknown) => {
+      done();
+      throw error;
+    });
+  };
 }

@@ -7,8 +7,11 @@ import { SSEHTTPStatusError, SSEStreamError } from "./errors.js";
 export interface ConnectionListener {
   /** The server answered 200 with `text/event-stream`: events may follow. */
   onOpen(): void;
-  /** An event of any name (`id` is the event's own `id:` field, `undefined` when it had none). */
-  onEvent(name: string, data: string, id: string | undefined): void;
+  /**
+   * An event of any name (`id` is the event's own `id:` field, `undefined` when it had none),
+   * `receivedAt` when the bytes that ended it arrived (ms since the epoch).
+   */
+  onEvent(name: string, data: string, id: string | undefined, receivedAt: number): void;
   /** The server sent a `retry:` field (ms). */
   onRetry(ms: number): void;
   /** `undefined` when the route has room for more events, else a promise resolved once it has. */
@@ -112,6 +115,8 @@ export class SSEConnection {
   /** Set when the body was ended because an event outgrew `maxEventSize`. */
   private oversized: SSEStreamError | undefined;
   private readonly idleTimer: NodeJS.Timeout | undefined;
+  /** When the last chunk of the body arrived: the time of the events it ends (a clock read per chunk, not per event). */
+  private receivedAt = 0;
   private readonly touch = (): void => {
     // refresh() would re-arm a cleared timer: only while the connection lives.
     if (!this.finished) this.idleTimer?.refresh();
@@ -172,7 +177,10 @@ export class SSEConnection {
         redirected: response.redirected,
         headers: canonicalHeaders(response.headers, contentType),
         body: tapBody(response.body, maxEventSize, {
-          onChunk: this.touch,
+          onChunk: () => {
+            this.receivedAt = Date.now();
+            this.touch();
+          },
           onOversizedEvent: () => {
             // Reported when the package sees the body end, after the events before this one.
             this.oversized = new SSEStreamError(
@@ -197,7 +205,7 @@ export class SSEConnection {
     this.source = new Source(url, fetchStream, (event) => {
       if (this.finished) return;
       const id = event.lastEventId === "" ? undefined : event.lastEventId;
-      listener.onEvent(event.type, String(event.data), id);
+      listener.onEvent(event.type, String(event.data), id, this.receivedAt);
     });
     this.source.onopen = () => {
       if (this.finished) return;

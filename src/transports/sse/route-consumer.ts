@@ -71,7 +71,8 @@ export class SSERouteConsumer {
         : undefined,
       instrumentation,
       logger: this.logger,
-      call: (bulk) => this.attempts(bulk),
+      // The first call is the runner's own (its fast path); only a failed one comes here.
+      afterFailure: (bulk, error) => this.rerun(bulk, error),
       logFailures: false,
     });
     const sink = {
@@ -167,27 +168,31 @@ export class SSERouteConsumer {
   }
 
   /**
-   * The handler on `bulk`, re-run on the same events while it fails (`options.retry`), each call
-   * bounded by the route's `timeout`. Events the handler decided (`accept()`, `reject()`) are not
-   * given again. Throws once it gives up, after telling why.
+   * After the handler failed on `bulk` (its first call, by the runner): re-runs it on the same
+   * events while it fails (`options.retry`), each call bounded by the route's `timeout`. Events the
+   * handler decided (`accept()`, `reject()`) are not given again. Resolves once a re-run succeeded;
+   * throws once it gives up, after telling why.
    */
-  private async attempts(bulk: SSEEvent[]): Promise<void> {
+  private async rerun(bulk: SSEEvent[], firstError: unknown): Promise<void> {
+    let given = bulk;
+    let error = firstError;
     for (let attempt = 1; ; attempt++) {
+      if (attempt >= this.route.maxAttempts || this.halted !== undefined)
+        throw this.giveUp(given, attempt, error);
+      const delayMs = this.route.retryDelay(attempt);
+      this.logger.warn(
+        { err: error, ...eventIds(given), attempt, maxAttempts: this.route.maxAttempts, delayMs },
+        "handler failed; re-running it on the same events",
+      );
+      if (!(await this.retrySleeper.sleep(delayMs))) throw this.giveUp(given, attempt, error);
       // Re-runs get a fresh array: a handler that consumed its argument (splice, shift) must not retry on less.
-      const given = attempt === 1 ? bulk : bulk.filter((event) => event.decision === undefined);
+      given = bulk.filter((event) => event.decision === undefined);
       if (given.length === 0) return;
       try {
         await this.runner.callHandler(given);
         return;
-      } catch (error) {
-        if (attempt >= this.route.maxAttempts || this.halted !== undefined)
-          throw this.giveUp(given, attempt, error);
-        const delayMs = this.route.retryDelay(attempt);
-        this.logger.warn(
-          { err: error, ...eventIds(given), attempt, maxAttempts: this.route.maxAttempts, delayMs },
-          "handler failed; re-running it on the same events",
-        );
-        if (!(await this.retrySleeper.sleep(delayMs))) throw this.giveUp(given, attempt, error);
+      } catch (caught) {
+        error = caught;
       }
     }
   }

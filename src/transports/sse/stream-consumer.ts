@@ -160,7 +160,7 @@ export class StreamConsumer {
       },
       {
         onOpen: () => this.onOpen(),
-        onEvent: (name, data, id) => this.onEvent(name, data, id),
+        onEvent: (name, data, id, receivedAt) => this.onEvent(name, data, id, receivedAt),
         onRetry: (ms) => {
           this.serverRetry = ms;
         },
@@ -188,8 +188,8 @@ export class StreamConsumer {
     this.markStarted();
   }
 
-  private onEvent(name: string, data: string, id: string | undefined): void {
-    this.lastEventAt = Date.now();
+  private onEvent(name: string, data: string, id: string | undefined, receivedAt: number): void {
+    this.lastEventAt = receivedAt;
     if (id !== undefined) this.lastEventId = id;
     this.sink.onEvent(new SSEEvent(this.config.path, name, data, id, this.lastEventId ?? "", this.logger));
   }
