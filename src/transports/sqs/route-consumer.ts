@@ -441,6 +441,11 @@ export class SQSRouteConsumer {
           message.settle(Actions.ACK);
           this.released([message]);
           forwarding.deadLettered++;
+          // As every transport does: a dead letter (a schema refusal never reached the handler) is seen in the logs.
+          this.logger.warn(
+            { ...message.logFields(), deadLetterQueue: queueNameOf(dlq), reason: target.reason },
+            "message dead-lettered",
+          );
         } catch (error) {
           // Never lost: the original stays on its queue and comes back after its visibility timeout.
           message.settle(Actions.REQUEUE);
