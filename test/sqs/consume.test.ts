@@ -2,7 +2,14 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { appTransports } from "../../src/core/application.js";
-import { type App, RouteTypes, type SQSMessage, toAsyncAPI, WeirError } from "../../src/index.js";
+import {
+  type App,
+  RouteTypes,
+  type SQSMessage,
+  SQSQueueNotFoundError,
+  toAsyncAPI,
+  WeirError,
+} from "../../src/index.js";
 import { captureLogs, linesMatching, WARN } from "../helpers/logs.js";
 import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
 import { until } from "../transports/delivery-behaviour.js";
@@ -145,6 +152,19 @@ describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
       deadLetterQueue: `${queue}-dlq`,
       reason: expect.stringContaining("WEIR_ERR_SCHEMA_VALIDATION"),
     });
+  });
+
+  it("start() fails with WEIR_ERR_SQS_QUEUE_NOT_FOUND naming a route's queue that does not exist", async () => {
+    const queue = sqsQueueName("absent");
+    app = createSQSApp(emulator);
+    app.route([queue], { type: RouteTypes.SQS, waitTime: 1_000 }, async () => {});
+    const failed = await app.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(SQSQueueNotFoundError);
+    expect(failed).toMatchObject({ code: "WEIR_ERR_SQS_QUEUE_NOT_FOUND", queue });
+    expect((failed as Error).message).toContain(`"${queue}" does not exist`);
   });
 
   it("app.sqs.publish sends JSON (FIFO: group and deduplication id), and refuses a FIFO send without a group", async () => {
