@@ -9,6 +9,7 @@ import { integerFlag, parseArgs } from "./args.js";
 import { ModuleError, UsageError } from "./errors.js";
 import { type CoreCommand, commandHelp, isCommand, USAGE } from "./help.js";
 import { describeFailure, isConnectionFailure, print, say } from "./output.js";
+import { transportFlag } from "./transport-command.js";
 import { weirVersion } from "./version.js";
 
 /** A process that is done must end, even if the loaded module left a timer or socket open. */
@@ -92,7 +93,7 @@ function fail(error: unknown, command: string | undefined): number {
       process.stderr.write(`\n${USAGE}`);
       return 2;
     }
-    const help = isCommand(command) ? `weir ${command} --help` : "weir --help";
+    const help = isCommand(command) ? `weir ${command}${transportOf(command)} --help` : "weir --help";
     say(`${error.message.replace(/\s*\n\s*/g, " ")} (${error.code}); see ${help}`);
     return 2;
   }
@@ -108,6 +109,21 @@ function fail(error: unknown, command: string | undefined): number {
   if (!(error instanceof Error) || !("code" in error))
     process.stderr.write(`${String((error as Error)?.stack ?? "")}\n`);
   return 1;
+}
+
+/**
+ * ` --transport T` when the arguments pick a known transport's variant of `command`: its help is
+ * the one that names the options it takes (`weir dlq --help` is RabbitMQ's).
+ */
+function transportOf(command: string): string {
+  try {
+    const { transport } = transportFlag(rest, "");
+    if (transport === "") return "";
+    commandHelp(command, rest); // throws for a transport that does not offer the command
+    return ` --transport ${transport}`;
+  } catch {
+    return "";
+  }
 }
 
 const [command, ...rest] = process.argv.slice(2);

@@ -78,6 +78,21 @@ describe("weir: arguments", () => {
     }
   });
 
+  it("points a mistake in another transport's variant at that variant's help, whose options it takes", async () => {
+    const [redis, sqs, amqp] = await runCliMany([
+      ["dlq", "--transport", "redis", "list", "s", "--bogus"],
+      ["publish", "--transport=sqs", "q", "{}", "--grep", "x"],
+      ["dlq", "list", "q", "--bogus"],
+    ]);
+    expect(redis!.stderr.trim()).toMatch(
+      /\(WEIR_ERR_CLI_UNKNOWN_OPTION\); see weir dlq --transport redis --help$/,
+    );
+    expect(sqs!.stderr.trim()).toMatch(
+      /\(WEIR_ERR_CLI_UNKNOWN_OPTION\); see weir publish --transport sqs --help$/,
+    );
+    expect(amqp!.stderr.trim()).toMatch(/\(WEIR_ERR_CLI_UNKNOWN_OPTION\); see weir dlq --help$/);
+  });
+
   it("exits 2 when the module is missing or exports no App", async () => {
     const missing = await runCli(["routes", "test/cli/fixtures/nope.ts"]);
     expect(missing.code).toBe(2);

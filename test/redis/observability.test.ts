@@ -7,6 +7,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { type App, ConstantBackoff, RouteTypes, toAsyncAPI } from "../../src/index.js";
@@ -106,6 +107,36 @@ describe("redis: routes, AsyncAPI, /metrics, /ready and tracing", () => {
       );
     } finally {
       await app?.stop();
+      await redis.close();
+    }
+  });
+
+  it("a route's log lines name the transport once (a duplicate JSON key is refused or mangled by log collectors)", async () => {
+    const redis = new RedisHelper();
+    const stream = redis.track(uniqueStream("logged"));
+    const raw: string[] = [];
+    const logger = pino(
+      { level: "info" },
+      { write: (chunk: string) => void raw.push(...chunk.split("\n").filter(Boolean)) },
+    );
+    const app = createRedisApp({ name: `logged-${stream.slice(-8)}`, logger });
+    try {
+      app.route(
+        [stream],
+        { type: RouteTypes.REDIS, schema: z.object({ id: z.number() }), deadLetter: true },
+        async () => {},
+      );
+      await app.start();
+      await app.redis.publish({ id: "not a number" }, { stream });
+      await until(
+        async () => raw.some((line) => line.includes("message dead-lettered")),
+        "the dead-letter log line",
+      );
+      const routeLines = raw.filter((line) => line.includes(`"route":"${stream}"`));
+      expect(routeLines.length).toBeGreaterThan(0);
+      for (const line of routeLines) expect(line.match(/"transport":/g)).toHaveLength(1);
+    } finally {
+      await app.stop();
       await redis.close();
     }
   });

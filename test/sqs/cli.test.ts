@@ -47,6 +47,13 @@ describe("weir publish / dlq --transport sqs", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     queues.created.push((await queues.url(`${queue}-dlq`))!);
 
+    const lines = await runCli(["dlq", "--transport", "sqs", "list", queue], ENV);
+    expect(lines.code).toBe(0);
+    // The rows are the command's result: on stdout, one line each; the count is a note on stderr.
+    expect(lines.stdout.trim().split("\n")).toEqual([
+      expect.stringMatching(new RegExp(`^#1 id=\\S+ queue=${queue} error=".*bad order.*" body=\\{"n":1\\}$`)),
+    ]);
+    expect(lines.stderr).toMatch(/1 dead letter\(s\) in /);
     const list = await runCli(["dlq", "--transport", "sqs", "list", queue, "--json"], ENV);
     expect(list.code).toBe(0);
     const rows = JSON.parse(list.stdout) as Array<{ queue: string; reason: string; body: string }>;
@@ -65,6 +72,15 @@ describe("weir publish / dlq --transport sqs", () => {
     expect(purge.code).toBe(0);
     expect(await queues.backlog(`${queue}-dlq`)).toBe(0);
   }, 60_000);
+
+  it("a dead-letter queue that does not exist is one line with its code and exit 1, not an AWS stack trace", async () => {
+    const queue = sqsQueueName("absent");
+    const list = await runCli(["dlq", "--transport", "sqs", "list", queue], ENV);
+    expect(list.code).toBe(1);
+    expect(list.stderr.trim()).toBe(
+      `weir: the dead-letter queue ${queue}-dlq does not exist (WEIR_ERR_CLI_NO_QUEUE)`,
+    );
+  });
 
   it("--help names the SQS arguments", async () => {
     const help = await runCli(["dlq", "--transport", "sqs", "--help"]);

@@ -1,7 +1,16 @@
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { appTransports } from "../../src/core/application.js";
-import { type App, RouteTypes, type SQSMessage, toAsyncAPI, WeirError } from "../../src/index.js";
+import {
+  type App,
+  RouteTypes,
+  type SQSMessage,
+  SQSQueueNotFoundError,
+  toAsyncAPI,
+  WeirError,
+} from "../../src/index.js";
+import { captureLogs, linesMatching, WARN } from "../helpers/logs.js";
 import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
 import { until } from "../transports/delivery-behaviour.js";
 
@@ -120,6 +129,42 @@ describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
     const attributes = out.Messages?.[0]?.MessageAttributes ?? {};
     expect(attributes["x-weir-error"]?.StringValue).toMatch(/needs a human/);
     expect(attributes["x-weir-original-queue"]?.StringValue).toBe(queue);
+  });
+
+  it("logs each dead letter at warn with its queue, dead-letter queue and reason, as the other transports do (a schema refusal never reaches the handler)", async () => {
+    const queue = sqsQueueName("logged");
+    await queues.create(queue);
+    await queues.publish(queue, [{ n: "not a number" }]);
+    const { logger, lines } = captureLogs("info");
+    app = createSQSApp(emulator, { logger });
+    app.route(
+      [queue],
+      { type: RouteTypes.SQS, waitTime: 1_000, deadLetter: true, schema: z.object({ n: z.number() }) },
+      async () => {},
+    );
+    await app.start();
+    await until(async () => (await queues.peek(`${queue}-dlq`)).length === 1, "the dead letter");
+    queues.created.push((await queues.url(`${queue}-dlq`))!);
+    await until(() => linesMatching(lines, /dead-lettered/).length === 1, "the log line");
+    expect(linesMatching(lines, /dead-lettered/)[0]).toMatchObject({
+      level: WARN,
+      queue,
+      deadLetterQueue: `${queue}-dlq`,
+      reason: expect.stringContaining("WEIR_ERR_SCHEMA_VALIDATION"),
+    });
+  });
+
+  it("start() fails with WEIR_ERR_SQS_QUEUE_NOT_FOUND naming a route's queue that does not exist", async () => {
+    const queue = sqsQueueName("absent");
+    app = createSQSApp(emulator);
+    app.route([queue], { type: RouteTypes.SQS, waitTime: 1_000 }, async () => {});
+    const failed = await app.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(SQSQueueNotFoundError);
+    expect(failed).toMatchObject({ code: "WEIR_ERR_SQS_QUEUE_NOT_FOUND", queue });
+    expect((failed as Error).message).toContain(`"${queue}" does not exist`);
   });
 
   it("app.sqs.publish sends JSON (FIFO: group and deduplication id), and refuses a FIFO send without a group", async () => {

@@ -279,6 +279,13 @@ export function normalizeNATSRoute(record: RouteRecord, appName: string): NATSRo
   const prefetch = positiveInteger("prefetch", spec.prefetch, NATS_DEFAULTS.prefetch);
   const maxDeliver = spec.maxDeliver === undefined ? -1 : positiveInteger("maxDeliver", spec.maxDeliver, -1);
   const retry = retryOption(spec.retry);
+  if (retry !== undefined && options.onException !== undefined) {
+    // As on every transport: two answers to "what does a thrown error do" would leave one silently dead.
+    throw new InvalidOptionError(
+      "options.onException",
+      "a route with `retry` retries thrown errors; remove onException (or retry)",
+    );
+  }
   // A bulk above the prefetch could never fill (JetStream stops delivering at max_ack_pending).
   const bulkSize = Math.min(positiveInteger("bulkSize", options.bulkSize, BULK_DEFAULTS.bulkSize), prefetch);
   return {

@@ -85,7 +85,8 @@ export class RedisRouteConsumer implements EntryKeeper {
     readonly route: RedisRoute,
     private readonly context: ConsumerContext,
   ) {
-    this.logger = context.logger.child({ transport: context.transport, route: route.name });
+    // The transport's logger binds `transport` already: binding it again writes the key twice.
+    this.logger = context.logger.child({ route: route.name });
     this.acknowledger = new RedisAcknowledger(
       {
         group: route.group,

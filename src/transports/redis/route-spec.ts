@@ -188,6 +188,13 @@ export function normalizeRedisRoute(record: RouteRecord, appName: string): Redis
   }
   const prefetch = positiveInteger("prefetch", spec.prefetch, DEFAULT_PREFETCH);
   const retry = retryOption(spec.retry);
+  if (retry !== undefined && options.onException !== undefined) {
+    // As on every transport: two answers to "what does a thrown error do" would leave one silently dead.
+    throw new InvalidOptionError(
+      "options.onException",
+      "a route with `retry` retries thrown errors; remove onException (or retry)",
+    );
+  }
   return {
     name: record.routes.join(","),
     streams: [...record.routes],

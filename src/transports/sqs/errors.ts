@@ -1,4 +1,4 @@
-import { WeirError } from "../../core/errors.js";
+import { StartError, WeirError } from "../../core/errors.js";
 
 /** `app.sqs.publish` failed: SQS refused the message or could not be reached (the SDK's error is the `cause`). */
 export class SQSPublishError extends WeirError {
@@ -9,5 +9,23 @@ export class SQSPublishError extends WeirError {
     const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
     super("WEIR_ERR_SQS_PUBLISH", `SQS did not take the message for ${queue}: ${reason}`, options);
     this.queue = queue;
+  }
+}
+
+/**
+ * `WEIR_ERR_SQS_QUEUE_NOT_FOUND`: at `start()`, a route's queue does not exist. weir creates only
+ * its dead-letter queue: create the route's queues first (their visibility timeout and redrive
+ * policy are yours to choose). The AWS SDK's error is the `cause`.
+ */
+export class SQSQueueNotFoundError extends StartError {
+  constructor(
+    readonly queue: string,
+    options: { cause: unknown },
+  ) {
+    super(
+      "WEIR_ERR_SQS_QUEUE_NOT_FOUND",
+      `the SQS queue "${queue}" does not exist (create it first: weir creates only the dead-letter queue)`,
+      options,
+    );
   }
 }

@@ -4,7 +4,7 @@
  * AWS SDK: that happens when the transport starts or first publishes.
  */
 export type { SQSAppClient, SQSPublishOptions } from "./client.js";
-export { SQSPublishError } from "./errors.js";
+export { SQSPublishError, SQSQueueNotFoundError } from "./errors.js";
 export { SQS_ATTRIBUTES, SQSMessage } from "./message.js";
 export type { SQSCredentials, SQSOptions } from "./options.js";
 export { sqsTransport } from "./plugin.js";

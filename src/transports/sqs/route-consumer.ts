@@ -10,6 +10,7 @@ import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
 import { schemaOption } from "../../core/schema.js";
 import type { RouteHealth, RouteRecord } from "../../core/transport.js";
+import { SQSQueueNotFoundError } from "./errors.js";
 import { SQS_ATTRIBUTES, SQSMessage } from "./message.js";
 import { isFifo, queueNameOf, type SQSPort, type SQSReceived } from "./port.js";
 import type { SQSHandler, SQSRoute, SQSRouteSpec } from "./route-spec.js";
@@ -127,7 +128,11 @@ export class SQSRouteConsumer {
   async start(port: SQSPort): Promise<void> {
     this.port = port;
     for (const queue of this.queues) {
-      queue.url = await port.queueUrl(queue.url);
+      const given = queue.url;
+      queue.url = await port.queueUrl(given).catch((error: unknown) => {
+        if ((error as { name?: unknown } | undefined)?.name !== "QueueDoesNotExist") throw error;
+        throw new SQSQueueNotFoundError(given, { cause: error });
+      });
       queue.connected = true;
     }
     if (this.route.visibilitySeconds !== undefined) this.visibilityMs = this.route.visibilitySeconds * 1000;
@@ -441,6 +446,11 @@ export class SQSRouteConsumer {
           message.settle(Actions.ACK);
           this.released([message]);
           forwarding.deadLettered++;
+          // As every transport does: a dead letter (a schema refusal never reached the handler) is seen in the logs.
+          this.logger.warn(
+            { ...message.logFields(), deadLetterQueue: queueNameOf(dlq), reason: target.reason },
+            "message dead-lettered",
+          );
         } catch (error) {
           // Never lost: the original stays on its queue and comes back after its visibility timeout.
           message.settle(Actions.REQUEUE);

@@ -7,7 +7,7 @@ import {
   parseArgs,
 } from "../../../cli/args.js";
 import { loadEnvFile } from "../../../cli/env-file.js";
-import { UsageError } from "../../../cli/errors.js";
+import { CLIError, UsageError } from "../../../cli/errors.js";
 import { print, say } from "../../../cli/output.js";
 import { awsPort } from "../aws-port.js";
 import { publishTo } from "../client.js";
@@ -82,7 +82,12 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
   const dlqName = args.values.get("dlq") ?? defaultDeadLetterQueue(queue);
   const port = await portOf(args);
   try {
-    const dlq = await port.queueUrl(dlqName);
+    const dlq = await port.queueUrl(dlqName).catch((error: unknown) => {
+      if ((error as { name?: unknown } | undefined)?.name !== "QueueDoesNotExist") throw error;
+      throw new CLIError("WEIR_ERR_CLI_NO_QUEUE", `the dead-letter queue ${dlqName} does not exist`, {
+        cause: error,
+      });
+    });
     if (action === "purge") {
       await port.purge(dlq);
       say(`purged ${dlqName}`);
@@ -103,9 +108,12 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
       }));
       if (args.switches.has("json")) print(`${JSON.stringify(rows, null, 2)}\n`);
       else {
+        // The rows are the result (stdout, pipeable, one line each, as for the other transports).
+        for (const [index, row] of rows.entries())
+          print(
+            `#${index + 1} id=${row.id} queue=${row.queue} error=${JSON.stringify(row.reason ?? "-")} body=${row.body}`,
+          );
         say(`${rows.length} dead letter(s) in ${dlqName}`);
-        for (const row of rows)
-          say(`- ${row.id} from ${row.queue}: ${row.reason ?? "(no reason)"}\n  ${row.body}`);
       }
       return 0;
     }

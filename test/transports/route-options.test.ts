@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { App, RouteTypes } from "../../src/index.js";
+
+// A worker moves between brokers by its route type and app options (issue #20): the shared route
+// options must be checked the same way on every transport.
+describe("route options shared by the broker transports", () => {
+  for (const type of [RouteTypes.AMQP, RouteTypes.REDIS, RouteTypes.NATS, RouteTypes.SQS] as const) {
+    it(`${type}: retry with options.onException is refused at registration (one of the two would be silently dead)`, () => {
+      const app = new App();
+      const register = () =>
+        app.route(
+          ["orders"],
+          { type, retry: { maxAttempts: 3 }, options: { onException: "reject" } } as never,
+          async () => {},
+        );
+      expect(register).toThrow(
+        expect.objectContaining({
+          code: "WEIR_ERR_INVALID_OPTION",
+          message: expect.stringContaining("options.onException"),
+        }),
+      );
+    });
+  }
+});
