@@ -10,6 +10,15 @@ async function rabbitmqctl(...args: string[]): Promise<string> {
 
 type ClientProperty = [string, string, unknown];
 
+/**
+ * A connection's client properties as a list. With test files running in parallel, a listing
+ * once held a connection whose `client_properties` was not a list (one still opening, with no
+ * properties yet): it has no `connection_name` to match.
+ */
+function clientProperties(row: { client_properties: unknown }): ClientProperty[] {
+  return Array.isArray(row.client_properties) ? (row.client_properties as ClientProperty[]) : [];
+}
+
 /** The names (peer addresses) of the connections whose `connection_name` starts with `prefix`. */
 async function connectionNames(prefix: string): Promise<Set<string>> {
   const out = await rabbitmqctl("list_connections", "name", "client_properties", "--formatter", "json");
@@ -17,7 +26,7 @@ async function connectionNames(prefix: string): Promise<Set<string>> {
   return new Set(
     rows
       .filter((row) =>
-        row.client_properties.some(
+        clientProperties(row).some(
           ([key, , value]) => key === "connection_name" && String(value).startsWith(prefix),
         ),
       )
@@ -30,7 +39,7 @@ export async function appConnectionNames(app: string): Promise<string[]> {
   const out = await rabbitmqctl("list_connections", "client_properties", "--formatter", "json");
   const rows = JSON.parse(out || "[]") as { client_properties: ClientProperty[] }[];
   return rows
-    .flatMap((row) => row.client_properties.filter(([key]) => key === "connection_name"))
+    .flatMap((row) => clientProperties(row).filter(([key]) => key === "connection_name"))
     .map(([, , value]) => String(value))
     .filter((name) => name.startsWith(`weir:${app}:`))
     .sort();
@@ -86,7 +95,7 @@ export async function connectionTimeouts(prefix: string): Promise<number[]> {
   const rows = JSON.parse(out || "[]") as { timeout: number; client_properties: ClientProperty[] }[];
   return rows
     .filter((row) =>
-      row.client_properties.some(
+      clientProperties(row).some(
         ([key, , value]) => key === "connection_name" && String(value).startsWith(prefix),
       ),
     )
