@@ -7,7 +7,7 @@
 export const HEAVY_LIBRARIES = [
   "amqplib",
   "fastify",
-  "eventsource",
+  "eventsource-parser",
   "ioredis",
   "jose",
   "prom-client",

@@ -1,6 +1,6 @@
 /**
  * The SSE pair (issue #19): a weir SSE route (`bulkSize: 1`) against a raw `eventsource` client
- * (the package weir uses), each reading the same local stream of n events
+ * (the client one would write by hand; weir drives its parser, `eventsource-parser`), each reading the same local stream of n events
  * (bench/runners/sse-server.ts, one process for the pair, pinned to one core) from a client process
  * of its own pinned to the other core; alternated raw, weir, raw, weir... Figures: events per second
  * and the client's CPU per event over the window (the last nine tenths of the stream).

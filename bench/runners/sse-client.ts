@@ -1,7 +1,8 @@
 /**
  * One side of the SSE pair (bench/lib/sse-pair.ts): reads the n events of bench/runners/sse-server.ts
  * with a weir SSE route (`weir`: `bulkSize: 1`, a handler per event, weir decodes the JSON) or with
- * the `eventsource` package weir uses (`raw`: an `onmessage` callback that `JSON.parse`s the data).
+ * the `eventsource` package (`raw`: the client one would write by hand, an `onmessage` callback that
+ * `JSON.parse`s the data; weir drives that package's parser, `eventsource-parser`, itself).
  * Both add up the ids. The window opens after the first tenth of the events (connection set-up and
  * JIT warm-up stay out of it) and closes at the n-th; the client's CPU (`process.cpuUsage()`,
  * every thread) is read at both ends. Prints one JSON line with the

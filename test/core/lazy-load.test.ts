@@ -8,7 +8,7 @@ import { App } from "../../src/index.js";
 
 /**
  * `import "weir"` loads only core and what the app uses (issue #16): a pure AMQP worker must not pay
- * for fastify, eventsource, ioredis, jose, prom-client or OpenTelemetry, and not even for amqplib
+ * for fastify, eventsource-parser, ioredis, jose, prom-client or OpenTelemetry, and not even for amqplib
  * before it connects. Checked in a fresh process, where nothing else has loaded them: the child
  * imports src/index.ts through tsx, builds an App with an AMQP route, lists the packages it loaded
  * (bench/lib/loaded-packages.mjs), then uses the features that need them and lists again, which
@@ -38,20 +38,40 @@ void natsApp.nats.publish;
 const sqsApp = new App({ name: "lazy-sqs", sqs: { region: "us-east-1" } });
 sqsApp.route(["lazy-orders"], { type: RouteTypes.SQS }, async () => {});
 void sqsApp.sqs.publish;
+// An SSE route: eventsource-parser is loaded when its first stream connects, not before.
+const { createServer } = await import("node:http");
+const sseServer = createServer((request, response) => {
+  response.writeHead(200, { "content-type": "text/event-stream" });
+  response.write("id: 1\\ndata: hello\\n\\n");
+});
+await new Promise((resolve) => sseServer.listen(0, "127.0.0.1", resolve));
+const sseApp = new App({ name: "lazy-sse", sse: { url: "http://127.0.0.1:" + sseServer.address().port } });
+let sseData;
+sseApp.route(["/events"], { type: RouteTypes.SSE }, async (events) => { sseData ??= events[0].data; });
 const auth = jwtAuth({ secret: "a secret of at least thirty-two bytes!", algorithms: ["HS256"] });
 const worker = loaded();
+
+await sseApp.start();
+for (let i = 0; i < 200 && sseData === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+await sseApp.stop();
+sseServer.closeAllConnections();
+sseServer.close();
+const streamed = loaded();
 
 void app.http.server;
 const observed = new App({ name: "observed", observability: true });
 const refused = await auth.authorize({ headers: { authorization: "Bearer not.a.token" } });
 const used = loaded();
 
-console.log(JSON.stringify({ worker, used, clients, refused: refused === undefined, metrics: observed.metrics !== undefined }));
+console.log(JSON.stringify({ worker, streamed, sseData, used, clients, refused: refused === undefined, metrics: observed.metrics !== undefined }));
 `;
 
 interface ChildReport {
   /** Packages loaded once the pure AMQP worker is built. */
   readonly worker: string[];
+  /** ... and after an SSE route's stream connected and delivered an event. */
+  readonly streamed: string[];
+  readonly sseData: string | undefined;
   /** ... and after touching `app.http.server`, an App with observability, and a JWT check. */
   readonly used: string[];
   readonly clients: string[];
@@ -80,6 +100,12 @@ beforeAll(async () => {
 describe('import "weir" in a pure AMQP worker (issue #16)', () => {
   it.each(HEAVY_LIBRARIES)("does not load %s", (library) => {
     expect(report.worker).not.toContain(library);
+  });
+
+  it("loads eventsource-parser once an SSE stream connects, and never the eventsource client", () => {
+    expect(report.sseData).toBe("hello");
+    expect(report.streamed).toContain("eventsource-parser");
+    expect(report.streamed).not.toContain("eventsource");
   });
 
   it("loads core's own dependencies (the listing is not empty)", () => {

@@ -1,11 +1,19 @@
+import { createParser } from "eventsource-parser";
 import { describe, expect, it } from "vitest";
-import { EventSizeGuard, RetryFieldScanner } from "../../src/transports/sse/body-tap.js";
+import { EventSizeGuard, EventStreamReader } from "../../src/transports/sse/event-reader.js";
 import { streamUrl } from "../../src/transports/sse/route-spec.js";
 
+/** The `retry:` values a connection's reader reports for a body cut into `chunks`, up to its end. */
 function scan(...chunks: string[]): number[] {
   const found: number[] = [];
-  const scanner = new RetryFieldScanner((ms) => found.push(ms));
-  for (const chunk of chunks) scanner.feed(new TextEncoder().encode(chunk));
+  const reader = new EventStreamReader(
+    createParser,
+    1 << 20,
+    () => {},
+    (ms) => found.push(ms),
+  );
+  for (const chunk of chunks) reader.feed(new TextEncoder().encode(chunk));
+  reader.end();
   return found;
 }
 
@@ -37,7 +45,7 @@ describe("the event size guard (issue 15.5)", () => {
   });
 });
 
-describe("the retry: field scanner", () => {
+describe("the retry: field, as the connection's reader reports it", () => {
   it("finds retry fields, with or without the space, ended by LF, CR or CRLF", () => {
     expect(scan("retry: 1500\n", "retry:20\r", "retry: 3\r\n")).toEqual([1500, 20, 3]);
   });
@@ -63,6 +71,59 @@ describe("the retry: field scanner", () => {
     ).toEqual([]);
     expect(scan("retry: 99")).toEqual([]);
     expect(scan("data: é\nretry: 7\n")).toEqual([7]);
+  });
+});
+
+/** What the reader hands on for a body cut into `chunks`: events, and whether each chunk was within the bound. */
+function read(max: number, ...chunks: Array<string | Uint8Array>): { events: string[]; fed: boolean[] } {
+  const events: string[] = [];
+  const reader = new EventStreamReader(
+    createParser,
+    max,
+    (event) => events.push(`${event.event ?? "-"}|${event.id ?? "-"}|${event.data}`),
+    () => {},
+  );
+  const fed: boolean[] = [];
+  for (const chunk of chunks) {
+    const ok = reader.feed(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+    fed.push(ok);
+    if (!ok) break;
+  }
+  reader.end();
+  return { events, fed };
+}
+
+describe("the connection's reader around eventsource-parser", () => {
+  it("hands on each event with its own name, id and data, and drops an unfinished one at the end", () => {
+    expect(read(1000, "event: a\nid: 7\ndata: x\ndata: y\n\ndata: z\n\n", "data: cut").events).toEqual([
+      "a|7|x\ny",
+      "-|-|z",
+    ]);
+  });
+
+  it("decodes UTF-8 split across chunks and drops a leading BOM", () => {
+    const bytes = new TextEncoder().encode("\uFEFFdata: é€\n\n");
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      expect(read(1000, bytes.subarray(0, cut), bytes.subarray(cut)).events).toEqual(["-|-|é€"]);
+    }
+  });
+
+  it("ends a line that a CR ends as the body's last byte", () => {
+    expect(read(1000, "data: x\r\r").events).toEqual(["-|-|x"]);
+    expect(read(1000, "data: x\r", "\r").events).toEqual(["-|-|x"]);
+    // A CR followed by LF in the next chunk is one line end, not two.
+    expect(read(1000, "data: x\r", "\ndata: y\n\n").events).toEqual(["-|-|x\ny"]);
+  });
+
+  it("hands on the whole events before one that outgrows the bound, then refuses the chunk", () => {
+    expect(read(20, "data: 1\n\ndata: 2\r\r", `data: ${"x".repeat(30)}`)).toEqual({
+      events: ["-|-|1", "-|-|2"],
+      fed: [true, false],
+    });
+    expect(read(20, `data: 1\n\ndata: ${"x".repeat(30)}\n\ndata: 3\n\n`)).toEqual({
+      events: ["-|-|1"],
+      fed: [false],
+    });
   });
 });
 

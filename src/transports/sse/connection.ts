@@ -1,7 +1,7 @@
-import type { ErrorEvent, EventSource, FetchLike } from "eventsource";
+import type { EventSourceMessage } from "eventsource-parser";
 import { hasEssence } from "../../core/codec/media-type.js";
-import { tapBody } from "./body-tap.js";
 import { SSEHTTPStatusError, SSEStreamError } from "./errors.js";
+import { type CreateParser, EventStreamReader } from "./event-reader.js";
 
 /** What one connection reports to its stream. */
 export interface ConnectionListener {
@@ -18,7 +18,6 @@ export interface ConnectionListener {
   waitForRoom(): Promise<void> | undefined;
 }
 
-/** What bounds one connection. */
 /**
  * The `fetch` a transport's connections use: the global one, or what weir/testing puts in its place
  * for one app (never the process's global `fetch`).
@@ -32,6 +31,7 @@ export function globalFetcher(): Fetcher {
   return { fetch: (input, init) => globalThis.fetch(input, init) };
 }
 
+/** What bounds one connection. */
 export interface ConnectionLimits {
   /** Where requests go. */
   readonly fetcher: Fetcher;
@@ -41,102 +41,64 @@ export interface ConnectionLimits {
   readonly maxEventSize: number;
 }
 
-/** An `EventSource` that hands every server event to one callback (see `loadEventSource`). */
-export type CatchAllEventSource = new (
-  url: URL,
-  fetch: FetchLike,
-  onMessage: (event: MessageEvent) => void,
-) => EventSource;
-
-let catchAll: Promise<CatchAllEventSource> | undefined;
+let parser: Promise<CreateParser> | undefined;
 
 /**
- * The `eventsource` package, imported when the first stream connects rather than with weir (issue
- * #16: an app without SSE routes never loads it), and its `EventSource` subclass built once.
- *
- * `EventSource` dispatches each event under its own name, and `addEventListener` needs the names in
- * advance. Every event goes through `dispatchEvent`, the standard EventTarget path, so overriding it
- * sees every name. Server events are `MessageEvent`s; the package's own `open` and `error` are plain
- * `Event`s, so a server event named "error" is still an event, not a connection failure.
+ * `createParser` of `eventsource-parser`, imported when the first stream connects rather than with
+ * weir (issue #16: an app without SSE routes never loads it).
  */
-export function loadEventSource(): Promise<CatchAllEventSource> {
-  catchAll ??= import("eventsource").then(
-    ({ EventSource }) =>
-      class extends EventSource {
-        private readonly onMessage: (event: MessageEvent) => void;
-
-        constructor(url: URL, fetch: FetchLike, onMessage: (event: MessageEvent) => void) {
-          super(url, { fetch });
-          this.onMessage = onMessage;
-        }
-
-        override dispatchEvent(event: Event): boolean {
-          if (event instanceof MessageEvent) {
-            this.onMessage(event);
-            return true;
-          }
-          return super.dispatchEvent(event);
-        }
-      },
-  );
-  return catchAll;
+export function loadParser(): Promise<CreateParser> {
+  parser ??= import("eventsource-parser").then((module) => module.createParser);
+  return parser;
 }
 
 const EVENT_STREAM = "text/event-stream";
 
 /**
- * The response's headers as the `eventsource` package must see them. It accepts a stream only when
- * `Content-Type` starts with exactly `text/event-stream`, but media types are case-insensitive
- * (RFC 9110 §8.3.1): `Text/Event-Stream; charset=UTF-8` is an event stream. weir has already
- * checked the type with core's parser, so the package gets the canonical spelling.
+ * Why a fetch or a read failed, with the causes undici puts under its "fetch failed" and
+ * "terminated" (the server's side closed, the connection was refused...).
  */
-function canonicalHeaders(headers: Headers, contentType: string | null): Headers {
-  if (contentType?.startsWith(EVENT_STREAM)) return headers;
-  const copy = new Headers(headers);
-  copy.set("content-type", EVENT_STREAM);
-  return copy;
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if ("errors" in error && Array.isArray(error.errors)) return error.errors.map(describe).join(", ");
+  if (error.cause instanceof Error) return `${String(error)}: ${describe(error.cause)}`;
+  return error.message;
 }
 
 /**
- * One connection attempt to one stream, on one `EventSource` instance that never reconnects by
- * itself: the package's fixed-interval retry and its give-up on 401/403/404 are not what a worker
- * wants, so the stream's loop decides when and how to reconnect, with a new connection each time.
+ * One connection attempt to one stream: weir's own `fetch` (through the transport's Fetcher) and
+ * read loop, the body fed to `eventsource-parser`. It never reconnects by itself: the stream's loop
+ * decides when and how, with a new connection each time (and its own `Last-Event-ID`). Reading
+ * stops while the route is full, so TCP pushes back on the server instead of memory growing.
  */
 export class SSEConnection {
   /** Resolves once the connection is over: with why, or `undefined` when weir closed it. */
   readonly ended: Promise<SSEStreamError | undefined>;
   private settle!: (error: SSEStreamError | undefined) => void;
-  private readonly source: EventSource;
-  private opened = false;
+  private readonly abort = new AbortController();
+  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   private finished = false;
   /** Not reading because the route is full: silence is then weir's doing, not the server's. */
   private paused = false;
-  private response: { status: number; contentType: string | null; eventStream: boolean } | undefined;
-  /** Set when the body was ended because an event outgrew `maxEventSize`. */
-  private oversized: SSEStreamError | undefined;
   private readonly idleTimer: NodeJS.Timeout | undefined;
   /** When the last chunk of the body arrived: the time of the events it ends (a clock read per chunk, not per event). */
   private receivedAt = 0;
-  private readonly touch = (): void => {
-    // refresh() would re-arm a cleared timer: only while the connection lives.
-    if (!this.finished) this.idleTimer?.refresh();
-  };
 
   /**
+   * @param createParser - what `loadParser()` resolved with
    * @param url - the stream URL, without credentials
    * @param safeUrl - the same URL for logs and errors (redacted)
    * @param headers - this attempt's headers (auth, user headers, `Last-Event-ID`)
-   * @param Source - what `loadEventSource()` resolved with
    */
   constructor(
-    Source: CatchAllEventSource,
+    createParser: CreateParser,
     url: URL,
     private readonly safeUrl: string,
     headers: Headers,
     limits: ConnectionLimits,
     listener: ConnectionListener,
   ) {
-    const { idleTimeout, maxEventSize } = limits;
+    const { idleTimeout } = limits;
     this.ended = new Promise((resolve) => {
       this.settle = resolve;
     });
@@ -149,110 +111,124 @@ export class SSEConnection {
         this.end(
           new SSEStreamError("WEIR_ERR_SSE_IDLE_TIMEOUT", safeUrl, `nothing received for ${idleTimeout} ms`),
         );
-        this.source.close();
       }, idleTimeout);
     }
-    const fetchStream: FetchLike = async (input, init) => {
-      const merged = new Headers(init.headers);
-      for (const [name, value] of headers) merged.set(name, value);
-      const response = await limits.fetcher.fetch(input, { ...init, headers: merged });
-      const contentType = response.headers.get("content-type");
-      const eventStream = hasEssence(contentType, EVENT_STREAM);
-      this.response = { status: response.status, contentType, eventStream };
-      this.touch();
-      if (response.status !== 200 || !eventStream || response.body === null) {
-        // The package fails the connection without reading the body; release the socket now.
-        await response.body?.cancel().catch(() => {});
-        return {
-          status: response.status,
-          url: response.url,
-          redirected: response.redirected,
-          headers: response.headers,
-          body: null,
-        };
-      }
-      return {
-        status: response.status,
-        url: response.url,
-        redirected: response.redirected,
-        headers: canonicalHeaders(response.headers, contentType),
-        body: tapBody(response.body, maxEventSize, {
-          onChunk: () => {
-            this.receivedAt = Date.now();
-            this.touch();
-          },
-          onOversizedEvent: () => {
-            // Reported when the package sees the body end, after the events before this one.
-            this.oversized = new SSEStreamError(
-              "WEIR_ERR_SSE_EVENT_TOO_LARGE",
-              safeUrl,
-              `an event grew past maxEventSize (${maxEventSize} bytes) before it ended; the connection was dropped`,
-            );
-          },
-          onRetry: (ms) => listener.onRetry(ms),
-          waitForRoom: () => {
-            const wait = listener.waitForRoom();
-            if (wait === undefined) return undefined;
-            this.paused = true;
-            return wait.then(() => {
-              this.paused = false;
-              this.touch();
-            });
-          },
-        }),
-      };
-    };
-    this.source = new Source(url, fetchStream, (event) => {
-      if (this.finished) return;
-      const id = event.lastEventId === "" ? undefined : event.lastEventId;
-      listener.onEvent(event.type, String(event.data), id, this.receivedAt);
-    });
-    this.source.onopen = () => {
-      if (this.finished) return;
-      this.opened = true;
-      listener.onOpen();
-    };
-    this.source.onerror = (event: ErrorEvent) => this.end(this.failure(event));
+    void this.run(createParser, url, headers, limits, listener);
   }
 
   /** Closes the connection on weir's side (stop, or a route halted by its handler). */
   close(): void {
     this.end(undefined);
-    this.source.close();
   }
 
-  private failure(event: ErrorEvent): SSEStreamError {
-    if (this.oversized !== undefined) return this.oversized;
-    const reason = event.message;
-    if (this.opened) {
-      return new SSEStreamError(
-        "WEIR_ERR_SSE_DISCONNECTED",
-        this.safeUrl,
-        reason ?? "the server closed the stream",
+  private touch(): void {
+    // refresh() would re-arm a cleared timer: only while the connection lives.
+    if (!this.finished) this.idleTimer?.refresh();
+  }
+
+  private async run(
+    createParser: CreateParser,
+    url: URL,
+    headers: Headers,
+    limits: ConnectionLimits,
+    listener: ConnectionListener,
+  ): Promise<void> {
+    const safeUrl = this.safeUrl;
+    let response: Response;
+    try {
+      const request = new Headers(headers);
+      if (!request.has("accept")) request.set("accept", EVENT_STREAM);
+      response = await limits.fetcher.fetch(url, {
+        headers: request,
+        redirect: "follow",
+        signal: this.abort.signal,
+      });
+    } catch (cause) {
+      this.end(new SSEStreamError("WEIR_ERR_SSE_NETWORK", safeUrl, describe(cause)));
+      return;
+    }
+    const body = response.body;
+    if (this.finished) {
+      await body?.cancel().catch(() => {});
+      return;
+    }
+    this.touch();
+    const contentType = response.headers.get("content-type");
+    if (response.status !== 200 || !hasEssence(contentType, EVENT_STREAM)) {
+      // Not a stream to read: release the socket now.
+      await body?.cancel().catch(() => {});
+      this.end(
+        response.status !== 200
+          ? new SSEHTTPStatusError(safeUrl, response.status)
+          : new SSEStreamError(
+              "WEIR_ERR_SSE_CONTENT_TYPE",
+              safeUrl,
+              `expected text/event-stream, got ${contentType ?? "no content type"}`,
+            ),
       );
+      return;
     }
-    const response = this.response;
-    if (response === undefined) {
-      return new SSEStreamError("WEIR_ERR_SSE_NETWORK", this.safeUrl, reason ?? "could not connect");
-    }
-    if (response.status !== 200) return new SSEHTTPStatusError(this.safeUrl, response.status);
-    if (!response.eventStream) {
-      return new SSEStreamError(
-        "WEIR_ERR_SSE_CONTENT_TYPE",
-        this.safeUrl,
-        `expected text/event-stream, got ${response.contentType ?? "no content type"}`,
+    try {
+      listener.onOpen();
+      if (body === null) {
+        this.end(new SSEStreamError("WEIR_ERR_SSE_DISCONNECTED", safeUrl, "the response has no body"));
+        return;
+      }
+      const reader = body.getReader();
+      this.reader = reader;
+      const events = new EventStreamReader(
+        createParser,
+        limits.maxEventSize,
+        (event: EventSourceMessage) => {
+          if (this.finished) return;
+          // An empty `event:` or `id:` is none (the parser gives "" for an empty id).
+          listener.onEvent(event.event || "message", event.data, event.id || undefined, this.receivedAt);
+        },
+        (ms) => listener.onRetry(ms),
       );
+      while (!this.finished) {
+        const room = listener.waitForRoom();
+        if (room !== undefined) {
+          this.paused = true;
+          await room;
+          this.paused = false;
+          if (this.finished) break;
+          this.touch();
+        }
+        const { done, value } = await reader.read();
+        if (this.finished) break;
+        if (done) {
+          events.end();
+          this.end(new SSEStreamError("WEIR_ERR_SSE_DISCONNECTED", safeUrl, "the server closed the stream"));
+          break;
+        }
+        this.receivedAt = Date.now();
+        this.touch();
+        if (!events.feed(value)) {
+          // The events before the oversized one were handed on; the rest is never read.
+          events.end();
+          this.end(
+            new SSEStreamError(
+              "WEIR_ERR_SSE_EVENT_TOO_LARGE",
+              safeUrl,
+              `an event grew past maxEventSize (${limits.maxEventSize} bytes) before it ended; the connection was dropped`,
+            ),
+          );
+        }
+      }
+    } catch (cause) {
+      // The connection broke mid-read (or the route's callbacks threw): the stream is lost.
+      this.end(new SSEStreamError("WEIR_ERR_SSE_DISCONNECTED", safeUrl, describe(cause)));
     }
-    return new SSEStreamError("WEIR_ERR_SSE_NETWORK", this.safeUrl, reason ?? "the connection failed");
   }
 
   private end(error: SSEStreamError | undefined): void {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.idleTimer);
-    // On a dropped stream the package dispatches 'error' and only then arms its own reconnect
-    // timer; closing on the next microtask clears that timer, so only weir's loop reconnects.
-    queueMicrotask(() => this.source.close());
+    // Releases the socket: a pending fetch rejects, a pending read ends; both are ignored now.
+    this.abort.abort();
+    this.reader?.cancel().catch(() => {});
     this.settle(error);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * `weir/sse`: the Server-Sent Events transport's public API (its plugin, route spec and handler
- * types, events, errors). The root `weir` exports all of it too. Importing it does not load the
- * eventsource package: that happens when the first stream connects.
+ * types, events, errors). The root `weir` exports all of it too. Importing it does not load
+ * eventsource-parser: that happens when the first stream connects.
  */
 export {
   SSEDuplicateStreamError,

@@ -2,7 +2,7 @@ import type { Deadline } from "../../core/deadline.js";
 import { failureFields, type Logger } from "../../core/logger.js";
 import { Sleeper } from "../../core/sleeper.js";
 import type { Fetcher } from "./connection.js";
-import { loadEventSource, SSEConnection } from "./connection.js";
+import { loadParser, SSEConnection } from "./connection.js";
 import { SSEStreamError } from "./errors.js";
 import { SSEEvent } from "./event.js";
 import type { HeaderSource } from "./headers.js";
@@ -146,10 +146,10 @@ export class StreamConsumer {
         },
       );
     }
-    const Source = await loadEventSource();
+    const createParser = await loadParser();
     if (this.stopping) return undefined;
     const connection = new SSEConnection(
-      Source,
+      createParser,
       this.config.url,
       this.config.safeUrl,
       headers,

@@ -6,7 +6,7 @@ import type { WaitOptions } from "../../../testing/driver.js";
 import { TestClientError } from "../../../testing/errors.js";
 
 /**
- * `client.sse`: feeds events into the app's real SSE pipeline (EventSource parsing, bulks, retries,
+ * `client.sse`: feeds events into the app's real SSE pipeline (the SSE parser, bulks, retries,
  * `onException`) through an in-memory `fetch`. weir's SSE transport calls the global `fetch` for
  * each connection; while the client runs, a fetch of one of the app's stream URLs is answered here
  * with a `text/event-stream` Response whose body the test writes to. Any other URL goes to the
