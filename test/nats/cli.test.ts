@@ -39,6 +39,7 @@ describe("weir publish / dlq --transport nats", () => {
     const stream = await admin.stream(uniqueStream("clidlq"));
     const dlq = await admin.stream(`${stream}-dlq`, [`weir.dlq.${stream}`]);
     const letter = (n: number) => ({
+      "x-weir-reason": "max-attempts",
       "x-weir-error": "always fails",
       "x-weir-error-code": "WEIR_ERR_TEST",
       "x-weir-original-stream": stream,
@@ -54,12 +55,15 @@ describe("weir publish / dlq --transport nats", () => {
       body: unknown;
       subject: string;
       reason: string;
+      error: string;
       attempts: number;
     }[];
-    expect(listed.map((l) => [l.body, l.subject, l.reason, l.attempts])).toEqual([
-      [{ n: 1 }, `${stream}.orders.1`, "always fails", 3],
-      [{ n: 2 }, `${stream}.orders.2`, "always fails", 3],
+    expect(listed.map((l) => [l.body, l.subject, l.reason, l.error, l.attempts])).toEqual([
+      [{ n: 1 }, `${stream}.orders.1`, "max-attempts", "always fails", 3],
+      [{ n: 2 }, `${stream}.orders.2`, "max-attempts", "always fails", 3],
     ]);
+    const text = await runCli(["dlq", "--transport", "nats", "list", stream]);
+    expect(text.stdout).toContain('reason=max-attempts code=WEIR_ERR_TEST error="always fails"');
 
     const replay = await runCli(["dlq", "--transport", "nats", "replay", stream, "--grep", '"n":1']);
     expect(replay.code).toBe(0);

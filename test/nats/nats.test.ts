@@ -139,6 +139,49 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     expect(handled).toEqual([{ ok: true }]);
   });
 
+  it("dead letters say why as the other transports do: reason max-attempts / invalid-json / dead-lettered, the error text apart; replay filters on it", async () => {
+    const stream = await admin.stream(uniqueStream("reasons"));
+    admin.track(`${stream}-dlq`);
+    const a = app();
+    const calls: number[] = [];
+    let failing = true;
+    a.route(
+      [stream],
+      { type: RouteTypes.NATS, retry: { maxAttempts: 2, backoff: { get: () => 50 } } },
+      async (messages: NATSMessage<{ n: number }>[]) => {
+        for (const m of messages) {
+          calls.push(m.body.n);
+          if (m.body.n === 2) m.deadLetter();
+          else if (m.body.n === 1 && failing) throw new Error("always fails");
+        }
+      },
+    );
+    await a.start();
+    await admin.publish(`${stream}.x`, [{ n: 1 }, { n: 2 }, "{not json", { n: 3 }]);
+    await until(async () => (await a.nats.deadLetters(stream)).length === 3, "three dead letters", 15_000);
+    const letters = await a.nats.deadLetters(stream);
+    const byReason = Object.fromEntries(letters.map((l) => [l.reason, l]));
+    expect(Object.keys(byReason).sort()).toEqual(["dead-lettered", "invalid-json", "max-attempts"]);
+    expect(byReason["max-attempts"]).toMatchObject({ body: { n: 1 }, error: "always fails", attempts: 2 });
+    expect(byReason["invalid-json"]).toMatchObject({ body: "{not json", code: "WEIR_ERR_INVALID_JSON" });
+    expect(byReason["dead-lettered"]?.body).toEqual({ n: 2 });
+    expect(byReason["max-attempts"]?.headers["x-weir-reason"]).toBe("max-attempts");
+
+    failing = false;
+    const { replayed } = await a.nats.replay(stream, { filter: (l) => l.reason === "max-attempts" });
+    expect(replayed).toBe(1);
+    await until(
+      () => calls.filter((n) => n === 1).length === 3,
+      "the replayed message handled again",
+      10_000,
+    );
+    expect((await a.nats.deadLetters(stream)).map((l) => l.reason).sort()).toEqual([
+      "dead-lettered",
+      "invalid-json",
+    ]);
+    expect(calls.filter((n) => n === 3)).toEqual([3]);
+  });
+
   it("health names the server; describe and AsyncAPI show the route with its consumer and dead-letter stream", async () => {
     const stream = await admin.stream(uniqueStream("health"));
     admin.track(`${stream}-dlq`);

@@ -3,15 +3,23 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { appTransports } from "../../src/core/application.js";
 import {
-  type App,
+  App,
   RouteTypes,
   type SQSMessage,
   SQSQueueNotFoundError,
   toAsyncAPI,
   WeirError,
 } from "../../src/index.js";
+import { silentLogger } from "../helpers/amqp.js";
 import { captureLogs, linesMatching, WARN } from "../helpers/logs.js";
-import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
+import {
+  createSQSApp,
+  rawClient,
+  SQSQueues,
+  sqsEmulator,
+  sqsQueueName,
+  TEST_CREDENTIALS,
+} from "../helpers/sqs.js";
 import { until } from "../transports/delivery-behaviour.js";
 
 const emulator = await sqsEmulator();
@@ -209,5 +217,34 @@ describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
       app?.route(["y"], { type: RouteTypes.SQS, retry: {}, options: { onException: "reject" } }, () => {}),
     ).toThrow(/onException/);
     expect(() => createSQSApp(emulator, { sqs: { endpoint: "not a url" } })).toThrow(/sqs.endpoint/);
+  });
+
+  it("takes its endpoint from WEIR_SQS_ENDPOINT when `sqs.endpoint` is not given, as the CLI does", async () => {
+    const queue = sqsQueueName("envendpoint");
+    await queues.create(queue);
+    const saved = process.env.WEIR_SQS_ENDPOINT;
+    process.env.WEIR_SQS_ENDPOINT = emulator.endpoint;
+    try {
+      // Only the variable names the emulator: without it, the app would reach AWS's endpoint.
+      app = new App({
+        logger: silentLogger,
+        sqs: { region: "us-east-1", credentials: { ...TEST_CREDENTIALS } },
+      });
+      const got: unknown[] = [];
+      app.route([queue], { type: RouteTypes.SQS, waitTime: 1_000 }, (messages) => {
+        got.push(...messages.map((m) => m.body));
+      });
+      await app.start();
+      await app.sqs.publish({ n: 1 }, { queue });
+      await until(() => got.length === 1, "the message published and consumed through the emulator");
+      expect(got).toEqual([{ n: 1 }]);
+      process.env.WEIR_SQS_ENDPOINT = "not a url";
+      expect(() => new App({ logger: silentLogger, sqs: { region: "us-east-1" } })).toThrow(
+        /WEIR_SQS_ENDPOINT/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.WEIR_SQS_ENDPOINT;
+      else process.env.WEIR_SQS_ENDPOINT = saved;
+    }
   });
 });

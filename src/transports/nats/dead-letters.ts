@@ -1,7 +1,7 @@
 import { decodeBodyResult } from "../../core/codec/body.js";
 import { InvalidOptionError } from "../../core/errors.js";
 import { knownKeys, positiveInteger } from "../../core/validate.js";
-import { DEAD_LETTER_HEADERS } from "./forwarding.js";
+import { DEAD_LETTER_HEADERS, type NATSDeadLetterReason } from "./forwarding.js";
 import type { NATSPort, StoredMessage } from "./port.js";
 import {
   deadLetterStreamOf,
@@ -20,8 +20,14 @@ export interface NATSDeadLetter {
   readonly subject: string;
   /** The body, decoded as the route decodes it (the raw text when it does not decode). */
   readonly body: unknown;
-  /** Why (`x-weir-error`), and its code (`x-weir-error-code`). */
-  readonly reason: string | undefined;
+  /**
+   * Why, as on the other transports (`x-weir-reason`): `max-attempts`, `unrecoverable`,
+   * `dead-lettered`, `invalid-json`, `undecodable`, `schema`; undefined for a message weir did not
+   * put there (or one dead-lettered before weir recorded it).
+   */
+  readonly reason: NATSDeadLetterReason | undefined;
+  /** The last error's message (`x-weir-error`) and code (`x-weir-error-code`). */
+  readonly error: string | undefined;
   readonly code: string | undefined;
   /** JetStream's delivery count when it was dead-lettered. */
   readonly attempts: number | undefined;
@@ -57,6 +63,19 @@ function resolved(query: NATSDeadLetterQuery | undefined): ResolvedNATSDeadLette
   return { stream: given.stream, subject: given.subject };
 }
 
+const REASONS: ReadonlySet<string> = new Set<NATSDeadLetterReason>([
+  "max-attempts",
+  "unrecoverable",
+  "dead-lettered",
+  "invalid-json",
+  "undecodable",
+  "schema",
+]);
+
+function reasonHeader(value: string | undefined): NATSDeadLetterReason | undefined {
+  return value !== undefined && REASONS.has(value) ? (value as NATSDeadLetterReason) : undefined;
+}
+
 function letterOf(stream: string, stored: StoredMessage): NATSDeadLetter {
   const h = stored.headers;
   const content = Buffer.from(stored.data.buffer, stored.data.byteOffset, stored.data.byteLength);
@@ -71,7 +90,8 @@ function letterOf(stream: string, stored: StoredMessage): NATSDeadLetter {
     stream: h[DEAD_LETTER_HEADERS.stream] ?? stream,
     subject: h[DEAD_LETTER_HEADERS.subject] ?? stored.subject,
     body: decoded.ok ? decoded.value : content.toString("utf8"),
-    reason: h[DEAD_LETTER_HEADERS.error],
+    reason: reasonHeader(h[DEAD_LETTER_HEADERS.reason]),
+    error: h[DEAD_LETTER_HEADERS.error],
     code: h[DEAD_LETTER_HEADERS.code],
     attempts: Number.isFinite(attempts) ? attempts : undefined,
     deadLetteredAt: h[DEAD_LETTER_HEADERS.at],

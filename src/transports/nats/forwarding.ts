@@ -1,6 +1,9 @@
+import { InvalidBodyError } from "../../core/codec/errors.js";
 import { Actions } from "../../core/constants.js";
 import type { Forwarding, ForwardTarget } from "../../core/consume/acknowledger.js";
 import type { Redirect } from "../../core/consume/delivery.js";
+import { DeadLetteredError, SchemaValidationError } from "../../core/consume/errors.js";
+import { RedeliveryLimitError } from "../../core/consume/redeliveries.js";
 import type { Logger } from "../../core/logger.js";
 import type { NATSMessage } from "./message.js";
 import type { NATSPort } from "./port.js";
@@ -17,10 +20,35 @@ export interface NATSTarget extends ForwardTarget {
   readonly delay: number;
   /** Why, for the dead letter's headers. */
   readonly error: unknown;
+  /** The dead letter's category (`x-weir-reason`), as on the other transports. */
+  readonly reason: NATSDeadLetterReason | undefined;
+}
+
+/**
+ * Why a message was dead-lettered, as AMQP's and Redis's dead letters say it (docs/retries.md):
+ * its retries ran out, the handler's error was not retryable, `m.deadLetter()`, or its body was
+ * refused before the handler (not JSON, undecodable, the schema's).
+ */
+export type NATSDeadLetterReason =
+  | "max-attempts"
+  | "unrecoverable"
+  | "dead-lettered"
+  | "invalid-json"
+  | "undecodable"
+  | "schema";
+
+function reasonOf(error: unknown): NATSDeadLetterReason {
+  if (error instanceof SchemaValidationError) return "schema";
+  if (error instanceof InvalidBodyError)
+    return error.code === "WEIR_ERR_INVALID_JSON" ? "invalid-json" : "undecodable";
+  if (error instanceof DeadLetteredError) return "dead-lettered";
+  if (error instanceof RedeliveryLimitError) return "max-attempts";
+  return "unrecoverable";
 }
 
 /** Headers a dead letter carries (besides the original message's own, `Nats-Msg-Id` aside). */
 export const DEAD_LETTER_HEADERS = {
+  reason: "x-weir-reason",
   error: "x-weir-error",
   code: "x-weir-error-code",
   stream: "x-weir-original-stream",
@@ -66,12 +94,20 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
     const retry = this.retry;
     if (redirect.kind === "retry" && retry !== undefined && message.attempt < retry.maxAttempts) {
       const delay = redirect.delay ?? retry.backoff.get(message.attempt);
-      return { kind: "retry", delay: Math.max(0, Math.round(delay)), error: redirect.error };
+      return {
+        kind: "retry",
+        delay: Math.max(0, Math.round(delay)),
+        error: redirect.error,
+        reason: undefined,
+      };
     }
-    if (this.deadLetter !== undefined) return { kind: "dead-letter", delay: 0, error: redirect.error };
+    // A retryable failure past its attempts is `max-attempts`, as on AMQP and Redis.
+    const why = redirect.kind === "retry" && retry !== undefined ? "max-attempts" : reasonOf(redirect.error);
+    if (this.deadLetter !== undefined)
+      return { kind: "dead-letter", delay: 0, error: redirect.error, reason: why };
     const { message: reason, code } = describeError(redirect.error);
     this.logger.warn(
-      { ...message.logFields(), code, reason },
+      { ...message.logFields(), why, code, reason },
       "message terminated (term): the route has no dead-letter stream",
     );
     return undefined;
@@ -93,6 +129,7 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
       if (key === "Nats-Msg-Id") headers[DEAD_LETTER_HEADERS.msgId] = value;
       else headers[key] = value;
     }
+    if (target.reason !== undefined) headers[DEAD_LETTER_HEADERS.reason] = target.reason;
     headers[DEAD_LETTER_HEADERS.error] = reason.slice(0, 1024);
     if (code !== undefined) headers[DEAD_LETTER_HEADERS.code] = code;
     headers[DEAD_LETTER_HEADERS.stream] = stream;
@@ -120,7 +157,7 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
     this.released(message);
     this.deadLettered++;
     this.logger.warn(
-      { ...message.logFields(), code, reason, deadLetterSubject: subject },
+      { ...message.logFields(), why: target.reason, code, reason, deadLetterSubject: subject },
       "message dead-lettered",
     );
   }

@@ -13,6 +13,7 @@ export {
   NATSPublishTimeoutError,
   NATSStreamNotFoundError,
 } from "./errors.js";
+export type { NATSDeadLetterReason } from "./forwarding.js";
 export { DEAD_LETTER_HEADERS as NATS_DEAD_LETTER_HEADERS } from "./forwarding.js";
 export { NATSMessage } from "./message.js";
 export type { NATSOptions } from "./options.js";

@@ -13,7 +13,7 @@ export interface SQSOptions {
   /**
    * The SQS endpoint, for an emulator or a VPC endpoint (`http://127.0.0.1:4566`). Every request
    * goes there, queue URLs included.
-   * @defaultValue the AWS SDK's endpoint for `region`
+   * @defaultValue `WEIR_SQS_ENDPOINT` (as the CLI reads it), else the AWS SDK's endpoint for `region`
    */
   endpoint?: string;
   /**
@@ -37,10 +37,17 @@ export interface ResolvedSQSOptions {
 /** Checks `sqs` once, when the App is built. */
 export function resolveSQSOptions(options: SQSOptions | undefined): ResolvedSQSOptions {
   knownKeys("sqs", options, ["endpoint", "region", "credentials"]);
-  const endpoint =
-    options?.endpoint === undefined ? undefined : nonEmptyString("sqs.endpoint", options.endpoint);
+  // The app reads `WEIR_SQS_ENDPOINT` as the CLI does (and as NATS and Redis read theirs): with only
+  // the variable set, both reach the same SQS. An empty variable is no endpoint.
+  const fromEnv = options?.endpoint === undefined;
+  const endpoint = fromEnv
+    ? process.env.WEIR_SQS_ENDPOINT || undefined
+    : nonEmptyString("sqs.endpoint", options.endpoint);
   if (endpoint !== undefined && !URL.canParse(endpoint)) {
-    throw new InvalidOptionError("sqs.endpoint", `must be a URL, got ${JSON.stringify(endpoint)}`);
+    throw new InvalidOptionError(
+      fromEnv ? "WEIR_SQS_ENDPOINT" : "sqs.endpoint",
+      `must be a URL, got ${JSON.stringify(endpoint)}`,
+    );
   }
   const region =
     options?.region === undefined ? process.env.AWS_REGION : nonEmptyString("sqs.region", options.region);

@@ -111,7 +111,8 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
         for (const [index, letter] of letters.entries()) {
           print(
             `#${index + 1} seq=${letter.seq} subject=${letter.subject} attempts=${letter.attempts ?? "-"}` +
-              ` code=${letter.code ?? "-"} reason=${JSON.stringify(letter.reason ?? "-")} body=${bodyText(letter)}`,
+              ` reason=${letter.reason ?? "-"} code=${letter.code ?? "-"} error=${JSON.stringify(letter.error ?? "-")}` +
+              ` body=${bodyText(letter)}`,
           );
         }
         say(`${letters.length} dead letter(s) of ${stream}`);
