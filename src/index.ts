@@ -23,6 +23,7 @@ export {
 } from "./core/constants.js";
 // The delivery model, for transport authors (docs/architecture.md, "The delivery model").
 export type { Acknowledger, Forwarding, ForwardTarget } from "./core/consume/acknowledger.js";
+export type { WeirDeadLetterReason } from "./core/consume/dead-letter-reason.js";
 export { Delivery, type Redirect } from "./core/consume/delivery.js";
 export { onceOption, type ResolvedOnce } from "./core/consume/once/options.js";
 export { DeliveryPolicy, type HandlerOutcome, type PolicySettings } from "./core/consume/policy.js";

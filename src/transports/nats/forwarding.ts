@@ -1,9 +1,7 @@
-import { InvalidBodyError } from "../../core/codec/errors.js";
 import { Actions } from "../../core/constants.js";
 import type { Forwarding, ForwardTarget } from "../../core/consume/acknowledger.js";
+import { deadLetterReasonOf, type WeirDeadLetterReason } from "../../core/consume/dead-letter-reason.js";
 import type { Redirect } from "../../core/consume/delivery.js";
-import { DeadLetteredError, SchemaValidationError } from "../../core/consume/errors.js";
-import { RedeliveryLimitError } from "../../core/consume/redeliveries.js";
 import type { Logger } from "../../core/logger.js";
 import type { NATSMessage } from "./message.js";
 import type { NATSPort } from "./port.js";
@@ -29,22 +27,7 @@ export interface NATSTarget extends ForwardTarget {
  * its retries ran out, the handler's error was not retryable, `m.deadLetter()`, or its body was
  * refused before the handler (not JSON, undecodable, the schema's).
  */
-export type NATSDeadLetterReason =
-  | "max-attempts"
-  | "unrecoverable"
-  | "dead-lettered"
-  | "invalid-json"
-  | "undecodable"
-  | "schema";
-
-function reasonOf(error: unknown): NATSDeadLetterReason {
-  if (error instanceof SchemaValidationError) return "schema";
-  if (error instanceof InvalidBodyError)
-    return error.code === "WEIR_ERR_INVALID_JSON" ? "invalid-json" : "undecodable";
-  if (error instanceof DeadLetteredError) return "dead-lettered";
-  if (error instanceof RedeliveryLimitError) return "max-attempts";
-  return "unrecoverable";
-}
+export type NATSDeadLetterReason = WeirDeadLetterReason;
 
 /** Headers a dead letter carries (besides the original message's own, `Nats-Msg-Id` aside). */
 export const DEAD_LETTER_HEADERS = {
@@ -102,7 +85,8 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
       };
     }
     // A retryable failure past its attempts is `max-attempts`, as on AMQP and Redis.
-    const why = redirect.kind === "retry" && retry !== undefined ? "max-attempts" : reasonOf(redirect.error);
+    const why =
+      redirect.kind === "retry" && retry !== undefined ? "max-attempts" : deadLetterReasonOf(redirect.error);
     if (this.deadLetter !== undefined)
       return { kind: "dead-letter", delay: 0, error: redirect.error, reason: why };
     const { message: reason, code } = describeError(redirect.error);

@@ -1,9 +1,7 @@
-import { InvalidBodyError } from "../../core/codec/errors.js";
 import { Actions } from "../../core/constants.js";
 import type { Forwarding, ForwardTarget } from "../../core/consume/acknowledger.js";
+import { deadLetterReasonOf, failedBeforeHandler } from "../../core/consume/dead-letter-reason.js";
 import type { Redirect } from "../../core/consume/delivery.js";
-import { DeadLetteredError, SchemaValidationError } from "../../core/consume/errors.js";
-import { RedeliveryLimitError } from "../../core/consume/redeliveries.js";
 import { type Logger, failureFields as logFailure } from "../../core/logger.js";
 import type { RedisAcknowledger } from "./acknowledger.js";
 import type { RedisCommands } from "./commands.js";
@@ -19,24 +17,6 @@ export interface RedisTarget extends ForwardTarget {
   readonly delay: number;
   readonly attempts: number;
   readonly reason: string | undefined;
-}
-
-/** Errors found before the handler ran: they do not count as a handler attempt. */
-function beforeHandler(error: unknown): boolean {
-  return (
-    error instanceof SchemaValidationError ||
-    error instanceof InvalidBodyError ||
-    error instanceof RedeliveryLimitError
-  );
-}
-
-function reasonOf(error: unknown): string {
-  if (error instanceof SchemaValidationError) return "schema";
-  if (error instanceof InvalidBodyError)
-    return error.code === "WEIR_ERR_INVALID_JSON" ? "invalid-json" : "undecodable";
-  if (error instanceof DeadLetteredError) return "dead-lettered";
-  if (error instanceof RedeliveryLimitError) return "max-attempts";
-  return "unrecoverable";
 }
 
 /**
@@ -81,8 +61,8 @@ export class RedisForwarding implements Forwarding<RedisMessage, RedisTarget> {
       }
       return this.deadLetter(message, attempts, "max-attempts", redirect.error, now);
     }
-    const attempts = beforeHandler(redirect.error) ? failures : failures + 1;
-    return this.deadLetter(message, attempts, reasonOf(redirect.error), redirect.error, now);
+    const attempts = failedBeforeHandler(redirect.error) ? failures : failures + 1;
+    return this.deadLetter(message, attempts, deadLetterReasonOf(redirect.error), redirect.error, now);
   }
 
   private deadLetter(

@@ -1,12 +1,12 @@
-import { InvalidBodyError } from "../../../core/codec/errors.js";
 import { Actions } from "../../../core/constants.js";
 import type { Forwarding } from "../../../core/consume/acknowledger.js";
+import { deadLetterReasonOf, failedBeforeHandler } from "../../../core/consume/dead-letter-reason.js";
 import { failureFields, type Logger } from "../../../core/logger.js";
 import type { SchemaIssue } from "../../../core/schema.js";
 import type { AMQPMessage, Redirect } from "../message.js";
 import type { Options } from "../port.js";
 import type { AMQPRoute } from "../route-spec.js";
-import { DeadLetterDeclareError, DeadLetteredError, SchemaValidationError } from "./errors.js";
+import { DeadLetterDeclareError, SchemaValidationError } from "./errors.js";
 import {
   attemptsOf,
   type DeadLetterReason,
@@ -16,7 +16,6 @@ import {
   republishProperties,
 } from "./headers.js";
 import { deadLetterQueueOf } from "./options.js";
-import { RedeliveryLimitError } from "./redeliveries.js";
 import {
   type Declarer,
   DLQ_REDECLARE_MS,
@@ -46,25 +45,6 @@ export interface Forward {
   readonly attempts: number;
   /** The schema's issues, for the log line of a body the route's schema refused. */
   readonly issues?: readonly SchemaIssue[] | undefined;
-}
-
-/** Errors found before the handler ran: they do not count as a handler attempt. */
-function beforeHandler(error: unknown): boolean {
-  return (
-    error instanceof SchemaValidationError ||
-    error instanceof InvalidBodyError ||
-    error instanceof RedeliveryLimitError
-  );
-}
-
-function reasonOf(error: unknown): DeadLetterReason {
-  if (error instanceof SchemaValidationError) return "schema";
-  if (error instanceof InvalidBodyError) {
-    return error.code === "WEIR_ERR_INVALID_JSON" ? "invalid-json" : "undecodable";
-  }
-  if (error instanceof DeadLetteredError) return "dead-lettered";
-  if (error instanceof RedeliveryLimitError) return "max-attempts";
-  return "unrecoverable";
 }
 
 /**
@@ -121,8 +101,8 @@ export class Forwarder implements Forwarding<AMQPMessage, Forward> {
         attempts,
       };
     }
-    const attempts = beforeHandler(redirect.error) ? failures : failures + 1;
-    return this.deadLetter(message, attempts, reasonOf(redirect.error), redirect.error, now);
+    const attempts = failedBeforeHandler(redirect.error) ? failures : failures + 1;
+    return this.deadLetter(message, attempts, deadLetterReasonOf(redirect.error), redirect.error, now);
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { WeirDeadLetterReason } from "../../../core/consume/dead-letter-reason.js";
 import type { SchemaIssue } from "../../../core/schema.js";
 import { headersToRepublish } from "../field-table/decode.js";
 import type { MessageProperties, Options } from "../port.js";
@@ -28,20 +29,12 @@ export const WeirHeaders = {
   REPLAYS: "x-weir-replays",
 } as const;
 
-/** Why a message is in a dead-letter queue (`x-weir-reason`). */
+/**
+ * Why a message is in a dead-letter queue (`x-weir-reason`): weir's categories, the same on every
+ * transport, or one of the broker's own.
+ */
 export type DeadLetterReason =
-  /** It failed `retry.maxAttempts` times. */
-  | "max-attempts"
-  /** The handler threw an `UnrecoverableError`. */
-  | "unrecoverable"
-  /** The handler called `m.deadLetter(reason)`. */
-  | "dead-lettered"
-  /** Its body was not valid JSON. */
-  | "invalid-json"
-  /** Its body could not be decoded: an unknown charset or content-encoding, or corrupt compressed data. */
-  | "undecodable"
-  /** Its body failed the route's schema. */
-  | "schema"
+  | WeirDeadLetterReason
   /**
    * Not weir's: the broker dead-lettered it, returned unacked more than the quorum queue's
    * `x-delivery-limit` times (`x-first-death-reason: delivery_limit`); it has no `x-weir-*` headers
