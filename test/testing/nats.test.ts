@@ -63,7 +63,8 @@ describe("weir/testing: client.nats", () => {
     expect(letters[0]).toMatchObject({
       body: { job: 1 },
       subject: "JOBS.run",
-      reason: "always fails",
+      reason: "max-attempts",
+      error: "always fails",
       attempts: 3,
     });
   });
