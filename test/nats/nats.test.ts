@@ -58,6 +58,28 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     expect(stored[0]?.headers.tenant).toBe("t1");
   });
 
+  it("messageId is the Nats-Msg-Id: a second publish with the same messageId is stored once; msgID is its deprecated alias; both different is an error", async () => {
+    const stream = await admin.stream(uniqueStream("msgid"));
+    const a = app();
+    const first = await a.nats.publish({ n: 1 }, { subject: `${stream}.a`, messageId: "order-1" });
+    const again = await a.nats.publish({ n: 1 }, { subject: `${stream}.a`, messageId: "order-1" });
+    expect(first).toEqual({ stream, seq: 1, duplicate: false });
+    expect(again.duplicate).toBe(true);
+    // the alias names the same id, so JetStream drops this one too
+    const alias = await a.nats.publish({ n: 1 }, { subject: `${stream}.a`, msgID: "order-1" });
+    expect(alias.duplicate).toBe(true);
+    const other = await a.nats.publish({ n: 2 }, { subject: `${stream}.a`, messageId: "order-2" });
+    expect(other).toEqual({ stream, seq: 2, duplicate: false });
+    expect(await admin.count(stream)).toBe(2);
+
+    await expect(
+      a.nats.publish({ n: 3 }, { subject: `${stream}.a`, messageId: "x", msgID: "y" }),
+    ).rejects.toMatchObject({ code: "WEIR_ERR_INVALID_OPTION", message: expect.stringContaining("msgID") });
+    const same = await a.nats.publish({ n: 3 }, { subject: `${stream}.a`, messageId: "z", msgID: "z" });
+    expect(same.duplicate).toBe(false);
+    expect(await admin.count(stream)).toBe(3);
+  });
+
   it("a publish no stream captures fails with WEIR_ERR_NATS_NO_STREAM (sent: false); a bad option at once", async () => {
     const a = app();
     const error = await a.nats

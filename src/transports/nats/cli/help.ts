@@ -9,7 +9,8 @@ ack); exits 1 when no stream captures <subject> (WEIR_ERR_NATS_NO_STREAM).
 
 Options:
   --header name=value    a header (repeatable)
-  --msg-id ID            Nats-Msg-Id: JetStream drops a second publish with this id
+  --message-id ID        Nats-Msg-Id: JetStream drops a second publish with this id
+                         (--msg-id ID: the former name, still accepted)
   --timeout ms           wait this long for the connection and the ack (default 10000)
   --server S             the NATS server (host:port or nats://host:port)
   --env-file FILE        load environment variables (WEIR_NATS_URL, ...) from FILE first
