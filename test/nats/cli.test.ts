@@ -68,6 +68,51 @@ describe("weir publish / dlq --transport nats", () => {
     expect(help.stdout).toContain("--message-id ID");
   });
 
+  it("--url is another name of --server (the flag AMQP and Redis use), for publish and dlq; both given is a usage error", async () => {
+    const stream = await admin.stream(uniqueStream("cliurl"));
+    // WEIR_NATS_URL names a dead server: only --url can reach the real one.
+    const dead = { WEIR_NATS_URL: "127.0.0.1:1" };
+    const published = await runCli(
+      [
+        "publish",
+        "--transport",
+        "nats",
+        `${stream}.orders`,
+        '{"id":1}',
+        "--url",
+        NATS_URL,
+        "--timeout",
+        "5000",
+      ],
+      dead,
+    );
+    expect(published.code).toBe(0);
+    expect(await admin.count(stream)).toBe(1);
+    const list = await runCli(
+      ["dlq", "--transport", "nats", "list", stream, `--url=${NATS_URL}`, "--json"],
+      dead,
+    );
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+
+    const both = await runCli([
+      "publish",
+      "--transport",
+      "nats",
+      `${stream}.orders`,
+      '{"id":2}',
+      "--url",
+      NATS_URL,
+      "--server",
+      NATS_URL,
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("WEIR_ERR_CLI_ARGUMENT");
+    expect(await admin.count(stream)).toBe(1);
+    const help = await runCli(["dlq", "--transport", "nats", "--help"]);
+    expect(help.stdout).toContain("--url S");
+  });
+
   it("dlq: list shows the dead letters with their reason, replay publishes them back to their subjects, purge deletes them", async () => {
     const stream = await admin.stream(uniqueStream("clidlq"));
     const dlq = await admin.stream(`${stream}-dlq`, [`weir.dlq.${stream}`]);

@@ -17,7 +17,7 @@ import { DEFAULT_NATS_SERVER, redactServer } from "../options.js";
 /** `weir publish --transport nats` and `weir dlq --transport nats` (registered in src/transport-commands.ts). */
 
 function serverOf(args: ReturnType<typeof parseArgs>): string {
-  return args.values.get("server") ?? process.env.WEIR_NATS_URL ?? DEFAULT_NATS_SERVER;
+  return aliasFlag(args, "server", "url") ?? process.env.WEIR_NATS_URL ?? DEFAULT_NATS_SERVER;
 }
 
 /** An App for one command: silent, bounded waits. */
@@ -49,7 +49,7 @@ function isConnectFailure(error: unknown): boolean {
 
 export async function publishCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ["server", "timeout", "message-id", "msg-id", "env-file"],
+    values: ["server", "url", "timeout", "message-id", "msg-id", "env-file"],
     repeated: ["header"],
   });
   if (args.positionals.length !== 2)
@@ -87,7 +87,7 @@ function bodyText(letter: NATSDeadLetter): string {
 
 export async function dlqCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ["server", "limit", "grep", "timeout", "env-file", "dlq-stream", "dlq-subject"],
+    values: ["server", "url", "limit", "grep", "timeout", "env-file", "dlq-stream", "dlq-subject"],
     switches: ["json"],
   });
   const { action, source: stream } = dlqArguments(args, "stream", "dlq --transport nats");
