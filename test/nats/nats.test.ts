@@ -8,6 +8,7 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { appTransports } from "../../src/core/application.js";
 import { type App, type NATSMessage, RouteTypes, toAsyncAPI, WeirError } from "../../src/index.js";
 import { createNATSApp, NATSAdmin, uniqueStream } from "../helpers/nats.js";
 import { until } from "../transports/delivery-behaviour.js";
@@ -93,6 +94,44 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     await expect(a.nats.publish({}, { subject: "x", tiemout: 5 } as never)).rejects.toMatchObject({
       code: "WEIR_ERR_INVALID_OPTION",
     });
+  });
+
+  it("the app's nats.prefetch is the prefetch of a route without its own: weir routes and the consumer's max_ack_pending show it, a blocked route holds at most that many; a route's own wins", async () => {
+    const stream = await admin.stream(uniqueStream("appprefetch"));
+    const own = await admin.stream(uniqueStream("ownprefetch"));
+    const a = app({ nats: { prefetch: 3 } });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let handled = 0;
+    a.route([stream], { type: RouteTypes.NATS, options: { bulkSize: 1, concurrency: 10 } }, async () => {
+      handled++;
+      await gate;
+    });
+    a.route([own], { type: RouteTypes.NATS, prefetch: 7 }, async () => {});
+    const transport = a[appTransports].get("nats");
+    const row = transport?.describe(a.routes[0]!).details as { prefetch: number; consumer: string };
+    expect(row.prefetch).toBe(3);
+    expect(transport?.describe(a.routes[1]!).details).toMatchObject({ prefetch: 7 });
+    expect(() => app({ nats: { prefetch: 1.5 } })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "nats.prefetch" }),
+    );
+
+    await admin.publish(
+      `${stream}.a`,
+      Array.from({ length: 10 }, (_, n) => ({ n })),
+    );
+    await a.start();
+    expect((await admin.jsm.consumers.info(stream, row.consumer)).config.max_ack_pending).toBe(3);
+    try {
+      await until(() => handled === 3, "3 messages in the handler");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(handled).toBe(3);
+    } finally {
+      release();
+    }
+    await until(() => handled === 10, "the rest once released");
   });
 
   it("start() fails with WEIR_ERR_NATS_STREAM_NOT_FOUND for a missing stream; `subjects` creates it", async () => {
