@@ -111,3 +111,16 @@ export function dlqArguments(
   }
   return { action, source };
 }
+
+/**
+ * The value of `--name`, or of `--alias` (another spelling of the same flag); both given is a usage
+ * error (`WEIR_ERR_CLI_ARGUMENT`), since one would be ignored.
+ */
+export function aliasFlag(args: ParsedArgs, name: string, alias: string): string | undefined {
+  const value = args.values.get(name);
+  const other = args.values.get(alias);
+  if (value !== undefined && other !== undefined) {
+    throw new UsageError("WEIR_ERR_CLI_ARGUMENT", `--${name} and --${alias} are the same option: give one`);
+  }
+  return value ?? other;
+}

@@ -99,6 +99,22 @@ describe("unknown option keys are refused everywhere, the known keys listed (iss
       );
     });
 
+    it("redis, nats, sqs: a typo of `prefetch` (their app-level default, as for amqp) is refused with it suggested", () => {
+      expect(() => app({ redis: typo({}, "prefech", 5) })).toThrow(
+        refused("redis.prefech", ["url", "prefetch"], "prefetch"),
+      );
+      expect(() => app({ nats: typo({}, "prefech", 5) })).toThrow(
+        refused(
+          "nats.prefech",
+          ["servers", "timeout", "connectTimeout", "reconnectWait", "prefetch"],
+          "prefetch",
+        ),
+      );
+      expect(() => app({ sqs: typo({}, "prefech", 5) })).toThrow(
+        refused("sqs.prefech", ["endpoint", "region", "credentials", "prefetch"], "prefetch"),
+      );
+    });
+
     it("http, sse, observability and its sub-objects", () => {
       expect(() => app({ http: typo({}, "prot", 8080) })).toThrow(
         refused(

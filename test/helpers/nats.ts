@@ -78,6 +78,11 @@ export class NATSAdmin {
     }
   }
 
+  /** How many messages `stream` stores, as the server counts them. */
+  async count(stream: string): Promise<number> {
+    return (await this.jsm.streams.info(stream)).state.messages;
+  }
+
   /** Undelivered + unacknowledged messages of a durable consumer (0 when it does not exist). */
   async backlog(stream: string, durable: string): Promise<number> {
     try {

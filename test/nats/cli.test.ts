@@ -35,6 +35,84 @@ describe("weir publish / dlq --transport nats", () => {
     expect(missing.stderr).toContain("WEIR_ERR_NATS_NO_STREAM");
   });
 
+  it("publish --message-id sends Nats-Msg-Id (a repeat is stored once); --msg-id is its alias; both is a usage error", async () => {
+    const stream = await admin.stream(uniqueStream("climsgid"));
+    const publish = (...flags: string[]) =>
+      runCli([
+        "publish",
+        "--transport",
+        "nats",
+        `${stream}.orders`,
+        '{"id":1}',
+        "--server",
+        NATS_URL,
+        ...flags,
+      ]);
+    const first = await publish("--message-id", "order-1");
+    expect(first.code).toBe(0);
+    expect(first.stderr + first.stdout).toContain(`stored in stream ${stream} as #1`);
+    const again = await publish("--message-id=order-1");
+    expect(again.code).toBe(0);
+    expect(again.stderr + again.stdout).toContain("(a duplicate message-id: dropped)");
+    const alias = await publish("--msg-id", "order-1");
+    expect(alias.code).toBe(0);
+    expect(alias.stderr + alias.stdout).toContain("(a duplicate message-id: dropped)");
+    expect(await admin.count(stream)).toBe(1);
+
+    const both = await publish("--message-id", "order-2", "--msg-id", "order-2");
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("WEIR_ERR_CLI_ARGUMENT");
+    expect(await admin.count(stream)).toBe(1);
+
+    const help = await runCli(["publish", "--transport", "nats", "--help"]);
+    expect(help.stdout).toContain("--message-id ID");
+  });
+
+  it("--url is another name of --server (the flag AMQP and Redis use), for publish and dlq; both given is a usage error", async () => {
+    const stream = await admin.stream(uniqueStream("cliurl"));
+    // WEIR_NATS_URL names a dead server: only --url can reach the real one.
+    const dead = { WEIR_NATS_URL: "127.0.0.1:1" };
+    const published = await runCli(
+      [
+        "publish",
+        "--transport",
+        "nats",
+        `${stream}.orders`,
+        '{"id":1}',
+        "--url",
+        NATS_URL,
+        "--timeout",
+        "5000",
+      ],
+      dead,
+    );
+    expect(published.code).toBe(0);
+    expect(await admin.count(stream)).toBe(1);
+    const list = await runCli(
+      ["dlq", "--transport", "nats", "list", stream, `--url=${NATS_URL}`, "--json"],
+      dead,
+    );
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([]);
+
+    const both = await runCli([
+      "publish",
+      "--transport",
+      "nats",
+      `${stream}.orders`,
+      '{"id":2}',
+      "--url",
+      NATS_URL,
+      "--server",
+      NATS_URL,
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("WEIR_ERR_CLI_ARGUMENT");
+    expect(await admin.count(stream)).toBe(1);
+    const help = await runCli(["dlq", "--transport", "nats", "--help"]);
+    expect(help.stdout).toContain("--url S");
+  });
+
   it("dlq: list shows the dead letters with their reason, replay publishes them back to their subjects, purge deletes them", async () => {
     const stream = await admin.stream(uniqueStream("clidlq"));
     const dlq = await admin.stream(`${stream}-dlq`, [`weir.dlq.${stream}`]);

@@ -8,6 +8,7 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { appTransports } from "../../src/core/application.js";
 import { type App, type NATSMessage, RouteTypes, toAsyncAPI, WeirError } from "../../src/index.js";
 import { createNATSApp, NATSAdmin, uniqueStream } from "../helpers/nats.js";
 import { until } from "../transports/delivery-behaviour.js";
@@ -58,6 +59,28 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     expect(stored[0]?.headers.tenant).toBe("t1");
   });
 
+  it("messageId is the Nats-Msg-Id: a second publish with the same messageId is stored once; msgID is its deprecated alias; both different is an error", async () => {
+    const stream = await admin.stream(uniqueStream("msgid"));
+    const a = app();
+    const first = await a.nats.publish({ n: 1 }, { subject: `${stream}.a`, messageId: "order-1" });
+    const again = await a.nats.publish({ n: 1 }, { subject: `${stream}.a`, messageId: "order-1" });
+    expect(first).toEqual({ stream, seq: 1, duplicate: false });
+    expect(again.duplicate).toBe(true);
+    // the alias names the same id, so JetStream drops this one too
+    const alias = await a.nats.publish({ n: 1 }, { subject: `${stream}.a`, msgID: "order-1" });
+    expect(alias.duplicate).toBe(true);
+    const other = await a.nats.publish({ n: 2 }, { subject: `${stream}.a`, messageId: "order-2" });
+    expect(other).toEqual({ stream, seq: 2, duplicate: false });
+    expect(await admin.count(stream)).toBe(2);
+
+    await expect(
+      a.nats.publish({ n: 3 }, { subject: `${stream}.a`, messageId: "x", msgID: "y" }),
+    ).rejects.toMatchObject({ code: "WEIR_ERR_INVALID_OPTION", message: expect.stringContaining("msgID") });
+    const same = await a.nats.publish({ n: 3 }, { subject: `${stream}.a`, messageId: "z", msgID: "z" });
+    expect(same.duplicate).toBe(false);
+    expect(await admin.count(stream)).toBe(3);
+  });
+
   it("a publish no stream captures fails with WEIR_ERR_NATS_NO_STREAM (sent: false); a bad option at once", async () => {
     const a = app();
     const error = await a.nats
@@ -71,6 +94,44 @@ describe("nats: what only NATS does (the shared suites are in test/transports)",
     await expect(a.nats.publish({}, { subject: "x", tiemout: 5 } as never)).rejects.toMatchObject({
       code: "WEIR_ERR_INVALID_OPTION",
     });
+  });
+
+  it("the app's nats.prefetch is the prefetch of a route without its own: weir routes and the consumer's max_ack_pending show it, a blocked route holds at most that many; a route's own wins", async () => {
+    const stream = await admin.stream(uniqueStream("appprefetch"));
+    const own = await admin.stream(uniqueStream("ownprefetch"));
+    const a = app({ nats: { prefetch: 3 } });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let handled = 0;
+    a.route([stream], { type: RouteTypes.NATS, options: { bulkSize: 1, concurrency: 10 } }, async () => {
+      handled++;
+      await gate;
+    });
+    a.route([own], { type: RouteTypes.NATS, prefetch: 7 }, async () => {});
+    const transport = a[appTransports].get("nats");
+    const row = transport?.describe(a.routes[0]!).details as { prefetch: number; consumer: string };
+    expect(row.prefetch).toBe(3);
+    expect(transport?.describe(a.routes[1]!).details).toMatchObject({ prefetch: 7 });
+    expect(() => app({ nats: { prefetch: 1.5 } })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "nats.prefetch" }),
+    );
+
+    await admin.publish(
+      `${stream}.a`,
+      Array.from({ length: 10 }, (_, n) => ({ n })),
+    );
+    await a.start();
+    expect((await admin.jsm.consumers.info(stream, row.consumer)).config.max_ack_pending).toBe(3);
+    try {
+      await until(() => handled === 3, "3 messages in the handler");
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(handled).toBe(3);
+    } finally {
+      release();
+    }
+    await until(() => handled === 10, "the rest once released");
   });
 
   it("start() fails with WEIR_ERR_NATS_STREAM_NOT_FOUND for a missing stream; `subjects` creates it", async () => {

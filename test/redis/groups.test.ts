@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import { appTransports } from "../../src/core/application.js";
 import { type App, ConstantBackoff, RouteTypes } from "../../src/index.js";
 import { createRedisApp, RedisHelper, uniqueStream } from "../helpers/redis.js";
 import { until } from "../transports/delivery-behaviour.js";
@@ -19,6 +20,46 @@ describe("redis: consumer groups", () => {
     apps.push(made);
     return made;
   }
+
+  it("the app's redis.prefetch is the prefetch of a route without its own: weir routes shows it, and a blocked route holds at most that many entries; a route's own prefetch wins", async () => {
+    redis = new RedisHelper();
+    const stream = redis.track(uniqueStream("appprefetch"));
+    const a = createRedisApp({ name: `prefetch-${randomUUID().slice(0, 8)}`, redis: { prefetch: 3 } });
+    apps.push(a);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let handled = 0;
+    a.route([stream], { type: RouteTypes.REDIS, options: { bulkSize: 1, concurrency: 10 } }, async () => {
+      handled++;
+      await gate;
+    });
+    a.route([`${stream}-own`], { type: RouteTypes.REDIS, prefetch: 7 }, async () => {});
+    redis.track(`${stream}-own`);
+    const transport = a[appTransports].get("redis");
+    expect(transport?.describe(a.routes[0]!).details).toMatchObject({ prefetch: 3 });
+    expect(transport?.describe(a.routes[1]!).details).toMatchObject({ prefetch: 7 });
+    expect(() => createRedisApp({ redis: { prefetch: 0 } })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "redis.prefetch" }),
+    );
+
+    await redis.publish(
+      stream,
+      Array.from({ length: 10 }, (_, n) => ({ n })),
+    );
+    await a.start();
+    try {
+      await until(() => handled === 3, "3 entries in the handler");
+      await sleep(500);
+      // Concurrency 10 would take all ten: the app's prefetch holds the route at 3.
+      expect(handled).toBe(3);
+    } finally {
+      release();
+    }
+    await until(() => handled === 10, "the rest once released");
+    await until(async () => (await redis!.backlog(stream)) === 0, "all acked");
+  });
 
   it("a live worker whose handler outlasts claimIdle keeps its entry (renewed): the other worker of the group never takes it", async () => {
     redis = new RedisHelper();

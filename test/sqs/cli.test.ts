@@ -21,6 +21,56 @@ afterAll(async () => {
 });
 
 describe("weir publish / dlq --transport sqs", () => {
+  it("--url is another name of --endpoint (the flag AMQP and Redis use), for publish and dlq; both given is a usage error", async () => {
+    const queue = sqsQueueName("cliurl");
+    await queues.create(queue);
+    // WEIR_SQS_ENDPOINT names a dead port: only --url reaches the emulator.
+    const dead = { ...ENV, WEIR_SQS_ENDPOINT: "http://127.0.0.1:1" };
+    const published = await runCli(
+      ["publish", "--transport", "sqs", queue, '{"n":1}', "--url", emulator.endpoint],
+      dead,
+    );
+    expect(published.stderr).toMatch(/published to SQS queue/);
+    expect(published.code).toBe(0);
+    expect(await queues.peek(queue)).toEqual([{ n: 1 }]);
+
+    const both = await runCli(
+      [
+        "publish",
+        "--transport",
+        "sqs",
+        queue,
+        '{"n":2}',
+        "--url",
+        emulator.endpoint,
+        "--endpoint",
+        emulator.endpoint,
+      ],
+      dead,
+    );
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("WEIR_ERR_CLI_ARGUMENT");
+    const bothDlq = await runCli(
+      [
+        "dlq",
+        "--transport",
+        "sqs",
+        "list",
+        queue,
+        "--url",
+        emulator.endpoint,
+        "--endpoint",
+        emulator.endpoint,
+      ],
+      dead,
+    );
+    expect(bothDlq.code).toBe(2);
+    expect(bothDlq.stderr).toContain("WEIR_ERR_CLI_ARGUMENT");
+    expect(await queues.peek(queue)).toEqual([{ n: 1 }]);
+    const help = await runCli(["publish", "--transport", "sqs", "--help"]);
+    expect(help.stdout).toContain("--url URL");
+  });
+
   it("publishes, lists, replays and purges a route's dead letters", async () => {
     const queue = sqsQueueName("cli");
     await queues.create(queue);

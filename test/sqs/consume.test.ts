@@ -192,6 +192,48 @@ describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
     });
   });
 
+  it("the app's sqs.prefetch is the prefetch of a route without its own: weir routes shows it, and a blocked route holds at most that many; a route's own wins", async () => {
+    const queue = sqsQueueName("appprefetch");
+    await queues.create(queue);
+    await queues.publish(
+      queue,
+      Array.from({ length: 10 }, (_, n) => ({ n })),
+    );
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let handled = 0;
+    app = createSQSApp(emulator, { sqs: { prefetch: 3 } });
+    app.route(
+      [queue],
+      { type: RouteTypes.SQS, waitTime: 1_000, options: { bulkSize: 1, concurrency: 10 } },
+      async () => {
+        handled++;
+        await gate;
+      },
+    );
+    const transport = app[appTransports].get("sqs");
+    // Without it: max(bulkSize, 10) = 10.
+    expect(transport?.describe(app.routes[0]!).details).toMatchObject({ prefetch: 3 });
+    const own = createSQSApp(emulator, { sqs: { prefetch: 3 } });
+    own.route(["elsewhere"], { type: RouteTypes.SQS, prefetch: 7 }, () => {});
+    expect(own[appTransports].get("sqs")?.describe(own.routes[0]!).details).toMatchObject({ prefetch: 7 });
+    expect(() => createSQSApp(emulator, { sqs: { prefetch: 0 } })).toThrow(
+      expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION", option: "sqs.prefetch" }),
+    );
+
+    await app.start();
+    try {
+      await until(() => handled === 3, "3 messages in the handler");
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(handled).toBe(3);
+    } finally {
+      release();
+    }
+    await until(() => handled === 10, "the rest once released");
+  });
+
   it("describes its routes (weir routes), its AsyncAPI channels with the sqs binding, and misuse at registration", async () => {
     app = createSQSApp(emulator);
     app.route(

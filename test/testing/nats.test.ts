@@ -43,6 +43,23 @@ describe("weir/testing: client.nats", () => {
     expect(await c.nats.messages("INVOICES")).toEqual([{ invoiced: 1 }]);
   });
 
+  it("publish with a repeated messageId (or msgID, its deprecated alias) reaches the handler once, as JetStream drops it", async () => {
+    const app = new App({ logger: silentLogger, nats: { servers: DEAD } });
+    const seen: number[] = [];
+    app.route(["DEDUP"], { type: RouteTypes.NATS }, async (messages: NATSMessage<{ n: number }>[]) => {
+      for (const m of messages) seen.push(m.body.n);
+    });
+    const c = client(app);
+    await c.nats.publish("DEDUP.a", { n: 1 }, { messageId: "one" });
+    await c.nats.publish("DEDUP.a", { n: 2 }, { messageId: "one" });
+    await c.nats.publish("DEDUP.a", { n: 3 }, { msgID: "one" });
+    await c.nats.publish("DEDUP.a", { n: 4 }, { messageId: "two" });
+    expect(seen).toEqual([1, 4]);
+    await expect(c.nats.publish("DEDUP.a", { n: 5 }, { messageId: "x", msgID: "y" })).rejects.toMatchObject({
+      code: "WEIR_ERR_INVALID_OPTION",
+    });
+  });
+
   it("retries with the backoff, then one dead letter: outcome term after maxAttempts deliveries", async () => {
     const app = new App({ logger: silentLogger, nats: { servers: DEAD } });
     const attempts: number[] = [];

@@ -19,8 +19,15 @@ export interface NATSPublishOptions {
   headers?: Readonly<Record<string, string>>;
   /**
    * `Nats-Msg-Id`: JetStream drops a second publish with the same id within the stream's duplicate
-   * window (2 min by default), so a publish retried after a timeout stores one copy.
+   * window (2 min by default), so a publish retried after a timeout stores one copy. The same name
+   * as `app.amqp.publish`, `app.redis.publish` and `app.sqs.publish` use.
    * @defaultValue none
+   */
+  messageId?: string;
+  /**
+   * The former name of `messageId`, still accepted; giving both with different values throws
+   * `WEIR_ERR_INVALID_OPTION`.
+   * @deprecated use messageId
    */
   msgID?: string;
   /**
@@ -35,7 +42,7 @@ export interface NATSClient {
   /**
    * Publishes `body` (JSON-encoded; a `Uint8Array` / `Buffer` as is) and resolves once a stream
    * stored it, with the stream's name and the message's sequence (`duplicate`: dropped as a
-   * repeated `msgID`). Connects on first use. Rejects with `NATSNoStreamError`
+   * repeated `messageId`). Connects on first use. Rejects with `NATSNoStreamError`
    * (`WEIR_ERR_NATS_NO_STREAM`) when no stream captures the subject, `NATSPublishTimeoutError`
    * (`WEIR_ERR_NATS_PUBLISH_TIMEOUT`) without an ack in time, `NATSPublishError`
    * (`WEIR_ERR_NATS_PUBLISH`) when JetStream refuses it, `NATSConnectError` (`WEIR_ERR_NATS_CONNECT`)
@@ -56,7 +63,19 @@ export interface NATSClient {
   purgeDeadLetters(stream: string, query?: NATSDeadLetterQuery): Promise<number>;
 }
 
-const PUBLISH_KEYS = ["subject", "headers", "msgID", "timeout"];
+const PUBLISH_KEYS = ["subject", "headers", "messageId", "msgID", "timeout"];
+
+/** `messageId`, or its deprecated alias `msgID`; both with different values is an error. */
+export function publishMessageId(options: { messageId?: string; msgID?: string }): string | undefined {
+  const { messageId, msgID } = options;
+  if (messageId !== undefined && msgID !== undefined && messageId !== msgID) {
+    throw new InvalidOptionError(
+      "messageId",
+      `and msgID (its deprecated alias) name different ids (${JSON.stringify(messageId)}, ${JSON.stringify(msgID)}): give messageId only`,
+    );
+  }
+  return messageId ?? msgID;
+}
 
 /** The bytes `app.nats.publish` sends for `body`. */
 export function encodeBody(body: unknown): Uint8Array {
@@ -75,6 +94,7 @@ export function natsClient(port: () => NATSPort, instrumentation: Instrumentatio
       }
       knownKeys("publish", options, PUBLISH_KEYS);
       const subject = nonEmptyString("subject", options.subject);
+      const messageId = publishMessageId(options);
       const timeout = options.timeout === undefined ? undefined : duration("timeout", options.timeout, 0);
       const headers = options.headers;
       if (headers !== undefined) {
@@ -87,7 +107,7 @@ export function natsClient(port: () => NATSPort, instrumentation: Instrumentatio
         const merged = Object.keys(trace).length === 0 ? headers : { ...headers, ...trace };
         return port().publish(subject, data, {
           ...(merged === undefined ? {} : { headers: merged }),
-          ...(options.msgID === undefined ? {} : { msgID: options.msgID }),
+          ...(messageId === undefined ? {} : { msgID: messageId }),
           ...(timeout === undefined ? {} : { timeout }),
         });
       });

@@ -54,7 +54,7 @@ export class NATSNoStreamError extends PublishError {
 
 /**
  * `WEIR_ERR_NATS_PUBLISH_TIMEOUT`: the stream's ack did not come within the timeout (`nats.timeout`
- * or the publish's `timeout`). The stream may have stored it: publish again with the same `msgID`
+ * or the publish's `timeout`). The stream may have stored it: publish again with the same `messageId`
  * and JetStream drops the duplicate within its duplicate window.
  */
 export class NATSPublishTimeoutError extends PublishError {

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import { duration, knownKeys } from "../../core/validate.js";
+import { duration, knownKeys, positiveInteger } from "../../core/validate.js";
 
 /** `new App({ nats: {...} })`: where the NATS server is and how the app talks to it. */
 export interface NATSOptions {
@@ -26,6 +26,12 @@ export interface NATSOptions {
    * @defaultValue 1000
    */
   reconnectWait?: number;
+  /**
+   * Messages a route may hold unacknowledged (its consumer's `max_ack_pending`) at once, for every `nats` route that does not set its own
+   * `prefetch` (a route's own wins), as `amqp.prefetch` is for AMQP routes.
+   * @defaultValue 128 (a route's default)
+   */
+  prefetch?: number;
 }
 
 /** {@link NATSOptions} checked, defaults applied. */
@@ -34,6 +40,8 @@ export interface ResolvedNATSOptions {
   readonly timeout: number;
   readonly connectTimeout: number;
   readonly reconnectWait: number;
+  /** The app's default for a route's `prefetch` (undefined: the route's own default). */
+  readonly prefetch: number | undefined;
 }
 
 export const DEFAULT_NATS_SERVER = "127.0.0.1:4222";
@@ -44,7 +52,7 @@ export function resolveNATSOptions(options: NATSOptions | undefined): ResolvedNA
   if (typeof given !== "object" || given === null) {
     throw new InvalidOptionError("nats", `must be an object like { servers }, got ${String(given)}`);
   }
-  knownKeys("nats", given, ["servers", "timeout", "connectTimeout", "reconnectWait"]);
+  knownKeys("nats", given, ["servers", "timeout", "connectTimeout", "reconnectWait", "prefetch"]);
   const raw = given.servers ?? process.env.WEIR_NATS_URL ?? DEFAULT_NATS_SERVER;
   const servers = (typeof raw === "string" ? raw.split(",") : [...raw]).map((server) =>
     typeof server === "string" ? server.trim() : server,
@@ -60,6 +68,7 @@ export function resolveNATSOptions(options: NATSOptions | undefined): ResolvedNA
     timeout: duration("nats.timeout", given.timeout, 5_000),
     connectTimeout: duration("nats.connectTimeout", given.connectTimeout, 10_000),
     reconnectWait: duration("nats.reconnectWait", given.reconnectWait, 1_000),
+    prefetch: given.prefetch === undefined ? undefined : positiveInteger("nats.prefetch", given.prefetch, 1),
   };
 }
 

@@ -81,7 +81,7 @@ export interface NATSRouteSpec<T = unknown> {
   /**
    * Messages the route may hold unacknowledged: the consumer's `max_ack_pending` when weir creates
    * it, and the size of each pull. Bulks are at most this big.
-   * @defaultValue 128
+   * @defaultValue the app's `nats.prefetch`, else 128
    */
   prefetch?: number;
   /**
@@ -252,7 +252,11 @@ function deadLetterOption(value: unknown, hasRetry: boolean): ResolvedNATSDeadLe
 }
 
 /** Checks a NATS route at registration and applies its defaults. */
-export function normalizeNATSRoute(record: RouteRecord, appName: string): NATSRoute {
+export function normalizeNATSRoute(
+  record: RouteRecord,
+  appName: string,
+  appPrefetch: number = NATS_DEFAULTS.prefetch,
+): NATSRoute {
   const spec = record.spec as NATSRouteSpec;
   knownKeys("route", spec, SPEC_KEYS);
   const options = spec.options ?? {};
@@ -276,7 +280,7 @@ export function normalizeNATSRoute(record: RouteRecord, appName: string): NATSRo
     }
     subjects = spec.subjects.map((s, i) => nonEmptyString(`subjects[${i}]`, s));
   }
-  const prefetch = positiveInteger("prefetch", spec.prefetch, NATS_DEFAULTS.prefetch);
+  const prefetch = positiveInteger("prefetch", spec.prefetch, appPrefetch);
   const maxDeliver = spec.maxDeliver === undefined ? -1 : positiveInteger("maxDeliver", spec.maxDeliver, -1);
   const retry = retryOption(spec.retry);
   if (retry !== undefined && options.onException !== undefined) {

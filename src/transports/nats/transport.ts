@@ -62,7 +62,7 @@ export class NATSTransport implements Transport {
   }
 
   register(record: RouteRecord): void {
-    const route = normalizeNATSRoute(record, this.appName);
+    const route = normalizeNATSRoute(record, this.appName, this.options.prefetch);
     this.routes.set(record, route);
     this.consumers.push(new NATSRouteConsumer(route, () => this.port(), this.logger, this.instrumentation));
   }
@@ -90,7 +90,7 @@ export class NATSTransport implements Transport {
 
   /** The route `record` became when it was registered (weir/testing, describe). */
   routeOf(record: RouteRecord): NATSRoute {
-    return this.routes.get(record) ?? normalizeNATSRoute(record, this.appName);
+    return this.routes.get(record) ?? normalizeNATSRoute(record, this.appName, this.options.prefetch);
   }
 
   /** The route consumers, in registration order (weir/testing). */

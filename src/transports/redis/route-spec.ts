@@ -66,7 +66,7 @@ export interface RedisRouteSpec<T = unknown> {
   from?: "first" | "new";
   /**
    * Entries this route may hold unsettled (read, not acked yet); `bulkSize` is capped at it.
-   * @defaultValue 128
+   * @defaultValue the app's `redis.prefetch`, else 128
    */
   prefetch?: number;
   /**
@@ -170,7 +170,11 @@ function retryOption(value: unknown): RedisRoute["retry"] {
 }
 
 /** Checks a route and applies its defaults; throws `WEIR_ERR_INVALID_OPTION` for misuse. */
-export function normalizeRedisRoute(record: RouteRecord, appName: string): RedisRoute {
+export function normalizeRedisRoute(
+  record: RouteRecord,
+  appName: string,
+  appPrefetch: number = DEFAULT_PREFETCH,
+): RedisRoute {
   const spec = record.spec as RedisRouteSpec;
   knownKeys("route", spec, SPEC_KEYS);
   const options = spec.options ?? {};
@@ -186,7 +190,7 @@ export function normalizeRedisRoute(record: RouteRecord, appName: string): Redis
   if (spec.deadLetter !== undefined && typeof spec.deadLetter !== "boolean") {
     throw new InvalidOptionError("deadLetter", `must be a boolean, got ${String(spec.deadLetter)}`);
   }
-  const prefetch = positiveInteger("prefetch", spec.prefetch, DEFAULT_PREFETCH);
+  const prefetch = positiveInteger("prefetch", spec.prefetch, appPrefetch);
   const retry = retryOption(spec.retry);
   if (retry !== undefined && options.onException !== undefined) {
     // As on every transport: two answers to "what does a thrown error do" would leave one silently dead.

@@ -56,7 +56,7 @@ export class RedisTransport implements Transport {
   }
 
   register(record: RouteRecord): void {
-    const route = normalizeRedisRoute(record, this.appName);
+    const route = normalizeRedisRoute(record, this.appName, this.options.prefetch);
     const consumer = new RedisRouteConsumer(route, {
       link: this.link,
       commands: this.commands,
@@ -133,7 +133,8 @@ export class RedisTransport implements Transport {
   }
 
   describe(record: RouteRecord): RouteDescription {
-    const route: RedisRoute = this.byRecord.get(record)?.route ?? normalizeRedisRoute(record, this.appName);
+    const route: RedisRoute =
+      this.byRecord.get(record)?.route ?? normalizeRedisRoute(record, this.appName, this.options.prefetch);
     return {
       type: this.type,
       routes: record.routes,
@@ -155,7 +156,11 @@ export class RedisTransport implements Transport {
   asyncapi(builder: AsyncAPIBuilder, records: readonly RouteRecord[]): void {
     addRedisChannels(
       builder,
-      records.map((record) => this.byRecord.get(record)?.route ?? normalizeRedisRoute(record, this.appName)),
+      records.map(
+        (record) =>
+          this.byRecord.get(record)?.route ??
+          normalizeRedisRoute(record, this.appName, this.options.prefetch),
+      ),
       this.options.url,
     );
   }

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import { knownKeys, nonEmptyString } from "../../core/validate.js";
+import { knownKeys, nonEmptyString, positiveInteger } from "../../core/validate.js";
 
 /** AWS credentials, as the AWS SDK takes them. */
 export interface SQSCredentials {
@@ -26,17 +26,25 @@ export interface SQSOptions {
    * @defaultValue the AWS SDK's default credential chain (environment, shared files, instance role)
    */
   credentials?: SQSCredentials;
+  /**
+   * Messages a route may hold (received, not deleted or released) at once, for every `sqs` route that does not set its own
+   * `prefetch` (a route's own wins), as `amqp.prefetch` is for AMQP routes.
+   * @defaultValue a route's default, the larger of its `bulkSize` and 10
+   */
+  prefetch?: number;
 }
 
 export interface ResolvedSQSOptions {
   readonly endpoint: string | undefined;
   readonly region: string | undefined;
   readonly credentials: SQSCredentials | undefined;
+  /** The app's default for a route's `prefetch` (undefined: the route's own default). */
+  readonly prefetch: number | undefined;
 }
 
 /** Checks `sqs` once, when the App is built. */
 export function resolveSQSOptions(options: SQSOptions | undefined): ResolvedSQSOptions {
-  knownKeys("sqs", options, ["endpoint", "region", "credentials"]);
+  knownKeys("sqs", options, ["endpoint", "region", "credentials", "prefetch"]);
   // The app reads `WEIR_SQS_ENDPOINT` as the CLI does (and as NATS and Redis read theirs): with only
   // the variable set, both reach the same SQS. An empty variable is no endpoint.
   const fromEnv = options?.endpoint === undefined;
@@ -61,5 +69,7 @@ export function resolveSQSOptions(options: SQSOptions | undefined): ResolvedSQSO
     endpoint,
     region: region ?? (endpoint === undefined ? undefined : "us-east-1"),
     credentials,
+    prefetch:
+      options?.prefetch === undefined ? undefined : positiveInteger("sqs.prefetch", options.prefetch, 1),
   };
 }

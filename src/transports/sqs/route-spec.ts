@@ -58,7 +58,7 @@ export interface SQSRouteSpec<T = unknown> {
   /**
    * Messages the route holds unsettled (received, in a bulk or the handler). Receives of up to 10
    * run side by side until it is filled.
-   * @defaultValue `max(bulkSize, 10)`
+   * @defaultValue the app's `sqs.prefetch`, else `max(bulkSize, 10)`
    */
   prefetch?: number;
   /**
@@ -134,14 +134,18 @@ export function defaultDeadLetterQueue(queue: string): string {
 }
 
 /** Checks an SQS route at registration and applies its defaults. */
-export function normalizeSQSRoute(routes: readonly string[], spec: SQSRouteSpec): SQSRoute {
+export function normalizeSQSRoute(
+  routes: readonly string[],
+  spec: SQSRouteSpec,
+  appPrefetch?: number,
+): SQSRoute {
   knownKeys("route", spec, ROUTE_KEYS);
   const options = spec.options ?? {};
   knownKeys("options", options, OPTION_KEYS);
   knownKeys("retry", spec.retry, ["maxAttempts", "backoff"]);
   for (const queue of routes) nonEmptyString("queue", queue);
   const bulkSize = positiveInteger("bulkSize", options.bulkSize, 1);
-  const prefetch = positiveInteger("prefetch", spec.prefetch, Math.max(bulkSize, 10));
+  const prefetch = positiveInteger("prefetch", spec.prefetch, appPrefetch ?? Math.max(bulkSize, 10));
   const visibility =
     spec.visibilityTimeout === undefined
       ? undefined

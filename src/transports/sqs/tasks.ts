@@ -21,7 +21,7 @@ import type { SQSRouteSpec } from "./route-spec.js";
 export interface SQSTaskOptions<T = unknown> {
   /**
    * Messages the worker holds unsettled.
-   * @defaultValue 10
+   * @defaultValue the app's `sqs.prefetch`, else 10
    */
   prefetch?: number;
   /**

@@ -70,7 +70,7 @@ export class SQSTransport implements Transport {
 
   private normalize(record: RouteRecord): SQSRoute {
     const spec = record.spec as SQSRouteSpec;
-    const route = normalizeSQSRoute(record.routes, spec);
+    const route = normalizeSQSRoute(record.routes, spec, this.options.prefetch);
     return { ...route, timeout: handlerTimeoutOption("options.timeout", spec.options?.timeout) };
   }
 

@@ -1,6 +1,13 @@
 import { pino } from "pino";
 import { App } from "../../../app.js";
-import { dlqArguments, headerFlags, integerFlag, jsonArgument, parseArgs } from "../../../cli/args.js";
+import {
+  aliasFlag,
+  dlqArguments,
+  headerFlags,
+  integerFlag,
+  jsonArgument,
+  parseArgs,
+} from "../../../cli/args.js";
 import { loadEnvFile } from "../../../cli/env-file.js";
 import { CLIError, UsageError } from "../../../cli/errors.js";
 import { causes, print, say, scrub } from "../../../cli/output.js";
@@ -10,7 +17,7 @@ import { DEFAULT_NATS_SERVER, redactServer } from "../options.js";
 /** `weir publish --transport nats` and `weir dlq --transport nats` (registered in src/transport-commands.ts). */
 
 function serverOf(args: ReturnType<typeof parseArgs>): string {
-  return args.values.get("server") ?? process.env.WEIR_NATS_URL ?? DEFAULT_NATS_SERVER;
+  return aliasFlag(args, "server", "url") ?? process.env.WEIR_NATS_URL ?? DEFAULT_NATS_SERVER;
 }
 
 /** An App for one command: silent, bounded waits. */
@@ -41,7 +48,10 @@ function isConnectFailure(error: unknown): boolean {
 }
 
 export async function publishCommand(argv: readonly string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ["server", "timeout", "msg-id", "env-file"], repeated: ["header"] });
+  const args = parseArgs(argv, {
+    values: ["server", "url", "timeout", "message-id", "msg-id", "env-file"],
+    repeated: ["header"],
+  });
   if (args.positionals.length !== 2)
     throw new UsageError("WEIR_ERR_CLI_ARGUMENT", "expected publish --transport nats <subject> <json>");
   const [subject, text] = args.positionals as [string, string];
@@ -51,16 +61,16 @@ export async function publishCommand(argv: readonly string[]): Promise<number> {
   loadEnvFile(args.values.get("env-file"));
   const server = serverOf(args);
   const app = natsApp(server, timeout);
-  const msgID = args.values.get("msg-id");
+  const messageId = aliasFlag(args, "message-id", "msg-id");
   try {
     const ack = await app.nats.publish(body, {
       subject,
       timeout,
       ...(Object.keys(headers).length > 0 && { headers }),
-      ...(msgID !== undefined && { msgID }),
+      ...(messageId !== undefined && { messageId }),
     });
     say(
-      `published to ${subject}; stored in stream ${ack.stream} as #${ack.seq}${ack.duplicate ? " (a duplicate msg-id: dropped)" : ""}`,
+      `published to ${subject}; stored in stream ${ack.stream} as #${ack.seq}${ack.duplicate ? " (a duplicate message-id: dropped)" : ""}`,
     );
     return 0;
   } catch (error) {
@@ -77,7 +87,7 @@ function bodyText(letter: NATSDeadLetter): string {
 
 export async function dlqCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ["server", "limit", "grep", "timeout", "env-file", "dlq-stream", "dlq-subject"],
+    values: ["server", "url", "limit", "grep", "timeout", "env-file", "dlq-stream", "dlq-subject"],
     switches: ["json"],
   });
   const { action, source: stream } = dlqArguments(args, "stream", "dlq --transport nats");

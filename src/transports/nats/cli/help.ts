@@ -1,6 +1,6 @@
 /** `weir publish --transport nats --help` and `weir dlq --transport nats --help`: loaded without the transport. */
 
-const SERVER = `The server is --server, else WEIR_NATS_URL, else 127.0.0.1:4222.`;
+const SERVER = `The server is --server (or --url, its other name), else WEIR_NATS_URL, else 127.0.0.1:4222.`;
 
 export const NATS_PUBLISH_HELP = `Usage: weir publish --transport nats <subject> <json> [options]
 
@@ -9,9 +9,11 @@ ack); exits 1 when no stream captures <subject> (WEIR_ERR_NATS_NO_STREAM).
 
 Options:
   --header name=value    a header (repeatable)
-  --msg-id ID            Nats-Msg-Id: JetStream drops a second publish with this id
+  --message-id ID        Nats-Msg-Id: JetStream drops a second publish with this id
+                         (--msg-id ID: the former name, still accepted)
   --timeout ms           wait this long for the connection and the ack (default 10000)
   --server S             the NATS server (host:port or nats://host:port)
+  --url S                the same as --server (the name the other transports use)
   --env-file FILE        load environment variables (WEIR_NATS_URL, ...) from FILE first
 
 ${SERVER}
@@ -35,6 +37,7 @@ Options:
   --dlq-subject S    the route's deadLetter.subject
   --timeout ms       wait this long for the server (default 10000)
   --server S         the NATS server
+  --url S            the same as --server
   --env-file FILE    load environment variables (WEIR_NATS_URL, ...) from FILE first
 
 ${SERVER}

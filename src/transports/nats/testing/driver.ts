@@ -1,7 +1,7 @@
 import { withTimeout } from "../../../core/deadline.js";
 import type { TestDriverFactory, WaitOptions } from "../../../testing/driver.js";
 import { TestClientError } from "../../../testing/errors.js";
-import { encodeBody } from "../client.js";
+import { encodeBody, publishMessageId } from "../client.js";
 import type { NATSDeadLetter } from "../dead-letters.js";
 import type { NATSTransport } from "../transport.js";
 import { MemoryJetStream, type MemoryOutcome } from "./memory-port.js";
@@ -29,7 +29,13 @@ export interface TestNATS {
   publish(
     subject: string,
     body: unknown,
-    options?: WaitOptions & { headers?: Record<string, string>; msgID?: string },
+    options?: WaitOptions & {
+      headers?: Record<string, string>;
+      /** `Nats-Msg-Id`, as `app.nats.publish` takes it. */
+      messageId?: string;
+      /** @deprecated use messageId */
+      msgID?: string;
+    },
   ): Promise<NATSTestDelivery>;
   /** The dead letters of `stream`, as `app.nats.deadLetters` lists them. */
   deadLetters(stream: string): Promise<NATSDeadLetter[]>;
@@ -53,10 +59,11 @@ export const natsTestDriver: TestDriverFactory<NATSTransport> = {
     transport.usePort(memory);
     const api: TestNATS = {
       async publish(subject, body, options = {}) {
+        const messageId = publishMessageId(options);
         await context.start();
         const ack = await memory.publish(subject, encodeBody(body), {
           ...(options.headers === undefined ? {} : { headers: options.headers }),
-          ...(options.msgID === undefined ? {} : { msgID: options.msgID }),
+          ...(messageId === undefined ? {} : { msgID: messageId }),
         });
         const timeout = options.timeout ?? 10_000;
         const settled = await withTimeout(

@@ -1,4 +1,5 @@
 import {
+  aliasFlag,
   dlqArguments,
   headerFlags,
   integerFlag,
@@ -18,7 +19,7 @@ import { defaultDeadLetterQueue } from "../route-spec.js";
 
 function portOf(args: ParsedArgs): Promise<SQSPort> {
   loadEnvFile(args.values.get("env-file"));
-  const endpoint = args.values.get("endpoint") ?? process.env.WEIR_SQS_ENDPOINT;
+  const endpoint = aliasFlag(args, "endpoint", "url") ?? process.env.WEIR_SQS_ENDPOINT;
   const region = args.values.get("region");
   return awsPort(
     resolveSQSOptions({
@@ -31,7 +32,7 @@ function portOf(args: ParsedArgs): Promise<SQSPort> {
 /** `weir publish --transport sqs <queue> <json>`. */
 export async function publishCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ["endpoint", "region", "group", "dedup", "env-file"],
+    values: ["endpoint", "url", "region", "group", "dedup", "env-file"],
     repeated: ["header"],
   });
   if (args.positionals.length !== 2)
@@ -74,7 +75,7 @@ async function receiveAll(port: SQSPort, url: string, limit: number): Promise<SQ
 /** `weir dlq --transport sqs list|replay|purge <queue>`. */
 export async function dlqCommand(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ["endpoint", "region", "dlq", "limit", "env-file"],
+    values: ["endpoint", "url", "region", "dlq", "limit", "env-file"],
     switches: ["json"],
   });
   const { action, source: queue } = dlqArguments(args, "queue");

@@ -1,6 +1,6 @@
 /** `weir publish --transport sqs --help` and `weir dlq --transport sqs --help`: plain text. */
 
-const WHERE = `SQS is --endpoint (else WEIR_SQS_ENDPOINT, else AWS's) in --region (else AWS_REGION);
+const WHERE = `SQS is --endpoint (or --url, its other name; else WEIR_SQS_ENDPOINT, else AWS's) in --region (else AWS_REGION);
 credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, shared files, a role).`;
 
 export const SQS_PUBLISH_HELP = `Usage: weir publish --transport sqs <queue> <json> [options]
@@ -12,6 +12,7 @@ Options:
   --dedup D              MessageDeduplicationId (FIFO; default: a random one)
   --header name=value    a string message attribute (repeatable)
   --endpoint URL         the SQS endpoint (an emulator, a VPC endpoint)
+  --url URL              the same as --endpoint (the name the other transports use)
   --region R             the AWS region
   --env-file FILE        load environment variables first
 
@@ -31,6 +32,7 @@ Options:
   --limit N          list / replay at most N (default 100)
   --json             list: as JSON
   --endpoint URL     the SQS endpoint
+  --url URL          the same as --endpoint
   --region R         the AWS region
   --env-file FILE    load environment variables first
 
