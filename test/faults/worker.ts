@@ -6,19 +6,13 @@
  * Prints one line per event on stdout: `start <ids>` when a bulk enters the handler, `done <ids>`
  * when it leaves it, `ready` once consuming, `exit` after a clean stop.
  */
-import { pino } from "pino";
 import { App, RouteTypes } from "../../src/index.js";
-
-const env = (name: string, fallback?: string): string => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) throw new Error(`${name} is required`);
-  return value;
-};
+import { env, workerLogger } from "../helpers/worker-env.js";
 
 const delay = Number(env("HANDLER_DELAY_MS", "0"));
 const app = new App({
   name: env("APP_NAME"),
-  logger: pino({ level: process.env.WEIR_TEST_LOG ?? "silent" }, pino.destination(2)),
+  logger: workerLogger(),
   shutdownTimeout: Number(env("SHUTDOWN_TIMEOUT_MS", "30000")),
   amqp: {
     url: (process.env.WEIR_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672").split(","),

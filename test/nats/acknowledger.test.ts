@@ -8,8 +8,8 @@ import { NATSMessage } from "../../src/transports/nats/message.js";
 import { pullingConnection } from "../../src/transports/nats/nats-port.js";
 import type { JetStreamMessage } from "../../src/transports/nats/port.js";
 
-/** A JetStream message that writes down what it was answered (the wire is not what is tested here). */
-function message(seq: number, answers: string[]): NATSMessage {
+/** A JetStream message whose answers (`ack 1`, `nak 1`, `term 1`) go to `answer`. */
+function answering(seq: number, answer: (text: string) => void): NATSMessage {
   const raw: JetStreamMessage = {
     subject: "orders.new",
     data: new Uint8Array(),
@@ -17,12 +17,17 @@ function message(seq: number, answers: string[]): NATSMessage {
     redelivered: false,
     info: { deliveryCount: 1, stream: "orders" },
     headers: undefined,
-    ack: () => answers.push(`ack ${seq}`),
-    nak: () => answers.push(`nak ${seq}`),
-    term: () => answers.push(`term ${seq}`),
+    ack: () => answer(`ack ${seq}`),
+    nak: () => answer(`nak ${seq}`),
+    term: () => answer(`term ${seq}`),
     working: () => {},
   };
   return new NATSMessage(raw, "orders", {}, pino({ level: "silent" }));
+}
+
+/** A JetStream message that writes down what it was answered (the wire is not what is tested here). */
+function message(seq: number, answers: string[]): NATSMessage {
+  return answering(seq, (text) => answers.push(text));
 }
 
 describe("the NATS acknowledger", () => {
@@ -78,19 +83,7 @@ function batchingConnection() {
 
 /** A JetStream message whose answers are publishes on `connection` (as the client's are). */
 function wired(seq: number, connection: NatsConnection): NATSMessage {
-  const raw: JetStreamMessage = {
-    subject: "orders.new",
-    data: new Uint8Array(),
-    seq,
-    redelivered: false,
-    info: { deliveryCount: 1, stream: "orders" },
-    headers: undefined,
-    ack: () => connection.publish(`ack ${seq}`),
-    nak: () => connection.publish(`nak ${seq}`),
-    term: () => connection.publish(`term ${seq}`),
-    working: () => {},
-  };
-  return new NATSMessage(raw, "orders", {}, pino({ level: "silent" }));
+  return answering(seq, (text) => connection.publish(text));
 }
 
 describe("a pull loop's connection", () => {

@@ -5,19 +5,13 @@
  * it, `redelivered <ids>` for the entries of a bulk the group delivered before, `ready` once
  * consuming.
  */
-import { pino } from "pino";
 import { App, RouteTypes } from "../../src/index.js";
-
-const env = (name: string, fallback?: string): string => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) throw new Error(`${name} is required`);
-  return value;
-};
+import { env, workerLogger } from "../helpers/worker-env.js";
 
 const delay = Number(env("HANDLER_DELAY_MS", "0"));
 const app = new App({
   name: env("APP_NAME"),
-  logger: pino({ level: process.env.WEIR_TEST_LOG ?? "silent" }, pino.destination(2)),
+  logger: workerLogger(),
   shutdownTimeout: 10_000,
 });
 

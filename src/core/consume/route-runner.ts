@@ -189,8 +189,7 @@ export class RouteRunner<D extends Delivery> {
   /**
    * A route without a policy, called the runner's way: the handler, then every delivery settled by
    * its decision or the outcome, then `done`. The per-delivery hot path with `bulkSize` 1: one
-   * reaction on the handler's promise, no async frames between it and the settlement, and with
-   * `concurrency` 1 (one bulk in the handler at a time) no callbacks made per bulk either.
+   * reaction on the handler's promise, no async frames between it and the settlement.
    */
   private plainCall(bulk: D[], done: () => void): void {
     let calling: Promise<unknown>;
@@ -200,38 +199,16 @@ export class RouteRunner<D extends Delivery> {
       // A handler that throws before returning a promise fails like one that rejects.
       calling = Promise.reject(error);
     }
-    if (this.route.concurrency === 1 && this.soloDone === undefined) {
-      this.soloBulk = bulk;
-      this.soloDone = done;
-      calling.then(this.soloHandled, this.soloFailed);
-      return;
-    }
     calling.then(
-      () => this.handled(bulk, done),
+      () => this.settleThen(bulk, done, false, undefined),
       (error: unknown) => this.failed(bulk, done, error),
     );
   }
 
-  /** The bulk in the handler of a `concurrency: 1` route, and its `done`; see `plainCall`. */
-  private soloBulk: D[] | undefined;
-  private soloDone: (() => void) | undefined;
-  private readonly soloHandled = (): void => {
-    const { soloBulk: bulk, soloDone: done } = this;
-    // Cleared first: `done` starts the next bulk at once.
-    this.soloBulk = undefined;
-    this.soloDone = undefined;
-    this.handled(bulk!, done!);
-  };
-  private readonly soloFailed = (error: unknown): void => {
-    const { soloBulk: bulk, soloDone: done } = this;
-    this.soloBulk = undefined;
-    this.soloDone = undefined;
-    this.failed(bulk!, done!, error);
-  };
-
-  private handled(bulk: D[], done: () => void): void {
+  /** Settles a bulk as handled or failed, then frees its slot in the pipeline (even if settling threw). */
+  private settleThen(bulk: D[], done: () => void, failed: boolean, error: unknown): void {
     try {
-      this.settlePlain(bulk, false, undefined);
+      this.settlePlain(bulk, failed, error);
     } finally {
       done();
     }
@@ -241,11 +218,7 @@ export class RouteRunner<D extends Delivery> {
   private failed(bulk: D[], done: () => void, error: unknown): void {
     const afterFailure = this.afterFailure;
     if (afterFailure === undefined) {
-      try {
-        this.settlePlain(bulk, true, error);
-      } finally {
-        done();
-      }
+      this.settleThen(bulk, done, true, error);
       return;
     }
     let rerunning: Promise<void>;
@@ -255,14 +228,8 @@ export class RouteRunner<D extends Delivery> {
       rerunning = Promise.reject(rerunError);
     }
     rerunning.then(
-      () => this.handled(bulk, done),
-      (finalError: unknown) => {
-        try {
-          this.settlePlain(bulk, true, finalError);
-        } finally {
-          done();
-        }
-      },
+      () => this.settleThen(bulk, done, false, undefined),
+      (finalError: unknown) => this.settleThen(bulk, done, true, finalError),
     );
   }
 
