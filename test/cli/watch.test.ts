@@ -52,7 +52,8 @@ describe("weir run --watch / --env-file (a development loop, issue 13)", () => {
       writeFileSync(join(dir, "helper.ts"), "export const answer = 42;\n");
       await waitFor(() => weir.logs("greeting").length === 3, 20_000, "the restart after helper.ts appeared");
       expect(weir.stderr).toMatch(/helper\.ts changed: restarting/);
-
+      // The greeting can come before the start has finished: stop only a worker that is up.
+      await waitFor(() => sequence(weir).length === 5, 20_000, "the third start");
       weir.kill("SIGTERM");
       expect(await weir.exited).toEqual({ code: 0, signal: null });
       // Each worker stopped (drained) before the next one started.
