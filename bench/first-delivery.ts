@@ -6,7 +6,10 @@
  * when the handler (raw: the consume callback) sees it, which counts from the process's start, so
  * Node's own boot is in both.
  *
- *   npm run bench:first-delivery -- [--runs 10]
+ *   npm run bench:first-delivery -- [--runs 10] [--baseline /path/to/other/dist/index.js]
+ *
+ * With `--baseline`, a second weir build (another checkout's dist/) runs too, alternated with the
+ * other two (raw, weir, baseline, raw...), so one run compares two builds on the same machine state.
  *
  * Target: weir ≤ 1.2× raw (medians). Needs `npm run build` and RabbitMQ on 127.0.0.1:5672.
  */
@@ -55,7 +58,11 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-async function once(side: "raw" | "weir", channel: amqp.Channel, entry: string): Promise<number> {
+async function once(
+  side: "raw" | "weir" | "baseline",
+  channel: amqp.Channel,
+  entry: string,
+): Promise<number> {
   const queue = `weir-bench.first.${side}.${randomUUID().slice(0, 8)}`;
   await channel.assertQueue(queue, { durable: false });
   channel.sendToQueue(queue, Buffer.from(JSON.stringify({ id: 1 })), { contentType: "application/json" });
@@ -83,12 +90,16 @@ async function main(): Promise<void> {
   const dist = join(ROOT, "dist/index.js");
   if (!existsSync(dist)) throw new Error("dist/ is missing: run `npm run build` first");
   const entry = pathToFileURL(dist).href;
+  const baselineAt = process.argv.indexOf("--baseline");
+  const baseline = baselineAt === -1 ? undefined : pathToFileURL(process.argv[baselineAt + 1] ?? "").href;
   const model = await amqp.connect(URL);
   const channel = await model.createChannel();
-  const times = { raw: [] as number[], weir: [] as number[] };
+  const times = { raw: [] as number[], weir: [] as number[], baseline: [] as number[] };
+  const sides = baseline === undefined ? (["raw", "weir"] as const) : (["raw", "weir", "baseline"] as const);
   try {
     for (let i = 0; i < runs; i++) {
-      for (const side of ["raw", "weir"] as const) times[side].push(await once(side, channel, entry));
+      for (const side of sides)
+        times[side].push(await once(side, channel, side === "baseline" ? baseline! : entry));
     }
   } finally {
     await model.close();
@@ -99,6 +110,13 @@ async function main(): Promise<void> {
   console.log(`  raw amqplib  ${raw.toFixed(0)} ms  (${times.raw.map((t) => t.toFixed(0)).join(", ")})`);
   console.log(`  weir (dist)  ${weir.toFixed(0)} ms  (${times.weir.map((t) => t.toFixed(0)).join(", ")})`);
   console.log(`  weir / raw   ${(weir / raw).toFixed(2)}× (target ≤ 1.2×)`);
+  if (baseline !== undefined) {
+    const other = median(times.baseline);
+    console.log(
+      `  baseline     ${other.toFixed(0)} ms  (${times.baseline.map((t) => t.toFixed(0)).join(", ")})`,
+    );
+    console.log(`  baseline / raw ${(other / raw).toFixed(2)}×`);
+  }
 }
 
 await main();
