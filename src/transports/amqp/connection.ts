@@ -252,6 +252,7 @@ export class VhostConnection {
         const connect = this.options.connect ?? amqplibConnect;
         const model = await connect(target.connectUrl, {
           clientProperties: { connection_name: this.nameOn(target) },
+          noDelay: this.options.noDelay,
         });
         if (this.closed) {
           await model.close().catch(() => {});

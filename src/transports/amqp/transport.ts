@@ -134,6 +134,7 @@ const AMQP_OPTION_KEYS = [
   "hostSelection",
   "prefetch",
   "heartbeat",
+  "noDelay",
   "reconnect",
   "onConnectionError",
   "publishTimeout",
@@ -204,6 +205,8 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
   if (!Number.isInteger(heartbeat) || heartbeat < 0) {
     throw new InvalidOptionError("amqp.heartbeat", "must be a whole number of seconds >= 0");
   }
+  const noDelay = options.noDelay ?? true;
+  if (typeof noDelay !== "boolean") throw new InvalidOptionError("amqp.noDelay", "must be true or false");
   const floor = duration("amqp.reconnect.floor", options.reconnect?.floor, 100);
   const ceiling = duration("amqp.reconnect.ceiling", options.reconnect?.ceiling, 30_000);
   if (ceiling < floor) throw new InvalidOptionError("amqp.reconnect.ceiling", "must be >= floor");
@@ -218,6 +221,7 @@ function resolveOptions(options: AMQPOptions, context: TransportContext): Resolv
     hostSelection,
     prefetch: positiveInteger("amqp.prefetch", options.prefetch, 128),
     heartbeat,
+    noDelay,
     reconnectFloor: floor,
     reconnectCeiling: ceiling,
     maxAttempts,
