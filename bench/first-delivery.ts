@@ -6,10 +6,12 @@
  * when the handler (raw: the consume callback) sees it, which counts from the process's start, so
  * Node's own boot is in both.
  *
- *   npm run bench:first-delivery -- [--runs 10] [--baseline /path/to/other/dist/index.js]
+ *   npm run bench:first-delivery -- [--runs 10] [--baseline /path/to/other/dist/index.js] [--raw-nodelay]
  *
  * With `--baseline`, a second weir build (another checkout's dist/) runs too, alternated with the
  * other two (raw, weir, baseline, raw...), so one run compares two builds on the same machine state.
+ * With `--raw-nodelay`, a raw script that sets TCP_NODELAY (`noDelay: true`, weir's default since
+ * `amqp.noDelay`) runs too: what a hand-written worker gets with the same socket.
  *
  * Target: weir ≤ 1.2× raw (medians). Needs `npm run build` and RabbitMQ on 127.0.0.1:5672.
  */
@@ -29,7 +31,7 @@ const URL = process.env.WEIR_BENCH_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const RAW = `
 import { createRequire } from "node:module";
 const amqp = createRequire(process.env.ROOT + "/package.json")("amqplib");
-const model = await amqp.connect(process.env.URL);
+const model = await amqp.connect(process.env.URL, { noDelay: process.env.NO_DELAY === "1" });
 const channel = await model.createChannel();
 await channel.prefetch(128);
 await channel.consume(process.env.QUEUE, (message) => {
@@ -52,27 +54,34 @@ app.route([process.env.QUEUE], { type: RouteTypes.AMQP }, async () => {
 await app.start();
 `;
 
+/** raw amqplib, weir's dist/, another build (`--baseline`), raw amqplib with TCP_NODELAY (`--raw-nodelay`). */
+type Side = "raw" | "weir" | "baseline" | "rawNoDelay";
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-async function once(
-  side: "raw" | "weir" | "baseline",
-  channel: amqp.Channel,
-  entry: string,
-): Promise<number> {
+async function once(side: Side, channel: amqp.Channel, entry: string): Promise<number> {
   const queue = `weir-bench.first.${side}.${randomUUID().slice(0, 8)}`;
   await channel.assertQueue(queue, { durable: false });
   channel.sendToQueue(queue, Buffer.from(JSON.stringify({ id: 1 })), { contentType: "application/json" });
   try {
     const { stdout } = await run(
       process.execPath,
-      ["--input-type=module", "-e", side === "raw" ? RAW : WEIR],
+      ["--input-type=module", "-e", side === "raw" || side === "rawNoDelay" ? RAW : WEIR],
       {
         cwd: ROOT,
-        env: { ...process.env, ROOT, URL, QUEUE: queue, ENTRY: entry, WEIR_LOG_LEVEL: "silent" },
+        env: {
+          ...process.env,
+          ROOT,
+          URL,
+          QUEUE: queue,
+          ENTRY: entry,
+          WEIR_LOG_LEVEL: "silent",
+          NO_DELAY: side === "rawNoDelay" ? "1" : "0",
+        },
         timeout: 30_000,
       },
     );
@@ -94,12 +103,15 @@ async function main(): Promise<void> {
   const baseline = baselineAt === -1 ? undefined : pathToFileURL(process.argv[baselineAt + 1] ?? "").href;
   const model = await amqp.connect(URL);
   const channel = await model.createChannel();
-  const times = { raw: [] as number[], weir: [] as number[], baseline: [] as number[] };
-  const sides = baseline === undefined ? (["raw", "weir"] as const) : (["raw", "weir", "baseline"] as const);
+  const times: Record<Side, number[]> = { raw: [], weir: [], baseline: [], rawNoDelay: [] };
+  const sides: Side[] = ["raw", "weir"];
+  if (baseline !== undefined) sides.push("baseline");
+  if (process.argv.includes("--raw-nodelay")) sides.push("rawNoDelay");
   try {
     for (let i = 0; i < runs; i++) {
-      for (const side of sides)
+      for (const side of sides) {
         times[side].push(await once(side, channel, side === "baseline" ? baseline! : entry));
+      }
     }
   } finally {
     await model.close();
@@ -116,6 +128,13 @@ async function main(): Promise<void> {
       `  baseline     ${other.toFixed(0)} ms  (${times.baseline.map((t) => t.toFixed(0)).join(", ")})`,
     );
     console.log(`  baseline / raw ${(other / raw).toFixed(2)}×`);
+  }
+  if (sides.includes("rawNoDelay")) {
+    const other = median(times.rawNoDelay);
+    console.log(
+      `  raw, noDelay  ${other.toFixed(0)} ms  (${times.rawNoDelay.map((t) => t.toFixed(0)).join(", ")})`,
+    );
+    console.log(`  weir / raw with noDelay ${(weir / other).toFixed(2)}×`);
   }
 }
 

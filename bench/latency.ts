@@ -79,7 +79,11 @@ async function child(side: Side, queue: string, n: number, warm: number): Promis
     });
     stop = () => model.close();
   } else {
-    const app = new App({ name: "weir-bench-latency", logger: pino({ level: "warn" }), amqp: { url: URL } });
+    const app = new App({
+      name: "weir-bench-latency",
+      logger: pino({ level: "warn" }),
+      amqp: { url: URL, noDelay: process.env.WEIR_BENCH_NODELAY !== "0" },
+    });
     app.route(
       [queue],
       {

@@ -5,6 +5,13 @@
 
 export const BENCH_URL = process.env.WEIR_BENCH_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 
+/**
+ * weir's `amqp.noDelay` in the weir runners: its default (`true`), or `false` with
+ * WEIR_BENCH_NODELAY=0, to tell what TCP_NODELAY changes from what weir's code does (the raw
+ * runners keep amqplib's socket, Nagle's algorithm on).
+ */
+export const WEIR_NO_DELAY = process.env.WEIR_BENCH_NODELAY !== "0";
+
 /** Every queue the harness creates starts with this, so it deletes nothing it did not create. */
 export const QUEUE_PREFIX = "weir-bench.";
 

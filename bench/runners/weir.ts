@@ -4,7 +4,14 @@
  */
 import { pino } from "pino";
 import { type AMQPMessage, App, RouteTypes } from "../../src/index.js";
-import { BENCH_URL, benchBody, type ConsumeSpec, type PublishSpec, type RunResult } from "../lib/spec.js";
+import {
+  BENCH_URL,
+  benchBody,
+  type ConsumeSpec,
+  type PublishSpec,
+  type RunResult,
+  WEIR_NO_DELAY,
+} from "../lib/spec.js";
 import { instrumentConsumers, Probe, parseSpec, report, waitForGo, watchdog } from "./probe.js";
 
 interface Body {
@@ -20,7 +27,7 @@ async function consume(spec: ConsumeSpec): Promise<RunResult> {
   const app = new App({
     name: APP_NAME,
     logger: pino({ level: "silent" }),
-    amqp: { url: BENCH_URL, prefetch: spec.prefetch },
+    amqp: { url: BENCH_URL, prefetch: spec.prefetch, noDelay: WEIR_NO_DELAY },
   });
   let count = 0;
   let sum = 0;
@@ -48,7 +55,11 @@ async function consume(spec: ConsumeSpec): Promise<RunResult> {
 
 async function publish(spec: PublishSpec): Promise<RunResult> {
   const probe = new Probe(spec);
-  const app = new App({ name: APP_NAME, logger: pino({ level: "silent" }), amqp: { url: BENCH_URL } });
+  const app = new App({
+    name: APP_NAME,
+    logger: pino({ level: "silent" }),
+    amqp: { url: BENCH_URL, noDelay: WEIR_NO_DELAY },
+  });
   await app.start();
   // weir opens its publish channel on the first publish; open it outside the measured window (a
   // publish to no queue, so not mandatory).
