@@ -34,7 +34,11 @@ afterEach(async () => {
 /** Starts an app with one route and one publish (so both its connections are open); returns the sockets it opened. */
 async function socketsOf(amqp: { noDelay?: boolean }): Promise<Socket[]> {
   const before = new Set(brokerSockets());
-  const app = new App({ name: uniqueName("nodelay"), logger: silentLogger, amqp: { url: AMQP_URL, ...amqp } });
+  const app = new App({
+    name: uniqueName("nodelay"),
+    logger: silentLogger,
+    amqp: { url: AMQP_URL, ...amqp },
+  });
   apps.push(app);
   const queue = uniqueName("nodelay");
   app.route([queue], { type: RouteTypes.AMQP, declare: { autoDelete: true } }, async () => {});
