@@ -79,7 +79,9 @@ export interface NATSRouteSpec<T = unknown> {
    * Redis routes. Without it, a missing stream fails `start()` with `WEIR_ERR_NATS_STREAM_NOT_FOUND`.
    * Throws `WEIR_ERR_INVALID_OPTION` at `app.route` when it is not a boolean, when it is `false` with
    * `subjects` (they create the stream), and when the default subjects would capture a dead-letter
-   * subject (a stream named `weir`, or a `deadLetter.subject` of `<stream>` or under `<stream>.`).
+   * subject (a stream named `weir`, or a `deadLetter.subject` of `<stream>` or under `<stream>.`),
+   * and when another route of the app declares one of its streams with other subjects. Several
+   * routes (and workers) may declare one stream with the same subjects.
    * @defaultValue true with `subjects`, else false: the streams must exist
    */
   declare?: boolean;
