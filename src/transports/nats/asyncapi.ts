@@ -1,10 +1,10 @@
 import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import type { RouteRecord } from "../../core/transport.js";
-import type { NATSRoute, NATSRouteSpec } from "./route-spec.js";
+import { declaredSubjectsOf, type NATSRoute, type NATSRouteSpec } from "./route-spec.js";
 
 /**
  * A `nats` server per configured server, and per route and stream a channel (its address: the
- * route's filter subject, else its stream's subjects when the route declares them, else null) with
+ * route's filter subject, else its stream's one subject when the route declares it, else null) with
  * a `receive` operation and the `nats` operation binding (AsyncAPI's NATS bindings have no channel
  * or server fields; JetStream's stream and durable consumer are told in the descriptions).
  */
@@ -38,12 +38,13 @@ export function addNATSChannels(
         "application/json",
         `A message of the stream ${stream}.`,
       );
-      const address = route.subject ?? (route.subjects?.length === 1 ? route.subjects[0]! : null);
+      const subjects = declaredSubjectsOf(route, stream);
+      const address = route.subject ?? (subjects?.length === 1 ? subjects[0]! : null);
       builder.document.channels[channelId] = {
         address,
         title: `JetStream stream ${stream}`,
         description: `Stream ${stream}${route.subject === undefined ? "" : `, filter subject ${route.subject}`}${
-          route.subjects === undefined ? "" : `, subjects ${route.subjects.join(", ")}`
+          subjects === undefined ? "" : `, subjects ${subjects.join(", ")}`
         }; durable pull consumer ${route.consumer}.`,
         servers: serverRefs,
         messages: { [messageId]: { $ref: `#/components/messages/${messageId}` } },

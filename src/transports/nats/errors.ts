@@ -11,14 +11,15 @@ export class NATSConnectError extends ConnectionError {
 }
 
 /**
- * `WEIR_ERR_NATS_STREAM_NOT_FOUND`: a route's stream does not exist and the route has no `subjects`
- * to create it with. Create it (`nats stream add`) or give the route `subjects`.
+ * `WEIR_ERR_NATS_STREAM_NOT_FOUND`: a route's stream does not exist and the route does not declare
+ * it. Create it (`nats stream add`), or give the route `declare: true` (or `subjects`) so weir
+ * creates it.
  */
 export class NATSStreamNotFoundError extends StartError {
   constructor(readonly stream: string) {
     super(
       "WEIR_ERR_NATS_STREAM_NOT_FOUND",
-      `the JetStream stream "${stream}" does not exist (create it, or give the route "subjects" so weir creates it)`,
+      `the JetStream stream "${stream}" does not exist: create it, or give the route declare: true so weir creates it (with the subjects ${stream} and ${stream}.>, or the route's subjects)`,
     );
   }
 }

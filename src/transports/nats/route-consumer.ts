@@ -13,7 +13,7 @@ import { NATSConsumerError, NATSStreamNotFoundError } from "./errors.js";
 import { NATSForwarding } from "./forwarding.js";
 import { NATSMessage } from "./message.js";
 import type { Consumption, JetStreamMessage, NATSPort } from "./port.js";
-import type { NATSRoute } from "./route-spec.js";
+import { declaredSubjectsOf, type NATSRoute } from "./route-spec.js";
 
 const UTF8 = new TextDecoder();
 
@@ -189,7 +189,8 @@ export class NATSRouteConsumer {
   private async prepare(port: NATSPort, stream: string): Promise<void> {
     const { route } = this;
     try {
-      if (route.subjects !== undefined) await port.ensureStream(stream, route.subjects);
+      const subjects = declaredSubjectsOf(route, stream);
+      if (subjects !== undefined) await port.ensureStream(stream, subjects);
       else if (!(await port.streamExists(stream))) throw new NATSStreamNotFoundError(stream);
       await port.ensureConsumer(stream, {
         durable: route.consumer,

@@ -72,10 +72,23 @@ export interface NATSRouteSpec<T = unknown> {
    */
   consumer?: string;
   /**
-   * Creates each stream with these subjects when it does not exist (file storage, limits
-   * retention). An existing stream is used as it is. Without it, a missing stream fails `start()`
-   * with `WEIR_ERR_NATS_STREAM_NOT_FOUND`.
-   * @defaultValue undefined: the streams must exist
+   * `true`: weir creates each of the route's streams at start when it does not exist (file storage,
+   * limits retention), capturing `subjects`, else `<stream>` and `<stream>.>` (so a publish to
+   * `<stream>` or `<stream>.anything` lands in it; weir's dead-letter subjects `weir.dlq.<stream>` are
+   * outside both). An existing stream is used as it is. The same route option as on AMQP, SQS and
+   * Redis routes. Without it, a missing stream fails `start()` with `WEIR_ERR_NATS_STREAM_NOT_FOUND`.
+   * Throws `WEIR_ERR_INVALID_OPTION` at `app.route` when it is not a boolean, when it is `false` with
+   * `subjects` (they create the stream), and when the default subjects would capture a dead-letter
+   * subject (a stream named `weir`, or a `deadLetter.subject` of `<stream>` or under `<stream>.`),
+   * and when another route of the app declares one of its streams with other subjects. Several
+   * routes (and workers) may declare one stream with the same subjects.
+   * @defaultValue true with `subjects`, else false: the streams must exist
+   */
+  declare?: boolean;
+  /**
+   * The subjects weir creates each missing stream with (implies `declare: true`). An existing
+   * stream is used as it is.
+   * @defaultValue `<stream>` and `<stream>.>` with `declare: true`; else undefined: the streams must exist
    */
   subjects?: readonly string[];
   /**
@@ -135,6 +148,9 @@ export interface NATSRoute {
   readonly streams: readonly string[];
   readonly subject: string | undefined;
   readonly consumer: string;
+  /** weir creates missing streams (`declare`, or implied by `subjects`). */
+  readonly declare: boolean;
+  /** The subjects the route gave; undefined: `<stream>` and `<stream>.>` when it declares. */
   readonly subjects: readonly string[] | undefined;
   readonly prefetch: number;
   readonly ackWait: number;
@@ -158,6 +174,7 @@ const SPEC_KEYS = [
   "type",
   "subject",
   "consumer",
+  "declare",
   "subjects",
   "prefetch",
   "ackWait",
@@ -182,6 +199,17 @@ export function deadLetterStreamOf(stream: string, deadLetter: ResolvedNATSDeadL
 /** The subject dead letters of `stream` are published to. */
 export function deadLetterSubjectOf(stream: string, deadLetter: ResolvedNATSDeadLetter | undefined): string {
   return deadLetter?.subject ?? `weir.dlq.${stream}`;
+}
+
+/** The subjects weir creates `stream` with when it is missing; undefined when the route does not declare it. */
+export function declaredSubjectsOf(route: NATSRoute, stream: string): readonly string[] | undefined {
+  if (!route.declare) return undefined;
+  return route.subjects ?? [stream, `${stream}.>`];
+}
+
+/** True when a stream capturing `<stream>` and `<stream>.>` would capture `subject` too. */
+function underStream(stream: string, subject: string): boolean {
+  return subject === stream || subject.startsWith(`${stream}.`);
 }
 
 /** The default durable name: the app's name, plus the filter subject, in JetStream's alphabet. */
@@ -251,6 +279,47 @@ function deadLetterOption(value: unknown, hasRetry: boolean): ResolvedNATSDeadLe
   };
 }
 
+function declareOption(value: unknown, hasSubjects: boolean): boolean {
+  if (value === undefined) return hasSubjects;
+  if (typeof value !== "boolean") {
+    throw new InvalidOptionError("declare", `must be a boolean, got ${JSON.stringify(value)}`);
+  }
+  if (!value && hasSubjects) {
+    throw new InvalidOptionError(
+      "declare",
+      "`subjects` are what weir creates a missing stream with: remove declare: false to create it, or subjects to use an existing stream only",
+    );
+  }
+  return value;
+}
+
+/**
+ * The default subjects of a declared stream (`<stream>`, `<stream>.>`) must not capture a
+ * dead-letter subject: JetStream refuses a second stream on subjects a stream already captures,
+ * and the dead letters would land in the stream they left.
+ */
+function refuseCapturedDeadLetters(
+  streams: readonly string[],
+  deadLetter: ResolvedNATSDeadLetter | undefined,
+): void {
+  for (const stream of streams) {
+    if (stream === "weir") {
+      throw new InvalidOptionError(
+        "routes",
+        'declare: true would create the stream "weir" with the subjects weir and weir.>, which capture weir\'s dead-letter subjects weir.dlq.<stream>: name the stream otherwise, or give the route subjects',
+      );
+    }
+    if (deadLetter === undefined) continue;
+    const subject = deadLetterSubjectOf(stream, deadLetter);
+    if (underStream(stream, subject)) {
+      throw new InvalidOptionError(
+        "deadLetter.subject",
+        `${JSON.stringify(subject)} is one of the subjects declare: true creates the stream "${stream}" with (${stream}, ${stream}.>): dead letters would land in the stream they left; pick a subject outside them (the default is weir.dlq.${stream})`,
+      );
+    }
+  }
+}
+
 /** Checks a NATS route at registration and applies its defaults. */
 export function normalizeNATSRoute(
   record: RouteRecord,
@@ -280,6 +349,7 @@ export function normalizeNATSRoute(
     }
     subjects = spec.subjects.map((s, i) => nonEmptyString(`subjects[${i}]`, s));
   }
+  const declare = declareOption(spec.declare, subjects !== undefined);
   const prefetch = positiveInteger("prefetch", spec.prefetch, appPrefetch);
   const maxDeliver = spec.maxDeliver === undefined ? -1 : positiveInteger("maxDeliver", spec.maxDeliver, -1);
   const retry = retryOption(spec.retry);
@@ -290,6 +360,8 @@ export function normalizeNATSRoute(
       "a route with `retry` retries thrown errors; remove onException (or retry)",
     );
   }
+  const deadLetter = deadLetterOption(spec.deadLetter, retry !== undefined);
+  if (declare && subjects === undefined) refuseCapturedDeadLetters(streams, deadLetter);
   // A bulk above the prefetch could never fill (JetStream stops delivering at max_ack_pending).
   const bulkSize = Math.min(positiveInteger("bulkSize", options.bulkSize, BULK_DEFAULTS.bulkSize), prefetch);
   return {
@@ -297,6 +369,7 @@ export function normalizeNATSRoute(
     streams,
     subject,
     consumer,
+    declare,
     subjects,
     prefetch,
     ackWait: duration("ackWait", spec.ackWait, NATS_DEFAULTS.ackWait, 1_000),
@@ -308,7 +381,7 @@ export function normalizeNATSRoute(
     onSuccess: action("onSuccess", options.onSuccess, Actions.ACK),
     onException: action("onException", options.onException, Actions.REQUEUE),
     retry,
-    deadLetter: deadLetterOption(spec.deadLetter, retry !== undefined),
+    deadLetter,
     once: onceOption<NATSMessage>(spec.once),
     schema: schemaOption("schema", spec.schema),
     handler: record.handler as NATSHandler,

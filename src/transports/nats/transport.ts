@@ -1,6 +1,7 @@
 import type { AsyncAPIBuilder } from "../../core/asyncapi-builder.js";
 import { RouteTypes } from "../../core/constants.js";
 import type { Deadline } from "../../core/deadline.js";
+import { InvalidOptionError } from "../../core/errors.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
@@ -17,7 +18,7 @@ import { NatsJsPort } from "./nats-port.js";
 import { type NATSOptions, type ResolvedNATSOptions, redactServer, resolveNATSOptions } from "./options.js";
 import type { NATSPort } from "./port.js";
 import { NATSRouteConsumer } from "./route-consumer.js";
-import { deadLetterStreamOf, type NATSRoute, normalizeNATSRoute } from "./route-spec.js";
+import { deadLetterStreamOf, declaredSubjectsOf, type NATSRoute, normalizeNATSRoute } from "./route-spec.js";
 
 /**
  * The NATS JetStream transport: one connection per app (routes and `app.nats.publish`), a durable
@@ -63,8 +64,30 @@ export class NATSTransport implements Transport {
 
   register(record: RouteRecord): void {
     const route = normalizeNATSRoute(record, this.appName, this.options.prefetch);
+    this.refuseOtherSubjects(route);
     this.routes.set(record, route);
     this.consumers.push(new NATSRouteConsumer(route, () => this.port(), this.logger, this.instrumentation));
+  }
+
+  /**
+   * Two routes declaring one stream with different subjects: whichever starts first would create
+   * it, and the other's subjects would silently not be captured.
+   */
+  private refuseOtherSubjects(route: NATSRoute): void {
+    for (const stream of route.streams) {
+      const wanted = declaredSubjectsOf(route, stream);
+      if (wanted === undefined) continue;
+      for (const consumer of this.consumers) {
+        const other = consumer.route;
+        if (!other.streams.includes(stream)) continue;
+        const declared = declaredSubjectsOf(other, stream);
+        if (declared === undefined || declared.join(" ") === wanted.join(" ")) continue;
+        throw new InvalidOptionError(
+          route.subjects === undefined ? "declare" : "subjects",
+          `another route declares the stream "${stream}" with the subjects ${declared.join(", ")}, this one with ${wanted.join(", ")}: give both the same subjects`,
+        );
+      }
+    }
   }
 
   needed(): boolean {
@@ -129,6 +152,12 @@ export class NATSTransport implements Transport {
         prefetch: route.prefetch,
         bulkSize: route.bulkSize,
         ackWait: route.ackWait,
+        declare: route.declare ? true : undefined,
+        subjects: !route.declare
+          ? undefined
+          : route.streams.length === 1
+            ? declaredSubjectsOf(route, route.streams[0]!)?.join(",")
+            : (route.subjects?.join(",") ?? "<stream>,<stream>.>"),
         retry: route.retry?.maxAttempts,
         deadLetter:
           route.deadLetter === undefined

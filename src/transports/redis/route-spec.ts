@@ -46,6 +46,14 @@ export interface RedisRetryOptions {
 export interface RedisRouteSpec<T = unknown> {
   type: typeof RouteTypes.REDIS;
   /**
+   * Accepted for one route spec on every broker (AMQP, SQS and NATS routes create what they read
+   * with it): a Redis route always declares, the group is created at start with `MKSTREAM` and a
+   * stream comes into being with its first write. Throws `WEIR_ERR_INVALID_OPTION` at `app.route`
+   * for `false` (there is nothing to leave undeclared) and for a value that is not a boolean.
+   * @defaultValue true (the only value)
+   */
+  declare?: boolean;
+  /**
    * The consumer group (created at start when missing, with `MKSTREAM`). Every worker of the group
    * shares the streams' entries; another group gets every entry too.
    * @defaultValue the app's `name`
@@ -123,6 +131,7 @@ export const DLQ_SUFFIX = ".dlq";
 
 const SPEC_KEYS = [
   "type",
+  "declare",
   "group",
   "consumer",
   "from",
@@ -169,6 +178,18 @@ function retryOption(value: unknown): RedisRoute["retry"] {
   return { maxAttempts: positiveInteger("retry.maxAttempts", given.maxAttempts, 5), backoff };
 }
 
+/** `declare` is what a Redis route always does: `true` (or nothing) only. */
+function declareOption(value: unknown): void {
+  if (value === undefined || value === true) return;
+  if (value === false) {
+    throw new InvalidOptionError(
+      "declare",
+      "a Redis route cannot leave its stream undeclared: Redis creates a stream on its first write and weir creates the consumer group at start (XGROUP CREATE ... MKSTREAM); remove declare: false",
+    );
+  }
+  throw new InvalidOptionError("declare", `must be true, got ${JSON.stringify(value)}`);
+}
+
 /** Checks a route and applies its defaults; throws `WEIR_ERR_INVALID_OPTION` for misuse. */
 export function normalizeRedisRoute(
   record: RouteRecord,
@@ -187,6 +208,7 @@ export function normalizeRedisRoute(
   if (spec.from !== undefined && spec.from !== "first" && spec.from !== "new") {
     throw new InvalidOptionError("from", `must be "first" or "new", got ${JSON.stringify(spec.from)}`);
   }
+  declareOption(spec.declare);
   if (spec.deadLetter !== undefined && typeof spec.deadLetter !== "boolean") {
     throw new InvalidOptionError("deadLetter", `must be a boolean, got ${String(spec.deadLetter)}`);
   }

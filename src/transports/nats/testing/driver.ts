@@ -3,6 +3,7 @@ import type { TestDriverFactory, WaitOptions } from "../../../testing/driver.js"
 import { TestClientError } from "../../../testing/errors.js";
 import { encodeBody, publishMessageId } from "../client.js";
 import type { NATSDeadLetter } from "../dead-letters.js";
+import { declaredSubjectsOf } from "../route-spec.js";
 import type { NATSTransport } from "../transport.js";
 import { MemoryJetStream, type MemoryOutcome } from "./memory-port.js";
 
@@ -23,7 +24,8 @@ export interface TestNATS {
    * Publishes `body` (JSON) to `subject` in memory, starts the app if needed, and resolves once a
    * route has settled it for good (acked or terminated; retries are waited for). Rejects with
    * `WEIR_ERR_NATS_NO_STREAM` when no stream captures the subject (each route's stream captures its
-   * `subjects`, else its `subject`, else `<stream>.>`), and `WEIR_ERR_TEST_TIMEOUT` when it is not
+   * `subjects`, else `<stream>` and `<stream>.>` with `declare: true`, else its `subject`, else
+   * `<stream>.>`), and `WEIR_ERR_TEST_TIMEOUT` when it is not
    * settled in time (a partial bulk waiting for its flush, a long retry backoff).
    */
   publish(
@@ -93,7 +95,8 @@ export const natsTestDriver: TestDriverFactory<NATSTransport> = {
           for (const stream of route.streams) {
             void memory.ensureStream(
               stream,
-              route.subjects ?? (route.subject === undefined ? [`${stream}.>`] : [route.subject]),
+              declaredSubjectsOf(route, stream) ??
+                (route.subject === undefined ? [`${stream}.>`] : [route.subject]),
             );
           }
         }
