@@ -66,6 +66,7 @@ const AMQP_KEYS = [
   "hostSelection",
   "prefetch",
   "heartbeat",
+  "noDelay",
   "reconnect",
   "onConnectionError",
   "publishTimeout",
