@@ -125,6 +125,29 @@ describe("SQS routes with `declare`", () => {
     expect(linesMatching(lines, /queue created/)).toEqual([]);
   });
 
+  it("two workers starting at once on a missing queue with different attributes both start: the second uses the queue the first created", async () => {
+    const queue = sqsQueueName("race");
+    const { logger, lines } = captureLogs("info");
+    const apps = [3_000, 4_000].map((visibilityTimeout) => {
+      const worker = createSQSApp(emulator, { logger });
+      worker.route(
+        [queue],
+        { type: RouteTypes.SQS, declare: true, visibilityTimeout, waitTime: 1_000 },
+        () => {},
+      );
+      return worker;
+    });
+    try {
+      await Promise.all(apps.map((worker) => worker.start()));
+      await adopt(queue);
+      const { VisibilityTimeout } = await attributesOf(queue, ["VisibilityTimeout"]);
+      expect(["3", "4"]).toContain(VisibilityTimeout);
+      expect(linesMatching(lines, /queue created/)).toHaveLength(1);
+    } finally {
+      await Promise.all(apps.map((worker) => worker.stop()));
+    }
+  });
+
   it("creates only the missing queues of a route, and its weir DLQ as today (FIFO for a FIFO queue)", async () => {
     const present = sqsQueueName("present");
     const missing = sqsQueueName("missing", true);

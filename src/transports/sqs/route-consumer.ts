@@ -171,9 +171,10 @@ export class SQSRouteConsumer {
       return url;
     } catch (error) {
       // Another worker created it meanwhile, with other attributes: it exists, use it as it is.
+      // (SQS names the error `QueueNameExists`, `AWS.SimpleQueueService.QueueNameExists` in its query-compatible form.)
       const name = (error as { name?: unknown } | undefined)?.name;
-      if (name === "QueueNameExists" || name === "QueueAlreadyExists") return port.queueUrl(given);
-      throw error;
+      if (typeof name !== "string" || !/(^|\.)(QueueNameExists|QueueAlreadyExists)$/.test(name)) throw error;
+      return port.queueUrl(given);
     }
   }
 
