@@ -8,7 +8,8 @@
  *
  * needs SQS: AWS credentials and AWS_REGION, or an emulator at WEIR_SQS_ENDPOINT (the tests use
  * fauxqs: `npx fauxqs`, then WEIR_SQS_ENDPOINT=http://127.0.0.1:4566 AWS_ACCESS_KEY_ID=test
- * AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1). The demo creates nothing: create `orders` first.
+ * AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1). `declare` creates `orders` at start when it
+ * is missing (as on RabbitMQ), and `orders-dlq` with it.
  */
 import { z } from "zod";
 import { App, ExponentialBackoff, isMainModule, RouteTypes } from "../src/index.js";
@@ -25,6 +26,7 @@ app.route(
   ["orders"],
   {
     type: RouteTypes.SQS,
+    declare: true, // without it, a missing queue fails the start (WEIR_ERR_SQS_QUEUE_NOT_FOUND)
     schema: Order,
     // ApproximateReceiveCount is the attempt: the 5th failed receive goes to orders-dlq.
     retry: { maxAttempts: 5, backoff: new ExponentialBackoff({ floor: 5_000 }) },
@@ -41,8 +43,9 @@ app.route(
 );
 
 if (isMainModule(import.meta.url)) {
-  app.onStartup(async () => {
-    await app.sqs.publish({ id: "o-1", total: 42 }, { queue: "orders" });
-  });
-  await app.run();
+  // `run()` starts the app and stops it on Ctrl-C; once started, `orders` exists: publish to it.
+  const running = app.run();
+  await app.start();
+  await app.sqs.publish({ id: "o-1", total: 42 }, { queue: "orders" });
+  await running;
 }

@@ -173,6 +173,7 @@ describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
     expect(failed).toBeInstanceOf(SQSQueueNotFoundError);
     expect(failed).toMatchObject({ code: "WEIR_ERR_SQS_QUEUE_NOT_FOUND", queue });
     expect((failed as Error).message).toContain(`"${queue}" does not exist`);
+    expect((failed as Error).message).toContain("declare: true"); // the fix, as on the other brokers
   });
 
   it("app.sqs.publish sends JSON (FIFO: group and deduplication id), and refuses a FIFO send without a group", async () => {

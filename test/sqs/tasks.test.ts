@@ -66,4 +66,24 @@ describe("tasks on SQS", () => {
       if (dlq !== undefined) queues.created.push(dlq);
     }
   }, 60_000);
+
+  it("`declare: true` passes to the task's route: its missing queue is created when the worker starts", async () => {
+    const name = sqsQueueName("declaredtask");
+    const worker = createSQSApp(emulator);
+    const task = worker.task<{ n: number }>(name, async ({ n }) => ({ twice: n * 2 }), {
+      transport: "sqs",
+      waitTime: 1_000,
+      declare: true,
+    });
+    try {
+      await worker.start();
+      const url = await queues.url(name);
+      expect(url).toBeDefined();
+      queues.created.push(url!);
+      const job = await task.delay({ n: 21 });
+      expect(await job.result({ timeout: 15_000 })).toEqual({ twice: 42 });
+    } finally {
+      await worker.stop();
+    }
+  }, 30_000);
 });

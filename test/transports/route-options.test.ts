@@ -20,5 +20,23 @@ describe("route options shared by the broker transports", () => {
         }),
       );
     });
+
+    it(`${type}: one route spec with declare: true is accepted, and a declare that is not a boolean or an object is refused`, () => {
+      const app = new App();
+      app.route(
+        ["orders"],
+        {
+          type,
+          declare: true,
+          retry: { maxAttempts: 3 },
+          deadLetter: true,
+          options: { bulkSize: 10 },
+        } as never,
+        async () => {},
+      );
+      expect(() => app.route(["refused"], { type, declare: "yes" } as never, async () => {})).toThrow(
+        expect.objectContaining({ code: "WEIR_ERR_INVALID_OPTION" }),
+      );
+    });
   }
 });

@@ -13,9 +13,9 @@ export class SQSPublishError extends WeirError {
 }
 
 /**
- * `WEIR_ERR_SQS_QUEUE_NOT_FOUND`: at `start()`, a route's queue does not exist. weir creates only
- * its dead-letter queue: create the route's queues first (their visibility timeout and redrive
- * policy are yours to choose). The AWS SDK's error is the `cause`.
+ * `WEIR_ERR_SQS_QUEUE_NOT_FOUND`: at `start()`, a route's queue does not exist and the route has no
+ * `declare`. Give the route `declare: true` (weir then creates its missing queues at start), or
+ * create the queue first. The AWS SDK's error is the `cause`.
  */
 export class SQSQueueNotFoundError extends StartError {
   constructor(
@@ -24,7 +24,7 @@ export class SQSQueueNotFoundError extends StartError {
   ) {
     super(
       "WEIR_ERR_SQS_QUEUE_NOT_FOUND",
-      `the SQS queue "${queue}" does not exist (create it first: weir creates only the dead-letter queue)`,
+      `the SQS queue "${queue}" does not exist: give the route \`declare: true\` to have weir create it at start, or create it first`,
       options,
     );
   }

@@ -11,6 +11,7 @@ export { sqsTransport } from "./plugin.js";
 export {
   defaultDeadLetterQueue,
   type SQSDeadLetterOptions,
+  type SQSDeclareOptions,
   type SQSHandler,
   type SQSRetryOptions,
   type SQSRouteOptions,

@@ -128,11 +128,7 @@ export class SQSRouteConsumer {
   async start(port: SQSPort): Promise<void> {
     this.port = port;
     for (const queue of this.queues) {
-      const given = queue.url;
-      queue.url = await port.queueUrl(given).catch((error: unknown) => {
-        if ((error as { name?: unknown } | undefined)?.name !== "QueueDoesNotExist") throw error;
-        throw new SQSQueueNotFoundError(given, { cause: error });
-      });
+      queue.url = await this.resolve(port, queue.url);
       queue.connected = true;
     }
     if (this.route.visibilitySeconds !== undefined) this.visibilityMs = this.route.visibilitySeconds * 1000;
@@ -149,6 +145,37 @@ export class SQSRouteConsumer {
     const tick = Math.max(250, Math.min(5_000, Math.floor(this.visibilityMs / 4)));
     this.extender = setInterval(() => this.extend(), tick);
     this.extender.unref();
+  }
+
+  /**
+   * The URL of a route's queue. A missing one fails the start, unless the route has `declare`:
+   * then it is created (looked up first, so an existing queue is never changed, and a queue that
+   * exists with other attributes is no error, as `CreateQueue` would make it).
+   */
+  private async resolve(port: SQSPort, given: string): Promise<string> {
+    const missing = (error: unknown): boolean =>
+      (error as { name?: unknown } | undefined)?.name === "QueueDoesNotExist";
+    try {
+      return await port.queueUrl(given);
+    } catch (error) {
+      if (!missing(error)) throw error;
+      if (this.route.declare === undefined) throw new SQSQueueNotFoundError(given, { cause: error });
+    }
+    const fifo = isFifo(given);
+    try {
+      const url = await port.createQueue(given, {
+        ...(fifo ? { FifoQueue: "true" } : {}),
+        ...this.route.declare,
+      });
+      this.logger.info({ queue: given, fifo }, "SQS queue created (declare)");
+      return url;
+    } catch (error) {
+      // Another worker created it meanwhile, with other attributes: it exists, use it as it is.
+      // (SQS names the error `QueueNameExists`, `AWS.SimpleQueueService.QueueNameExists` in its query-compatible form.)
+      const name = (error as { name?: unknown } | undefined)?.name;
+      if (typeof name !== "string" || !/(^|\.)(QueueNameExists|QueueAlreadyExists)$/.test(name)) throw error;
+      return port.queueUrl(given);
+    }
   }
 
   /** Stops receiving, drains within the deadline, waits for the settlements sent. */

@@ -7,7 +7,7 @@ import type { StandardSchemaV1 } from "../../core/schema.js";
 import { duration, knownKeys, nonEmptyString, positiveInteger } from "../../core/validate.js";
 import { type Backoff, ExponentialBackoff } from "../../utils/backoff.js";
 import type { SQSMessage } from "./message.js";
-import { isFifo, queueNameOf } from "./port.js";
+import { isFifo, isQueueUrl, queueNameOf } from "./port.js";
 
 /** The handler of an SQS route: a bulk of messages. */
 export type SQSHandler<T> = (messages: SQSMessage<T>[], context: HandlerContext) => unknown;
@@ -52,6 +52,19 @@ export interface SQSDeadLetterOptions {
   queue?: string;
 }
 
+/** `declare` of an SQS route given as an object: how a missing queue is created. */
+export interface SQSDeclareOptions {
+  /**
+   * SQS queue attributes of a queue weir creates (`CreateQueue`'s `Attributes`: SQS's names,
+   * string values, such as `{ MessageRetentionPeriod: "86400", RedrivePolicy: "..." }`). They win
+   * over the ones weir derives (`FifoQueue` from a `.fifo` name, `VisibilityTimeout` from the
+   * route's `visibilityTimeout`); `FifoQueue` cannot contradict the name. An existing queue is not
+   * changed.
+   * @defaultValue none besides the derived ones
+   */
+  attributes?: Record<string, string>;
+}
+
 /** An SQS route: `app.route(["orders"], { type: "sqs" }, handler)`; queue names or URLs. */
 export interface SQSRouteSpec<T = unknown> {
   type: "sqs";
@@ -83,6 +96,17 @@ export interface SQSRouteSpec<T = unknown> {
    * @defaultValue on when `retry` is set, else off
    */
   deadLetter?: boolean | SQSDeadLetterOptions;
+  /**
+   * Creates the route's queues that do not exist at `start()` (`CreateQueue`, before consuming), as
+   * `declare` does on AMQP: a `.fifo` name as a FIFO queue, with the route's `visibilityTimeout`
+   * (whole seconds) as its `VisibilityTimeout`, then `attributes`. A queue that exists is used as
+   * it is, never changed (other attributes are no error). Needs queue names: a queue given as a URL
+   * is refused at `app.route` (`InvalidOptionError`), as is a value that is not a boolean or
+   * `{ attributes }` of string values. Without it, a missing queue fails `start()` with
+   * `WEIR_ERR_SQS_QUEUE_NOT_FOUND`.
+   * @defaultValue false
+   */
+  declare?: boolean | SQSDeclareOptions;
   options?: SQSRouteOptions;
 }
 
@@ -103,6 +127,11 @@ export interface SQSRoute {
   readonly retry: { readonly maxAttempts: number; readonly backoff: Backoff } | undefined;
   /** The DLQ of each queue; undefined: no weir DLQ. */
   readonly deadLetter: ((queue: string) => string) | undefined;
+  /**
+   * `declare`: the attributes a missing queue is created with, besides `FifoQueue` for a `.fifo`
+   * name (the route's visibility timeout, then the given ones); undefined: queues must exist.
+   */
+  readonly declare: Readonly<Record<string, string>> | undefined;
 }
 
 const ROUTE_KEYS = [
@@ -114,6 +143,7 @@ const ROUTE_KEYS = [
   "once",
   "retry",
   "deadLetter",
+  "declare",
   "options",
 ];
 const OPTION_KEYS = ["bulkSize", "bulkFlushInterval", "concurrency", "timeout", "onSuccess", "onException"];
@@ -131,6 +161,54 @@ function action(option: string, value: unknown, fallback: Action): Action {
 export function defaultDeadLetterQueue(queue: string): string {
   const name = queueNameOf(queue);
   return isFifo(name) ? `${name.slice(0, -".fifo".length)}-dlq.fifo` : `${name}-dlq`;
+}
+
+/** The checked `declare` of a route: the attributes it gives (`{}` for `true`), undefined when off. */
+function declareOption(
+  value: unknown,
+  queues: readonly string[],
+  visibilitySeconds: number | undefined,
+): Record<string, string> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && (typeof value !== "object" || value === null || Array.isArray(value))) {
+    throw new InvalidOptionError("declare", `must be a boolean or { attributes }, got ${String(value)}`);
+  }
+  const given = value === true ? {} : (value as SQSDeclareOptions);
+  knownKeys("declare", given, ["attributes"]);
+  const attributes = given.attributes ?? {};
+  if (typeof attributes !== "object" || attributes === null || Array.isArray(attributes)) {
+    throw new InvalidOptionError(
+      "declare.attributes",
+      `must be an object of SQS attribute names to string values, got ${String(attributes)}`,
+    );
+  }
+  for (const [name, attribute] of Object.entries(attributes)) {
+    if (typeof attribute !== "string") {
+      throw new InvalidOptionError(
+        `declare.attributes.${name}`,
+        `must be a string (SQS attribute values are strings), got ${typeof attribute}`,
+      );
+    }
+  }
+  for (const queue of queues) {
+    if (isQueueUrl(queue)) {
+      throw new InvalidOptionError(
+        "declare",
+        `needs queue names, and ${queue} is a URL: name the queue (its URL follows from the endpoint and account), or drop declare`,
+      );
+    }
+    const fifo = attributes.FifoQueue;
+    if (fifo !== undefined && (fifo.toLowerCase() === "true") !== isFifo(queue)) {
+      throw new InvalidOptionError(
+        "declare.attributes.FifoQueue",
+        `a queue is FIFO when its name ends in .fifo (weir sets FifoQueue from it), and ${queue} ${isFifo(queue) ? "does" : "does not"}`,
+      );
+    }
+  }
+  return {
+    ...(visibilitySeconds === undefined ? {} : { VisibilityTimeout: String(visibilitySeconds) }),
+    ...attributes,
+  };
 }
 
 /** Checks an SQS route at registration and applies its defaults. */
@@ -177,6 +255,7 @@ export function normalizeSQSRoute(
     typeof dl === "object" && dl.queue !== undefined
       ? nonEmptyString("deadLetter.queue", dl.queue)
       : undefined;
+  const visibilitySeconds = visibility === undefined ? undefined : Math.ceil(visibility / 1000);
   return {
     name: routes.join(","),
     queues: routes,
@@ -185,11 +264,12 @@ export function normalizeSQSRoute(
     concurrency: positiveInteger("concurrency", options.concurrency, 1),
     timeout: options.timeout,
     prefetch,
-    visibilitySeconds: visibility === undefined ? undefined : Math.ceil(visibility / 1000),
+    visibilitySeconds,
     waitSeconds: Math.ceil(wait / 1000),
     onSuccess: action("options.onSuccess", options.onSuccess, Actions.ACK),
     onException: action("options.onException", options.onException, Actions.REQUEUE),
     retry,
     deadLetter: dl === false ? undefined : (queue) => named ?? defaultDeadLetterQueue(queue),
+    declare: declareOption(spec.declare, routes, visibilitySeconds),
   };
 }

@@ -14,7 +14,8 @@ import type { SQSRouteSpec } from "./route-spec.js";
 
 /**
  * Tasks on Amazon SQS (alfred's `SQSTask`): the queue named like the task (it must exist, as for
- * any SQS route), received one message at a time; delayed runs use `DelaySeconds`.
+ * any SQS route, unless `declare` has the worker create it), received one message at a time;
+ * delayed runs use `DelaySeconds`.
  */
 
 /** The options of `app.task(name, handler, { transport: "sqs", ... })`. */
@@ -39,6 +40,13 @@ export interface SQSTaskOptions<T = unknown> {
   /** The route's long-poll `waitTime` (ms, at most 20 000). @defaultValue 20 000 */
   waitTime?: number;
   /**
+   * The route's `declare`: a worker that starts creates the task's queue when it is missing (FIFO
+   * for a `.fifo` name). An app that only sends runs creates nothing: its `delay` fails with
+   * `WEIR_ERR_SQS_PUBLISH` until the queue exists.
+   * @defaultValue false: the queue must exist
+   */
+  declare?: SQSRouteSpec<T>["declare"];
+  /**
    * FIFO task queues (`.fifo`): the message group of every run (SQS keeps order within a group).
    * @defaultValue the task's name
    */
@@ -58,7 +66,7 @@ type RouteHandler = (messages: SQSMessage[], context: Parameters<TaskRun>[1]) =>
 
 /** The SQS transport's `TaskCarrier`. */
 export class SQSTaskCarrier implements TaskCarrier {
-  readonly optionKeys = ["visibilityTimeout", "waitTime", "messageGroupId"];
+  readonly optionKeys = ["visibilityTimeout", "waitTime", "messageGroupId", "declare"];
 
   constructor(
     private readonly client: SQSAppClient,
@@ -76,6 +84,7 @@ export class SQSTaskCarrier implements TaskCarrier {
       type: "sqs",
       ...(given.visibilityTimeout !== undefined && { visibilityTimeout: given.visibilityTimeout }),
       ...(given.waitTime !== undefined && { waitTime: given.waitTime }),
+      ...(given.declare !== undefined && { declare: given.declare }),
     } as SQSRouteSpec;
     this.route([name], spec, handler);
     const groupId = isFifo(name) ? (given.messageGroupId ?? name) : undefined;

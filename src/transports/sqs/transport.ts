@@ -121,6 +121,7 @@ export class SQSTransport implements Transport {
         prefetch: route.prefetch,
         concurrency: route.concurrency,
         visibilityTimeout: route.visibilitySeconds === undefined ? "queue's" : route.visibilitySeconds * 1000,
+        declare: route.declare === undefined ? undefined : true,
         retry: route.retry?.maxAttempts,
         deadLetter:
           route.deadLetter === undefined
