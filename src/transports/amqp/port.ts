@@ -103,6 +103,11 @@ export interface AMQPConfirmChannel extends AMQPChannel {
 
 /** A connection to one vhost (amqplib's `ChannelModel`). */
 export interface AMQPConnection extends PortEmitter<ConnectionEvents> {
+  /**
+   * @internal `true` when the connection hands message headers over as weir's own decoder would
+   * (weir/testing's in-memory broker): weir then installs no decoder on it. Unset on amqplib's.
+   */
+  readonly decodesHeaders?: boolean;
   createChannel(): Promise<AMQPChannel>;
   createConfirmChannel(): Promise<AMQPConfirmChannel>;
   close(): Promise<void>;

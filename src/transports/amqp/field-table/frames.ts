@@ -72,11 +72,12 @@ function amqplibLost(value: unknown): boolean {
 }
 
 /**
- * Makes `model` (an amqplib connection) decode message headers with weir's decoder. Returns false
- * when it is not an amqplib connection weir knows how to patch (the in-memory broker's decodes by
- * itself).
+ * Makes `model` (an amqplib connection) decode message headers with weir's decoder. Returns false,
+ * silently, for a connection that decodes by itself (the in-memory broker's, `decodesHeaders`), and
+ * false with one warning per process for an amqplib connection weir does not know how to patch.
  */
 export function installHeaderDecoder(model: AMQPConnection, logger: Logger): boolean {
+  if (model.decodesHeaders === true) return false;
   const connection = (model as unknown as { connection?: AmqplibConnection }).connection;
   if (connection === undefined || connection === null) return false;
   if (patched.has(connection)) return true;

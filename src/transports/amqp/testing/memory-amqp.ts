@@ -617,6 +617,8 @@ function publishProperties(options: Options.Publish): MessageProperties {
 export class MemoryConnection extends EventEmitter implements AMQPConnection {
   closed = false;
   readonly connection = { serverProperties: { product: "weir in-memory broker" } };
+  /** Headers are handed over as published (bigints, Dates included): no decoder to install. */
+  readonly decodesHeaders = true;
   private readonly channels = new Set<MemoryChannel>();
   private readonly exclusiveQueues = new Set<MemoryQueue>();
 
