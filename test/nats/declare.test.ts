@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { appTransports } from "../../src/core/application.js";
-import { type App, RouteTypes, toAsyncAPI } from "../../src/index.js";
+import { type App, NATSStreamCreateError, RouteTypes, toAsyncAPI } from "../../src/index.js";
 import { createTestClient } from "../../src/testing/index.js";
+import { captureLogs } from "../helpers/logs.js";
 import { createNATSApp, NATSAdmin, uniqueStream } from "../helpers/nats.js";
 import { until } from "../transports/delivery-behaviour.js";
 
@@ -52,11 +53,12 @@ describe("nats: declare (one route-level name for creating what a route reads, a
     expect(channel.description).toContain(`subjects ${stream}, ${stream}.>`);
   });
 
-  it("declare: true leaves an existing stream as it is (its own subjects), and reads it", async () => {
+  it("declare: true leaves an existing stream as it is (its own subjects), reads it, and warns that it lacks the declared subjects", async () => {
     const name = uniqueStream("existing");
     const stream = await admin.stream(name, [`other_${name}.>`]);
     await admin.publish(`other_${name}.one`, [{ n: 1 }]);
-    const a = app();
+    const { logger, lines } = captureLogs("warn");
+    const a = app({ logger });
     const got: unknown[] = [];
     a.route([stream], { type: RouteTypes.NATS, declare: true }, async (messages) => {
       for (const m of messages) got.push(m.body);
@@ -65,6 +67,30 @@ describe("nats: declare (one route-level name for creating what a route reads, a
     await until(() => got.length === 1, "the message of the existing stream");
     expect(got).toEqual([{ n: 1 }]);
     expect(await subjectsOf(stream)).toEqual([`other_${name}.>`]);
+    // Another app (or a hand) made it otherwise: the route's own publishes would find no stream.
+    expect(lines.filter((line) => /exists without some of the subjects/.test(line.msg))).toEqual([
+      expect.objectContaining({ stream, subjects: [`other_${name}.>`], wanted: [stream, `${stream}.>`] }),
+    ]);
+  });
+
+  it("a declared stream JetStream refuses to create (another stream captures its subjects) fails start() with WEIR_ERR_NATS_STREAM_CREATE saying so", async () => {
+    const taken = uniqueStream("taken");
+    const holder = await admin.stream(uniqueStream("holder"), [taken, `${taken}.>`]);
+    const a = app();
+    a.route([taken], { type: RouteTypes.NATS, declare: true }, async () => {});
+    const failure = await a.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(NATSStreamCreateError);
+    expect(failure).toMatchObject({
+      code: "WEIR_ERR_NATS_STREAM_CREATE",
+      stream: taken,
+      subjects: [taken, `${taken}.>`],
+      message: expect.stringContaining("another stream already captures one of these subjects"),
+    });
+    await expect(admin.jsm.streams.info(taken)).rejects.toThrow();
+    expect(await subjectsOf(holder)).toEqual([taken, `${taken}.>`]);
   });
 
   it("two routes declaring the same missing stream both start (at once) and each reads its subject", async () => {
@@ -150,6 +176,11 @@ describe("nats: declare (one route-level name for creating what a route reads, a
     });
     expect(refused({ declare: "yes" })).toMatchObject({ code: "WEIR_ERR_INVALID_OPTION", option: "declare" });
     expect(refused({ declare: 1 })).toMatchObject({ code: "WEIR_ERR_INVALID_OPTION", option: "declare" });
+    // The usual AMQP queue name, brought along: a stream name to use instead is offered.
+    expect(refused({ declare: true }, ["orders.created"])).toMatchObject({
+      code: "WEIR_ERR_INVALID_OPTION",
+      message: expect.stringContaining('name the stream "orders_created"'),
+    });
     // "weir.>" would capture weir.dlq.<any stream>: JetStream refuses overlapping streams.
     expect(refused({ declare: true }, ["weir"])).toMatchObject({
       code: "WEIR_ERR_INVALID_OPTION",

@@ -25,6 +25,31 @@ export class NATSStreamNotFoundError extends StartError {
 }
 
 /**
+ * `WEIR_ERR_NATS_STREAM_CREATE`: at `start()`, a route declares a stream that does not exist and
+ * JetStream refused to create it. Most often its subjects overlap another stream's (JetStream lets
+ * one stream capture a subject, nats-server's "subjects overlap with an existing stream"): give the
+ * route other `subjects`, or route it to the stream that captures them. `subjects` and the server's
+ * reason are on the error.
+ */
+export class NATSStreamCreateError extends StartError {
+  constructor(
+    readonly stream: string,
+    readonly subjects: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    const overlap = /overlap/i.test(reason)
+      ? ": another stream already captures one of these subjects; give the route other subjects, or read that stream instead"
+      : "";
+    super(
+      "WEIR_ERR_NATS_STREAM_CREATE",
+      `could not create the JetStream stream "${stream}" with the subjects ${subjects.join(", ")} (declare): ${reason}${overlap}`,
+      options,
+    );
+  }
+}
+
+/**
  * `WEIR_ERR_NATS_CONSUMER`: JetStream refused to create or read a route's stream or durable consumer
  * at start (a name or config it refuses, JetStream off, no permission).
  */

@@ -11,6 +11,7 @@ export {
   NATSNoStreamError,
   NATSPublishError,
   NATSPublishTimeoutError,
+  NATSStreamCreateError,
   NATSStreamNotFoundError,
 } from "./errors.js";
 export type { NATSDeadLetterReason } from "./forwarding.js";

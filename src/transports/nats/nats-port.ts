@@ -4,7 +4,13 @@ import type { Deadline } from "../../core/deadline.js";
 import { withTimeout } from "../../core/deadline.js";
 import type { Logger } from "../../core/logger.js";
 import { endOfTurn } from "./end-of-turn.js";
-import { NATSConnectError, NATSNoStreamError, NATSPublishError, NATSPublishTimeoutError } from "./errors.js";
+import {
+  NATSConnectError,
+  NATSNoStreamError,
+  NATSPublishError,
+  NATSPublishTimeoutError,
+  NATSStreamCreateError,
+} from "./errors.js";
 import { type ResolvedNATSOptions, redactServer } from "./options.js";
 import type {
   ConsumeEvents,
@@ -204,13 +210,43 @@ export class NatsJsPort implements NATSPort {
   }
 
   async ensureStream(stream: string, subjects: readonly string[]): Promise<void> {
-    if (await this.streamExists(stream)) return;
+    const existing = await this.streamSubjects(stream);
+    if (existing !== undefined) {
+      this.warnOtherSubjects(stream, existing, subjects);
+      return;
+    }
     try {
       await this.manager.streams.add({ name: stream, subjects: [...subjects] });
     } catch (error) {
-      // Another worker created it in between.
-      if (!(await this.streamExists(stream))) throw error;
+      // Another worker created it in between: used as it is, as any existing stream.
+      const made = await this.streamSubjects(stream);
+      if (made === undefined) throw new NATSStreamCreateError(stream, subjects, { cause: error });
+      this.warnOtherSubjects(stream, made, subjects);
     }
+  }
+
+  /** The subjects `stream` captures; undefined when it does not exist. */
+  private async streamSubjects(stream: string): Promise<readonly string[] | undefined> {
+    try {
+      return (await this.manager.streams.info(stream)).config.subjects ?? [];
+    } catch (error) {
+      if (caused(error, ["StreamNotFoundError"])) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * An existing stream is used as it is; one that does not capture the subjects the route declares
+   * it with (another app or worker declared it otherwise, or it was made by hand) would leave the
+   * route's publishes without a stream, so it is said, as for a consumer with another filter.
+   */
+  private warnOtherSubjects(stream: string, existing: readonly string[], wanted: readonly string[]): void {
+    const missing = wanted.filter((subject) => !existing.includes(subject));
+    if (missing.length === 0) return;
+    this.logger.warn(
+      { stream, subjects: existing, wanted },
+      "the stream exists without some of the subjects this route declares it with; using it as it is (nats stream edit, or the same subjects in every app)",
+    );
   }
 
   async ensureConsumer(stream: string, settings: ConsumerSettings): Promise<void> {

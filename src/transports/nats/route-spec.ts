@@ -232,9 +232,11 @@ function action(option: string, value: unknown, fallback: Action): Action {
 function streamName(option: string, value: unknown): string {
   const name = nonEmptyString(option, value);
   if (!STREAM_NAME.test(name)) {
+    // A dotted name is the usual AMQP queue name a worker brings along: say what would do.
+    const suggestion = name.replace(/[\s.*>/\\]/g, "_");
     throw new InvalidOptionError(
       option,
-      `${JSON.stringify(name)} is not a JetStream stream name (no whitespace, ".", "*", ">", "/" or "\\")`,
+      `${JSON.stringify(name)} is not a JetStream stream name (no whitespace, ".", "*", ">", "/" or "\\"): name the stream ${JSON.stringify(suggestion)}, for instance (a stream's subjects may still have dots)`,
     );
   }
   return name;
