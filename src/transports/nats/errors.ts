@@ -74,7 +74,11 @@ export class NATSNoStreamError extends PublishError {
     readonly subject: string,
     options?: { cause?: unknown },
   ) {
-    super("WEIR_ERR_NATS_NO_STREAM", `no JetStream stream captures the subject "${subject}"`, options);
+    super(
+      "WEIR_ERR_NATS_NO_STREAM",
+      `no JetStream stream captures the subject "${subject}": nothing was stored. Create a stream that captures it, or publish after start() of an app whose route declares one (declare: true creates it at start)`,
+      options,
+    );
   }
 }
 
