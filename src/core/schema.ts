@@ -31,6 +31,15 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   );
 }
 
+/**
+ * A route's schema as `weir routes` shows it: the Standard Schema's vendor (`zod`, `valibot`, ...),
+ * `true` when it names none, undefined without a schema. One wording on every transport.
+ */
+export function schemaVendor(schema: unknown): string | true | undefined {
+  if (schema === undefined) return undefined;
+  return (schema as { "~standard"?: { vendor?: string } })["~standard"]?.vendor ?? true;
+}
+
 /** Checks a `schema` option once, at registration. */
 export function schemaOption(option: string, value: unknown): StandardSchemaV1 | undefined {
   if (value === undefined) return undefined;

@@ -1,3 +1,4 @@
+import { schemaVendor } from "../../core/schema.js";
 import type { RouteDescription } from "../../core/transport.js";
 import { deadLetterQueueOf } from "./retry/options.js";
 import type { AMQPRoute } from "./route-spec.js";
@@ -14,11 +15,6 @@ export function bindingsText(bindings: readonly ResolvedBinding[], queues: numbe
       return `${queue}${binding.exchange}:${key}`;
     })
     .join(", ");
-}
-
-/** The vendor of a Standard Schema (`zod`, `valibot`, ...), or true when it names none. */
-export function schemaVendor(schema: unknown): string | true {
-  return (schema as { "~standard"?: { vendor?: string } })["~standard"]?.vendor ?? true;
 }
 
 /**
@@ -52,7 +48,7 @@ export function describeAMQPRoute(route: AMQPRoute, task: string | undefined): R
             : (route.deadLetter.queue ?? "<queue>.dlq"),
       deadLetterQueueType: route.deadLetter?.queueType === "quorum" ? "quorum" : undefined,
       once: route.once?.ttl,
-      schema: route.schema === undefined ? undefined : schemaVendor(route.schema),
+      schema: schemaVendor(route.schema),
       exchanges:
         route.exchanges.length === 0
           ? undefined

@@ -1,8 +1,13 @@
 import { InvalidOptionError } from "../../core/errors.js";
-import { type SchemaResult, type StandardSchemaV1, schemaOption, validateWith } from "../../core/schema.js";
+import {
+  type SchemaResult,
+  type StandardSchemaV1,
+  schemaOption,
+  schemaVendor,
+  validateWith,
+} from "../../core/schema.js";
 import type { PublicationDescription } from "../../core/transport.js";
 import { knownKeys, nonEmptyString } from "../../core/validate.js";
-import { schemaVendor } from "./describe.js";
 import { encodeHeaders } from "./field-table/encode.js";
 import { PublishSchemaError } from "./publish-errors.js";
 import { checkPublishOptions, PUBLISH_OPTION_KEYS, type PublishOptions } from "./publish-options.js";
@@ -296,7 +301,7 @@ export class TypedPublisher<T = unknown> implements AMQPPublisher<T> {
         expiration: options.expiration,
         timeout: options.timeout ?? this.defaultTimeout,
         headers: headers.length === 0 ? undefined : headers.join(","),
-        schema: this.schema === undefined ? undefined : schemaVendor(this.schema),
+        schema: schemaVendor(this.schema),
       },
     };
   }

@@ -140,8 +140,16 @@ export class NATSForwarding implements Forwarding<NATSMessage, NATSTarget> {
     message.message.term();
     this.released(message);
     this.deadLettered++;
+    // The fields every transport's "message dead-lettered" line has: the category, the attempts, the text.
     this.logger.warn(
-      { ...message.logFields(), why: target.reason, code, reason, deadLetterSubject: subject },
+      {
+        ...message.logFields(),
+        deadLetterSubject: subject,
+        reason: target.reason,
+        attempts: message.deliveryCount,
+        error: reason,
+        code,
+      },
       "message dead-lettered",
     );
   }

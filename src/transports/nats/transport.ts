@@ -5,6 +5,7 @@ import { InvalidOptionError } from "../../core/errors.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import type { Logger } from "../../core/logger.js";
+import { schemaVendor } from "../../core/schema.js";
 import type {
   RouteDescription,
   RouteRecord,
@@ -164,7 +165,7 @@ export class NATSTransport implements Transport {
             ? undefined
             : route.streams.map((stream) => deadLetterStreamOf(stream, route.deadLetter)).join(","),
         once: route.once?.ttl,
-        schema: route.schema === undefined ? undefined : true,
+        schema: schemaVendor(route.schema),
       },
     };
   }

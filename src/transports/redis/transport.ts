@@ -5,6 +5,7 @@ import { ConnectionError } from "../../core/errors.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Instrumentation } from "../../core/instrumentation.js";
 import { type Logger, redactUrl } from "../../core/logger.js";
+import { schemaVendor } from "../../core/schema.js";
 import type {
   RouteDescription,
   RouteRecord,
@@ -148,7 +149,7 @@ export class RedisTransport implements Transport {
         retryKey: route.retry === undefined ? undefined : `<stream>${RETRY_SUFFIX}`,
         deadLetter: route.deadLetter ? `<stream>${DLQ_SUFFIX}` : undefined,
         once: route.once === undefined ? undefined : route.once.ttl,
-        schema: route.schema === undefined ? undefined : true,
+        schema: schemaVendor(route.schema),
       },
     };
   }
