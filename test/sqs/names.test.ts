@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { type AddressInfo, createServer } from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { type App, InvalidOptionError, RouteTypes } from "../../src/index.js";
+import { type App, InvalidOptionError, RouteTypes, SQSPublishError } from "../../src/index.js";
 import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
 import { until } from "../transports/delivery-behaviour.js";
 
@@ -177,5 +178,51 @@ describe("SQS queue names are checked at app.route (AWS SQS's rule; fauxqs takes
     await adopt(dlq);
     await until(async () => (await queues.peek(dlq)).length === 1, "the dead letter in it");
     expect(await queues.peek(dlq)).toEqual([{ n: 2 }]);
+  });
+});
+
+describe("app.sqs.publish to a queue that does not exist", () => {
+  it("fails with SQSPublishError (WEIR_ERR_SQS_PUBLISH, queueMissing) saying the queue does not exist and that declare creates it only at start", async () => {
+    const queue = sqsQueueName("missing");
+    app = createSQSApp(emulator);
+    // A route with declare: true, not started yet: its queue does not exist.
+    app.route([queue], { type: RouteTypes.SQS, declare: true, waitTime: 0 }, async () => {});
+    const failed = await app.sqs.publish({ n: 1 }, { queue }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(SQSPublishError);
+    expect(failed).toMatchObject({ code: "WEIR_ERR_SQS_PUBLISH", queue, queueMissing: true });
+    const message = (failed as Error).message;
+    expect(message).toContain(`the SQS queue "${queue}" does not exist`);
+    expect(message).toContain("declare: true");
+    expect(message).toMatch(/only when the app .* starts/);
+    expect(message).toContain("start()");
+    expect(await queues.url(queue)).toBeUndefined();
+
+    // Once the app has started, declare has created it and the same publish goes through.
+    await app.start();
+    await adopt(queue);
+    await expect(app.sqs.publish({ n: 1 }, { queue })).resolves.toEqual(expect.any(String));
+  });
+
+  it("says the same for a queue URL that names no queue", async () => {
+    const url = `${emulator.endpoint}/000000000000/${sqsQueueName("missingurl")}`;
+    app = createSQSApp(emulator);
+    const failed = await app.sqs.publish({ n: 1 }, { queue: url }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(SQSPublishError);
+    expect(failed).toMatchObject({ code: "WEIR_ERR_SQS_PUBLISH", queue: url, queueMissing: true });
+    expect((failed as Error).message).toContain("does not exist");
+  });
+
+  it("keeps other failures as they were: SQS out of reach is queueMissing false", async () => {
+    // A port nothing listens on: every request is refused.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const queue = sqsQueueName("unreachable");
+    app = createSQSApp(emulator, { sqs: { endpoint: `http://127.0.0.1:${port}` } });
+    const failed = await app.sqs.publish({ n: 1 }, { queue }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(SQSPublishError);
+    expect(failed).toMatchObject({ code: "WEIR_ERR_SQS_PUBLISH", queue, queueMissing: false });
+    expect((failed as Error).message).not.toContain("does not exist");
   });
 });

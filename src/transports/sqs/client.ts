@@ -31,9 +31,14 @@ export interface SQSPublishOptions {
 /** What `app.sqs` offers. */
 export interface SQSAppClient {
   /**
-   * Sends `body` as JSON to a queue; resolves with SQS's `MessageId` once SQS has it. Throws
-   * `WEIR_ERR_SQS_PUBLISH` when SQS refuses it or cannot be reached, `WEIR_ERR_INVALID_OPTION` for
-   * misuse, before sending (a queue name SQS would refuse, a FIFO queue without `messageGroupId`).
+   * Sends `body` as JSON to a queue; resolves with SQS's `MessageId` once SQS has it.
+   *
+   * Rejects with `SQSPublishError` (`WEIR_ERR_SQS_PUBLISH`) whenever SQS does not take the message:
+   * refused, out of reach, or the queue does not exist. For a missing queue `error.queueMissing` is
+   * true and the message says so: a route's `declare: true` creates its queue only when the app
+   * consuming it starts, so publish after that `start()` or create the queue first. Rejects with
+   * `InvalidOptionError` (`WEIR_ERR_INVALID_OPTION`) for misuse, before sending: a queue name SQS
+   * would refuse, a FIFO queue without `messageGroupId`, a `delay` out of range.
    */
   publish(body: unknown, options: SQSPublishOptions): Promise<string>;
 }

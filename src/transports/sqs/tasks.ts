@@ -45,7 +45,7 @@ export interface SQSTaskOptions<T = unknown> {
   /**
    * The route's `declare`: a worker that starts creates the task's queue when it is missing (FIFO
    * for a `.fifo` name). An app that only sends runs creates nothing: its `delay` fails with
-   * `WEIR_ERR_SQS_PUBLISH` until the queue exists.
+   * `WEIR_ERR_SQS_PUBLISH` (`error.queueMissing` true) until the queue exists.
    * @defaultValue false: the queue must exist
    */
   declare?: SQSRouteSpec<T>["declare"];
