@@ -3,11 +3,15 @@ import { InvalidOptionError } from "../../core/errors.js";
 import { knownKeys, nonEmptyString } from "../../core/validate.js";
 import { SQSPublishError } from "./errors.js";
 import { SQS_ATTRIBUTES } from "./message.js";
+import { checkQueueName } from "./names.js";
 import { isFifo, type SQSPort } from "./port.js";
 
 /** `app.sqs.publish(body, options)`. */
 export interface SQSPublishOptions {
-  /** The queue's name or URL. */
+  /**
+   * The queue's name or URL. A name must be one SQS takes (1 to 80 letters, digits, `-` and `_`,
+   * `.fifo` ending a FIFO queue's), else `WEIR_ERR_INVALID_OPTION` before anything is sent.
+   */
   queue: string;
   /** FIFO queues (required there): the group whose order SQS keeps. */
   messageGroupId?: string;
@@ -27,9 +31,14 @@ export interface SQSPublishOptions {
 /** What `app.sqs` offers. */
 export interface SQSAppClient {
   /**
-   * Sends `body` as JSON to a queue; resolves with SQS's `MessageId` once SQS has it. Throws
-   * `WEIR_ERR_SQS_PUBLISH` when SQS refuses it or cannot be reached, `WEIR_ERR_INVALID_OPTION` for
-   * misuse (a FIFO queue without `messageGroupId`).
+   * Sends `body` as JSON to a queue; resolves with SQS's `MessageId` once SQS has it.
+   *
+   * Rejects with `SQSPublishError` (`WEIR_ERR_SQS_PUBLISH`) whenever SQS does not take the message:
+   * refused, out of reach, or the queue does not exist. For a missing queue `error.queueMissing` is
+   * true and the message says so: a route's `declare: true` creates its queue only when the app
+   * consuming it starts, so publish after that `start()` or create the queue first. Rejects with
+   * `InvalidOptionError` (`WEIR_ERR_INVALID_OPTION`) for misuse, before sending: a queue name SQS
+   * would refuse, a FIFO queue without `messageGroupId`, a `delay` out of range.
    */
   publish(body: unknown, options: SQSPublishOptions): Promise<string>;
 }
@@ -44,6 +53,7 @@ export async function publishTo(
 ): Promise<string> {
   knownKeys("publish", options, KEYS);
   const queue = nonEmptyString("queue", options?.queue);
+  checkQueueName("queue", queue);
   const fifo = isFifo(queue);
   if (fifo && options.messageGroupId === undefined) {
     throw new InvalidOptionError("messageGroupId", `is required to publish to the FIFO queue ${queue}`);

@@ -6,15 +6,15 @@
 export type { SQSAppClient, SQSPublishOptions } from "./client.js";
 export { SQSPublishError, SQSQueueNotFoundError } from "./errors.js";
 export { SQS_ATTRIBUTES, SQSMessage } from "./message.js";
+export { defaultDeadLetterQueue } from "./names.js";
 export type { SQSCredentials, SQSOptions } from "./options.js";
 export { sqsTransport } from "./plugin.js";
-export {
-  defaultDeadLetterQueue,
-  type SQSDeadLetterOptions,
-  type SQSDeclareOptions,
-  type SQSHandler,
-  type SQSRetryOptions,
-  type SQSRouteOptions,
-  type SQSRouteSpec,
+export type {
+  SQSDeadLetterOptions,
+  SQSDeclareOptions,
+  SQSHandler,
+  SQSRetryOptions,
+  SQSRouteOptions,
+  SQSRouteSpec,
 } from "./route-spec.js";
 export type { SQSTaskOptions } from "./tasks.js";

@@ -74,6 +74,15 @@ export function queueNameOf(nameOrUrl: string): string {
   return path[path.length - 1] ?? nameOrUrl;
 }
 
+/**
+ * Whether an SQS call failed because the queue does not exist: the SDK's `QueueDoesNotExist`
+ * (`AWS.SimpleQueueService.NonExistentQueue` in SQS's query-compatible form).
+ */
+export function isQueueMissing(error: unknown): boolean {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  return typeof name === "string" && /(^|\.)(QueueDoesNotExist|NonExistentQueue)$/.test(name);
+}
+
 /** FIFO queues are the ones whose name ends in `.fifo`. */
 export function isFifo(nameOrUrl: string): boolean {
   return queueNameOf(nameOrUrl).endsWith(".fifo");

@@ -12,7 +12,7 @@ import { schemaOption } from "../../core/schema.js";
 import type { RouteHealth, RouteRecord } from "../../core/transport.js";
 import { SQSQueueNotFoundError } from "./errors.js";
 import { SQS_ATTRIBUTES, SQSMessage } from "./message.js";
-import { isFifo, queueNameOf, type SQSPort, type SQSReceived } from "./port.js";
+import { isFifo, isQueueMissing, queueNameOf, type SQSPort, type SQSReceived } from "./port.js";
 import type { SQSHandler, SQSRoute, SQSRouteSpec } from "./route-spec.js";
 
 /** SQS's longest visibility timeout (12 h), s. */
@@ -153,12 +153,10 @@ export class SQSRouteConsumer {
    * exists with other attributes is no error, as `CreateQueue` would make it).
    */
   private async resolve(port: SQSPort, given: string): Promise<string> {
-    const missing = (error: unknown): boolean =>
-      (error as { name?: unknown } | undefined)?.name === "QueueDoesNotExist";
     try {
       return await port.queueUrl(given);
     } catch (error) {
-      if (!missing(error)) throw error;
+      if (!isQueueMissing(error)) throw error;
       if (this.route.declare === undefined) throw new SQSQueueNotFoundError(given, { cause: error });
     }
     const fifo = isFifo(given);

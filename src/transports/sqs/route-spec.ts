@@ -7,7 +7,8 @@ import type { StandardSchemaV1 } from "../../core/schema.js";
 import { duration, knownKeys, nonEmptyString, positiveInteger } from "../../core/validate.js";
 import { type Backoff, ExponentialBackoff } from "../../utils/backoff.js";
 import type { SQSMessage } from "./message.js";
-import { isFifo, isQueueUrl, queueNameOf } from "./port.js";
+import { checkDeadLetterRoom, checkQueueName, defaultDeadLetterQueue } from "./names.js";
+import { isFifo, isQueueUrl } from "./port.js";
 
 /** The handler of an SQS route: a bulk of messages. */
 export type SQSHandler<T> = (messages: SQSMessage<T>[], context: HandlerContext) => unknown;
@@ -46,8 +47,10 @@ export interface SQSRetryOptions {
 /** `deadLetter` of an SQS route: weir's dead-letter queue. */
 export interface SQSDeadLetterOptions {
   /**
-   * The dead-letter queue (name or URL), created by weir when missing (a name).
-   * @defaultValue `<queue>-dlq` (`<name>-dlq.fifo` for a FIFO queue)
+   * The dead-letter queue (name or URL), created by weir when missing (a name). A name must be one
+   * SQS takes (as a route's queue), else `app.route` throws `InvalidOptionError`.
+   * @defaultValue `<queue>-dlq` (`<name>-dlq.fifo` for a FIFO queue), so then the queue's name may
+   * have at most 76 characters (SQS's 80 with the suffix; longer is refused at `app.route`)
    */
   queue?: string;
 }
@@ -65,7 +68,13 @@ export interface SQSDeclareOptions {
   attributes?: Record<string, string>;
 }
 
-/** An SQS route: `app.route(["orders"], { type: "sqs" }, handler)`; queue names or URLs. */
+/**
+ * An SQS route: `app.route(["orders"], { type: "sqs" }, handler)`; queue names or URLs. A name must
+ * be one SQS takes: 1 to 80 characters, only letters, digits, `-` and `_`, plus `.fifo` ending a
+ * FIFO queue's name (counted in the 80; AWS SQS CreateQueue, "QueueName"), and at most 76 with
+ * weir's own dead-letter queue (`<queue>-dlq`). `app.route` throws `InvalidOptionError`
+ * (`WEIR_ERR_INVALID_OPTION`, option `queue`) naming the queue otherwise; a URL is taken as it is.
+ */
 export interface SQSRouteSpec<T = unknown> {
   type: "sqs";
   /**
@@ -157,12 +166,6 @@ function action(option: string, value: unknown, fallback: Action): Action {
   return value as Action;
 }
 
-/** The default dead-letter queue of `queue`: `<name>-dlq`, `<name>-dlq.fifo` for a FIFO queue. */
-export function defaultDeadLetterQueue(queue: string): string {
-  const name = queueNameOf(queue);
-  return isFifo(name) ? `${name.slice(0, -".fifo".length)}-dlq.fifo` : `${name}-dlq`;
-}
-
 /** The checked `declare` of a route: the attributes it gives (`{}` for `true`), undefined when off. */
 function declareOption(
   value: unknown,
@@ -221,7 +224,7 @@ export function normalizeSQSRoute(
   const options = spec.options ?? {};
   knownKeys("options", options, OPTION_KEYS);
   knownKeys("retry", spec.retry, ["maxAttempts", "backoff"]);
-  for (const queue of routes) nonEmptyString("queue", queue);
+  for (const queue of routes) checkQueueName("queue", nonEmptyString("queue", queue));
   const bulkSize = positiveInteger("bulkSize", options.bulkSize, 1);
   const prefetch = positiveInteger("prefetch", spec.prefetch, appPrefetch ?? Math.max(bulkSize, 10));
   const visibility =
@@ -255,6 +258,8 @@ export function normalizeSQSRoute(
     typeof dl === "object" && dl.queue !== undefined
       ? nonEmptyString("deadLetter.queue", dl.queue)
       : undefined;
+  if (named !== undefined) checkQueueName("deadLetter.queue", named);
+  else if (dl !== false) for (const queue of routes) checkDeadLetterRoom("queue", queue);
   const visibilitySeconds = visibility === undefined ? undefined : Math.ceil(visibility / 1000);
   return {
     name: routes.join(","),

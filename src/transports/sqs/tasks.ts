@@ -9,13 +9,16 @@ import type {
 } from "../../core/transport.js";
 import type { SQSAppClient } from "./client.js";
 import type { SQSMessage } from "./message.js";
+import { checkDeadLetterRoom, checkQueueName } from "./names.js";
 import { isFifo } from "./port.js";
 import type { SQSRouteSpec } from "./route-spec.js";
 
 /**
  * Tasks on Amazon SQS (alfred's `SQSTask`): the queue named like the task (it must exist, as for
  * any SQS route, unless `declare` has the worker create it), received one message at a time;
- * delayed runs use `DelaySeconds`.
+ * delayed runs use `DelaySeconds`. The task's name must be an SQS queue name (1 to 80 letters,
+ * digits, `-`, `_`, `.fifo` ending a FIFO one; 76 at most with weir's `<name>-dlq`): `app.task`
+ * throws `WEIR_ERR_INVALID_OPTION` (option "task name") otherwise.
  */
 
 /** The options of `app.task(name, handler, { transport: "sqs", ... })`. */
@@ -42,7 +45,7 @@ export interface SQSTaskOptions<T = unknown> {
   /**
    * The route's `declare`: a worker that starts creates the task's queue when it is missing (FIFO
    * for a `.fifo` name). An app that only sends runs creates nothing: its `delay` fails with
-   * `WEIR_ERR_SQS_PUBLISH` until the queue exists.
+   * `WEIR_ERR_SQS_PUBLISH` (`error.queueMissing` true) until the queue exists.
    * @defaultValue false: the queue must exist
    */
   declare?: SQSRouteSpec<T>["declare"];
@@ -76,6 +79,13 @@ export class SQSTaskCarrier implements TaskCarrier {
   define(name: string, options: Readonly<Record<string, unknown>>, run: TaskRun): TaskSender {
     const given = options as SQSTaskOptions;
     const handler: RouteHandler = taskRouteHandler(run, taskDelivery);
+    // The task's queue is named like the task: checked here so the error names the task.
+    checkQueueName("task name", name);
+    const deadLetter = given.deadLetter ?? given.retry !== undefined;
+    const weirDeadLetter =
+      deadLetter === true ||
+      (typeof deadLetter === "object" && deadLetter !== null && deadLetter.queue === undefined);
+    if (weirDeadLetter) checkDeadLetterRoom("task name", name);
     if (!isFifo(name) && given.messageGroupId !== undefined) {
       throw new InvalidOptionError("messageGroupId", `is for FIFO queues (.fifo), and ${name} is not one`);
     }

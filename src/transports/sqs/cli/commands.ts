@@ -13,9 +13,9 @@ import { print, say } from "../../../cli/output.js";
 import { awsPort } from "../aws-port.js";
 import { publishTo } from "../client.js";
 import { SQS_ATTRIBUTES } from "../message.js";
+import { defaultDeadLetterQueue } from "../names.js";
 import { resolveSQSOptions } from "../options.js";
 import { isFifo, type SQSPort, type SQSReceived } from "../port.js";
-import { defaultDeadLetterQueue } from "../route-spec.js";
 
 function portOf(args: ParsedArgs): Promise<SQSPort> {
   loadEnvFile(args.values.get("env-file"));
