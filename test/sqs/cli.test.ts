@@ -101,14 +101,23 @@ describe("weir publish / dlq --transport sqs", () => {
     expect(lines.code).toBe(0);
     // The rows are the command's result: on stdout, one line each; the count is a note on stderr.
     expect(lines.stdout.trim().split("\n")).toEqual([
-      expect.stringMatching(new RegExp(`^#1 id=\\S+ queue=${queue} error=".*bad order.*" body=\\{"n":1\\}$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^#1 id=\\S+ queue=${queue} reason=dead-lettered attempts=\\d+ error=".*bad order.*" body=\\{"n":1\\}$`,
+        ),
+      ),
     ]);
     expect(lines.stderr).toMatch(/1 dead letter\(s\) in /);
     const list = await runCli(["dlq", "--transport", "sqs", "list", queue, "--json"], ENV);
     expect(list.code).toBe(0);
-    const rows = JSON.parse(list.stdout) as Array<{ queue: string; reason: string; body: string }>;
-    expect(rows).toMatchObject([{ queue, body: '{"n":1}' }]);
-    expect(rows[0]?.reason).toMatch(/bad order/);
+    const rows = JSON.parse(list.stdout) as Array<{
+      queue: string;
+      reason: string;
+      error: string;
+      body: string;
+    }>;
+    expect(rows).toMatchObject([{ queue, reason: "dead-lettered", attempts: expect.any(Number), body: '{"n":1}' }]);
+    expect(rows[0]?.error).toMatch(/bad order/);
     expect(await queues.peek(`${queue}-dlq`)).toEqual([{ n: 1 }]); // list consumed nothing
 
     const replay = await runCli(["dlq", "--transport", "sqs", "replay", queue], ENV);

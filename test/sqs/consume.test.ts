@@ -136,10 +136,13 @@ describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
     );
     const attributes = out.Messages?.[0]?.MessageAttributes ?? {};
     expect(attributes["x-weir-error"]?.StringValue).toMatch(/needs a human/);
+    // The category and the attempts, in the same words as every transport's dead letters.
+    expect(attributes["x-weir-reason"]?.StringValue).toBe("dead-lettered");
+    expect(attributes["x-weir-attempts"]?.StringValue).toBe("1");
     expect(attributes["x-weir-original-queue"]?.StringValue).toBe(queue);
   });
 
-  it("logs each dead letter at warn with its queue, dead-letter queue and reason, as the other transports do (a schema refusal never reaches the handler)", async () => {
+  it("logs each dead letter at warn with its queue, dead-letter queue, reason (category), attempts and error, as the other transports do (a schema refusal never reaches the handler)", async () => {
     const queue = sqsQueueName("logged");
     await queues.create(queue);
     await queues.publish(queue, [{ n: "not a number" }]);
@@ -158,7 +161,9 @@ describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
       level: WARN,
       queue,
       deadLetterQueue: `${queue}-dlq`,
-      reason: expect.stringContaining("WEIR_ERR_SCHEMA_VALIDATION"),
+      reason: "schema",
+      attempts: 1,
+      error: expect.stringContaining("WEIR_ERR_SCHEMA_VALIDATION"),
     });
   });
 

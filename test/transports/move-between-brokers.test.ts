@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import type { Logger } from "../../src/index.js";
 import { type App, ConstantBackoff, RouteTypes } from "../../src/index.js";
 import { Broker, createApp } from "../helpers/amqp.js";
+import { captureLogs } from "../helpers/logs.js";
 import { createNATSApp, NATSAdmin } from "../helpers/nats.js";
 import { createRedisApp, RedisHelper } from "../helpers/redis.js";
 import { createSQSApp, rawClient, SQSQueues, sqsEmulator } from "../helpers/sqs.js";
@@ -48,7 +50,7 @@ const source = () => `move_${randomUUID().slice(0, 8)}`;
 interface BrokerCase {
   readonly name: string;
   /** A fresh app on this broker (the app options differ, and only they). */
-  makeApp(): App;
+  makeApp(logger: Logger): App;
   /** The route, as the user writes it: `{ type, ...WORKER }`. */
   addWorker(app: App, source: string, handled: number[]): void;
   /** Sends a body with the app's own client. */
@@ -84,7 +86,7 @@ const QUIET = { name: APP, shutdownTimeout: 5_000 };
 const BROKERS: readonly BrokerCase[] = [
   {
     name: "RabbitMQ",
-    makeApp: () => createApp(QUIET),
+    makeApp: (logger) => createApp({ ...QUIET, logger }),
     addWorker: (app, name, handled) =>
       app.route([name], { type: RouteTypes.AMQP, ...WORKER }, handler(handled)),
     send: (app, name, body) => app.amqp.publish(body, { routingKey: name }),
@@ -103,7 +105,7 @@ const BROKERS: readonly BrokerCase[] = [
   },
   {
     name: "Redis Streams",
-    makeApp: () => createRedisApp(QUIET),
+    makeApp: (logger) => createRedisApp({ ...QUIET, logger }),
     addWorker: (app, name, handled) =>
       app.route([name], { type: RouteTypes.REDIS, ...WORKER }, handler(handled)),
     send: (app, name, body) => app.redis.publish(body, { stream: name }),
@@ -115,7 +117,7 @@ const BROKERS: readonly BrokerCase[] = [
   },
   {
     name: "NATS JetStream",
-    makeApp: () => createNATSApp(QUIET),
+    makeApp: (logger) => createNATSApp({ ...QUIET, logger }),
     addWorker: (app, name, handled) =>
       app.route([name], { type: RouteTypes.NATS, ...WORKER }, handler(handled)),
     send: (app, name, body) => app.nats.publish(body, { subject: name }),
@@ -129,7 +131,7 @@ const BROKERS: readonly BrokerCase[] = [
   },
   {
     name: "Amazon SQS (fauxqs)",
-    makeApp: () => createSQSApp(emulator, QUIET),
+    makeApp: (logger) => createSQSApp(emulator, { ...QUIET, logger }),
     addWorker: (app, name, handled) =>
       app.route([name], { type: RouteTypes.SQS, ...WORKER, waitTime: 1_000 }, handler(handled)),
     send: (app, name, body) => app.sqs.publish(body, { queue: name }),
@@ -150,7 +152,8 @@ describe.each(BROKERS)(
     it("creates what it reads, handles every good order once, retries then dead-letters the poison and the refused, leaves nothing", async () => {
       const name = source();
       const handled: number[] = [];
-      const app = broker.makeApp();
+      const { logger, lines } = captureLogs("warn");
+      const app = broker.makeApp(logger);
       try {
         broker.addWorker(app, name, handled);
         await app.start();
@@ -175,6 +178,17 @@ describe.each(BROKERS)(
           ]),
         );
         await until(async () => (await broker.backlog(name)) === 0, "nothing left unsettled", 10_000);
+        // And the logs say the same on every broker: one line per dead letter, why as a category,
+        // the attempts it had, the error in words.
+        const deadLettered = lines.filter((line) => line.msg === "message dead-lettered");
+        expect(deadLettered.map((line) => line.reason).sort()).toEqual([
+          "max-attempts",
+          "max-attempts",
+          "schema",
+        ]);
+        for (const line of deadLettered) {
+          expect(line).toMatchObject({ attempts: expect.any(Number), error: expect.any(String) });
+        }
       } finally {
         await app.stop();
         await broker.cleanup(name);

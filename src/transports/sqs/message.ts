@@ -7,8 +7,13 @@ export const SQS_ATTRIBUTES = {
   /** The sender's id for the message (the default `once` key); SQS's own `MessageId` is per send. */
   messageId: "weir-message-id",
   contentType: "content-type",
-  /** On a dead letter: why, and the queue it came from. */
+  /**
+   * On a dead letter: why as a category (`max-attempts`, `schema`, ... as on every transport), why in
+   * words, the attempts it had, and the queue it came from.
+   */
+  reason: "x-weir-reason",
   error: "x-weir-error",
+  attempts: "x-weir-attempts",
   originalQueue: "x-weir-original-queue",
 } as const;
 

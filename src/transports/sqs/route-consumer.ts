@@ -1,6 +1,7 @@
 import { decodeBodyResult } from "../../core/codec/body.js";
 import { type Action, Actions } from "../../core/constants.js";
 import type { Acknowledger, Forwarding, ForwardTarget } from "../../core/consume/acknowledger.js";
+import { deadLetterReasonOf, type WeirDeadLetterReason } from "../../core/consume/dead-letter-reason.js";
 import type { Redirect } from "../../core/consume/delivery.js";
 import { onceOption } from "../../core/consume/once/options.js";
 import { DeliveryPolicy } from "../../core/consume/policy.js";
@@ -23,8 +24,10 @@ const MAX_ATTRIBUTES = 10;
 interface SQSTarget extends ForwardTarget {
   /** Retry: the visibility timeout to set, s. */
   readonly seconds: number;
-  /** Dead letter: why. */
+  /** Why, in words (`x-weir-error`): the error's code and message. */
   readonly reason: string;
+  /** Dead letter: why, as a category (`x-weir-reason`), the same words as on every transport. */
+  readonly category?: WeirDeadLetterReason;
 }
 
 /** One queue of a route as it is consumed. */
@@ -435,7 +438,12 @@ export class SQSRouteConsumer {
           );
           return undefined;
         }
-        return { kind: "dead-letter", seconds: 0, reason: why };
+        // A retryable failure past its attempts is `max-attempts`, as on AMQP, Redis and NATS.
+        const category =
+          redirect.kind === "retry" && route.retry !== undefined
+            ? "max-attempts"
+            : deadLetterReasonOf(redirect.error);
+        return { kind: "dead-letter", seconds: 0, reason: why, category };
       },
       forward: async (message: SQSMessage, target: SQSTarget): Promise<void> => {
         const port = this.port!;
@@ -453,7 +461,9 @@ export class SQSRouteConsumer {
           const dlq = queue?.dlqUrl;
           if (dlq === undefined) throw new Error(`no dead-letter queue for ${message.queue}`);
           const attributes: Record<string, string> = {
+            [SQS_ATTRIBUTES.reason]: target.category ?? "unrecoverable",
             [SQS_ATTRIBUTES.error]: target.reason.slice(0, 1024),
+            [SQS_ATTRIBUTES.attempts]: String(message.attempt),
             [SQS_ATTRIBUTES.originalQueue]: message.queue,
           };
           for (const [key, value] of Object.entries(message.attributes)) {
@@ -473,7 +483,13 @@ export class SQSRouteConsumer {
           forwarding.deadLettered++;
           // As every transport does: a dead letter (a schema refusal never reached the handler) is seen in the logs.
           this.logger.warn(
-            { ...message.logFields(), deadLetterQueue: queueNameOf(dlq), reason: target.reason },
+            {
+              ...message.logFields(),
+              deadLetterQueue: queueNameOf(dlq),
+              reason: target.category,
+              attempts: message.attempt,
+              error: target.reason,
+            },
             "message dead-lettered",
           );
         } catch (error) {

@@ -5,6 +5,7 @@ import { handlerTimeoutOption } from "../../core/handler-call.js";
 import { refuseWhenInspecting } from "../../core/inspect.js";
 import type { Logger } from "../../core/logger.js";
 import { redactUrl } from "../../core/logger.js";
+import { schemaVendor } from "../../core/schema.js";
 import type {
   RouteDescription,
   RouteRecord,
@@ -127,8 +128,8 @@ export class SQSTransport implements Transport {
           route.deadLetter === undefined
             ? undefined
             : record.routes.map((queue) => route.deadLetter!(queue)).join(","),
-        once: (record.spec as SQSRouteSpec).once === undefined ? undefined : true,
-        schema: (record.spec as SQSRouteSpec).schema === undefined ? undefined : true,
+        once: (record.spec as SQSRouteSpec).once?.ttl,
+        schema: schemaVendor((record.spec as SQSRouteSpec).schema),
       },
     };
   }

@@ -15,7 +15,7 @@ import { publishTo } from "../client.js";
 import { SQS_ATTRIBUTES } from "../message.js";
 import { defaultDeadLetterQueue } from "../names.js";
 import { resolveSQSOptions } from "../options.js";
-import { isFifo, type SQSPort, type SQSReceived } from "../port.js";
+import { isFifo, isQueueMissing, type SQSPort, type SQSReceived } from "../port.js";
 
 function portOf(args: ParsedArgs): Promise<SQSPort> {
   loadEnvFile(args.values.get("env-file"));
@@ -84,7 +84,7 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
   const port = await portOf(args);
   try {
     const dlq = await port.queueUrl(dlqName).catch((error: unknown) => {
-      if ((error as { name?: unknown } | undefined)?.name !== "QueueDoesNotExist") throw error;
+      if (!isQueueMissing(error)) throw error;
       throw new CLIError("WEIR_ERR_CLI_NO_QUEUE", `the dead-letter queue ${dlqName} does not exist`, {
         cause: error,
       });
@@ -101,10 +101,16 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
         dlq,
         letters.map((m) => ({ receipt: m.receipt, seconds: 0 })),
       );
+      // The same columns as the other transports' lists: the category, the attempts, the text.
       const rows = letters.map((m) => ({
         id: m.id,
         queue: m.attributes[SQS_ATTRIBUTES.originalQueue] ?? queue,
-        reason: m.attributes[SQS_ATTRIBUTES.error] ?? null,
+        reason: m.attributes[SQS_ATTRIBUTES.reason] ?? null,
+        attempts:
+          m.attributes[SQS_ATTRIBUTES.attempts] === undefined
+            ? null
+            : Number(m.attributes[SQS_ATTRIBUTES.attempts]),
+        error: m.attributes[SQS_ATTRIBUTES.error] ?? null,
         body: m.body,
       }));
       if (args.switches.has("json")) print(`${JSON.stringify(rows, null, 2)}\n`);
@@ -112,7 +118,8 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
         // The rows are the result (stdout, pipeable, one line each, as for the other transports).
         for (const [index, row] of rows.entries())
           print(
-            `#${index + 1} id=${row.id} queue=${row.queue} error=${JSON.stringify(row.reason ?? "-")} body=${row.body}`,
+            `#${index + 1} id=${row.id} queue=${row.queue} reason=${row.reason ?? "-"} attempts=${row.attempts ?? "-"}` +
+              `${row.error ? ` error=${JSON.stringify(row.error)}` : ""} body=${row.body}`,
           );
         say(`${rows.length} dead letter(s) in ${dlqName}`);
       }

@@ -1,5 +1,6 @@
 import type { TestDriverFactory } from "../../../testing/driver.js";
 import { publishTo, type SQSPublishOptions } from "../client.js";
+import { defaultDeadLetterQueue } from "../names.js";
 import type { SQSTransport } from "../transport.js";
 import { MemorySQS } from "./memory-sqs.js";
 
@@ -9,7 +10,7 @@ export interface TestSQS {
   publish(queue: string, body: unknown, options?: Omit<SQSPublishOptions, "queue">): Promise<string>;
   /** The JSON bodies `queue` holds, received or not, oldest first. */
   messages(queue: string): unknown[];
-  /** The JSON bodies in `queue`'s weir dead-letter queue (`<queue>-dlq`, or `deadLetterQueue`). */
+  /** The JSON bodies in `queue`'s weir dead-letter queue (`<queue>-dlq`, `<name>-dlq.fifo` for a FIFO queue, or `deadLetterQueue`). */
   deadLetters(queue: string, deadLetterQueue?: string): unknown[];
   /**
    * Resolves once `queue` holds nothing that is being handled (every message deleted, waiting out
@@ -50,7 +51,7 @@ export const sqsTestDriver: TestDriverFactory<SQSTransport> = {
         return publishTo(async () => sqs, body, { ...options, queue });
       },
       messages: (queue) => sqs.bodies(queue).map(parse),
-      deadLetters: (queue, dlq) => sqs.bodies(dlq ?? `${queue}-dlq`).map(parse),
+      deadLetters: (queue, dlq) => sqs.bodies(dlq ?? defaultDeadLetterQueue(queue)).map(parse),
       async settled(queue, options = {}) {
         const end = Date.now() + (options.timeout ?? 10_000);
         while (sqs.inFlight(queue) > 0) {
