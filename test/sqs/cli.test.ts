@@ -116,7 +116,9 @@ describe("weir publish / dlq --transport sqs", () => {
       error: string;
       body: string;
     }>;
-    expect(rows).toMatchObject([{ queue, reason: "dead-lettered", attempts: expect.any(Number), body: '{"n":1}' }]);
+    expect(rows).toMatchObject([
+      { queue, reason: "dead-lettered", attempts: expect.any(Number), body: '{"n":1}' },
+    ]);
     expect(rows[0]?.error).toMatch(/bad order/);
     expect(await queues.peek(`${queue}-dlq`)).toEqual([{ n: 1 }]); // list consumed nothing
 
