@@ -156,6 +156,10 @@ describe("AMQP topology on a route (issue #17)", () => {
     });
     expect((failure as Error).message).toContain(`exchange "${exchange}"`);
     expect((failure as Error).message).toContain('"type":"topic"');
+    // And what to do: the existing value to declare, or the object to delete.
+    expect((failure as Error).message).toContain(
+      `To fix: declare it as it is ("type": 'fanout'), or delete the exchange`,
+    );
   });
 
   it("a re-declare refused after a reconnect leaves the unrelated route of the same connection consuming", async () => {

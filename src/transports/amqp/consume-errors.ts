@@ -138,10 +138,15 @@ export class TopologyError extends StartError {
       differs !== undefined
         ? `it exists with other arguments: "${differs.argument}" is ${differs.current} on the broker, the route declares ${differs.received}`
         : reason;
+    // An argument is fixed when the object is created: the route must match it, or the object go.
+    const todo =
+      differs === undefined || object.kind === "binding"
+        ? ""
+        : ` To fix: declare it as it is (${JSON.stringify(differs.argument)}: ${differs.current}), or delete the ${object.kind} (its ${object.kind === "queue" ? "messages go with it" : "bindings go with it"}) so that the route creates it anew.`;
     super(
       TOPOLOGY_CODES[object.kind],
       `route "${route}": the broker refused ${object.kind} "${object.name}" in vhost "${vhost}": ${what}. ` +
-        `The route declares ${JSON.stringify(object.declared)}; existing: ${existing === undefined ? "unknown" : JSON.stringify(existing)}. ` +
+        `The route declares ${JSON.stringify(object.declared)}; existing: ${existing === undefined ? "unknown" : JSON.stringify(existing)}.${todo} ` +
         `Broker: ${reason}`,
       { cause },
     );
