@@ -394,9 +394,11 @@ export class Application<S extends object = Record<string, unknown>> {
       await this.stopRequested;
       await this.stop();
     } finally {
+      // The echo's listener goes on before run()'s own comes off: a signal with no listener at all
+      // in between would get Node's default action, and kill the stopped process with it.
+      if (firstAt !== undefined) ignoreEcho(SIGNAL_ECHO_MS - (performance.now() - firstAt));
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
-      if (firstAt !== undefined) ignoreEcho(SIGNAL_ECHO_MS - (performance.now() - firstAt));
     }
   }
 
