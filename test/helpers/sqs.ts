@@ -10,6 +10,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
+import { afterAll, afterEach } from "vitest";
 import { App, type AppOptions } from "../../src/index.js";
 import { silentLogger } from "./amqp.js";
 
@@ -88,8 +89,11 @@ export function rawClient(emulator: SQSEmulator): SQSClient {
 }
 
 /** An app on the emulator. */
+/** Apps createSQSApp made and no sqsTestBed stopped yet. */
+const made = new Set<App>();
+
 export function createSQSApp(emulator: SQSEmulator, options: AppOptions = {}): App {
-  return new App({
+  const app = new App({
     logger: silentLogger,
     ...options,
     sqs: {
@@ -99,6 +103,26 @@ export function createSQSApp(emulator: SQSEmulator, options: AppOptions = {}): A
       ...options.sqs,
     },
   });
+  made.add(app);
+  return app;
+}
+
+/**
+ * A test file's SQS set-up: the file's emulator and its queues; after each test every app
+ * createSQSApp made is stopped (stop() is idempotent) and the queues the test made are deleted;
+ * after the file the emulator stops.
+ */
+export async function sqsTestBed(): Promise<{ emulator: SQSEmulator; queues: SQSQueues }> {
+  const emulator = await sqsEmulator();
+  const queues = new SQSQueues(rawClient(emulator));
+  afterEach(async () => {
+    const apps = [...made];
+    made.clear();
+    await Promise.all(apps.map((app) => app.stop()));
+    await queues.cleanup();
+  });
+  afterAll(() => emulator.stop());
+  return { emulator, queues };
 }
 
 /** Helpers over a raw client: create, publish, count, peek, delete. */

@@ -1,5 +1,5 @@
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { appTransports } from "../../src/core/application.js";
 import {
@@ -12,26 +12,11 @@ import {
 } from "../../src/index.js";
 import { silentLogger } from "../helpers/amqp.js";
 import { captureLogs, linesMatching, WARN } from "../helpers/logs.js";
-import {
-  createSQSApp,
-  rawClient,
-  SQSQueues,
-  sqsEmulator,
-  sqsQueueName,
-  TEST_CREDENTIALS,
-} from "../helpers/sqs.js";
+import { createSQSApp, sqsQueueName, sqsTestBed, TEST_CREDENTIALS } from "../helpers/sqs.js";
 import { until } from "../transports/delivery-behaviour.js";
 
-const emulator = await sqsEmulator();
-const queues = new SQSQueues(rawClient(emulator));
+const { emulator, queues } = await sqsTestBed();
 let app: App | undefined;
-
-afterEach(async () => {
-  await app?.stop();
-  app = undefined;
-  await queues.cleanup();
-});
-afterAll(() => emulator.stop());
 
 describe("SQS routes against an SQS emulator (fauxqs on 127.0.0.1)", () => {
   it("extends the visibility of a message whose handler outlives the queue's visibility timeout: received once", async () => {

@@ -1,9 +1,9 @@
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { appTransports } from "../../src/core/application.js";
 import { type App, RouteTypes, type SQSMessage } from "../../src/index.js";
 import { captureLogs, INFO, linesMatching } from "../helpers/logs.js";
-import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
+import { createSQSApp, sqsQueueName, sqsTestBed } from "../helpers/sqs.js";
 import { until } from "../transports/delivery-behaviour.js";
 
 /**
@@ -11,16 +11,8 @@ import { until } from "../transports/delivery-behaviour.js";
  * options): at start, a route's missing queue is created; an existing one is used as it is.
  */
 
-const emulator = await sqsEmulator();
-const queues = new SQSQueues(rawClient(emulator));
+const { emulator, queues } = await sqsTestBed();
 let app: App | undefined;
-
-afterEach(async () => {
-  await app?.stop();
-  app = undefined;
-  await queues.cleanup();
-});
-afterAll(() => emulator.stop());
 
 async function attributesOf(name: string, names: string[]): Promise<Record<string, string>> {
   const url = await queues.url(name);

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { type AddressInfo, createServer } from "node:net";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type App, InvalidOptionError, RouteTypes, SQSPublishError } from "../../src/index.js";
-import { createSQSApp, rawClient, SQSQueues, sqsEmulator, sqsQueueName } from "../helpers/sqs.js";
+import { createSQSApp, sqsQueueName, sqsTestBed } from "../helpers/sqs.js";
 import { until } from "../transports/delivery-behaviour.js";
 
 /**
@@ -12,16 +12,8 @@ import { until } from "../transports/delivery-behaviour.js";
  * that does not exist says so, and why `declare` did not make it.
  */
 
-const emulator = await sqsEmulator();
-const queues = new SQSQueues(rawClient(emulator));
+const { emulator, queues } = await sqsTestBed();
 let app: App | undefined;
-
-afterEach(async () => {
-  await app?.stop();
-  app = undefined;
-  await queues.cleanup();
-});
-afterAll(() => emulator.stop());
 
 /** A unique queue name of exactly `length` characters, `.fifo` included when `fifo`. */
 function nameOfLength(length: number, fifo = false): string {

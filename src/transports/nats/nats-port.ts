@@ -200,13 +200,7 @@ export class NatsJsPort implements NATSPort {
   }
 
   async streamExists(stream: string): Promise<boolean> {
-    try {
-      await this.manager.streams.info(stream);
-      return true;
-    } catch (error) {
-      if (caused(error, ["StreamNotFoundError"])) return false;
-      throw error;
-    }
+    return (await this.streamSubjects(stream)) !== undefined;
   }
 
   async ensureStream(stream: string, subjects: readonly string[]): Promise<void> {
