@@ -5,16 +5,19 @@
  * a durable consumer of its own per side; each side, in its own process, pulls `--prefetch`
  * messages at a time (max_ack_pending = prefetch), parses each body as JSON, hands them over in
  * batches of `--bulk` (the same `min(bulk, prefetch)`), sums their ids, and acks each message
- * (JetStream has no multiple ack). Time and CPU are counted from the first batch's hand-over to
- * the last ack (connecting, creating the consumer and loading modules are left out: steady state);
- * the orchestrator then checks the id sum and that the consumer holds nothing.
+ * (JetStream has no multiple ack). Time and CPU are counted from the hand-over that completes the
+ * first `--warmup` messages to the last ack (connecting, creating the consumer, loading modules and
+ * the JIT's warm-up are left out: steady state); the orchestrator then checks the id sum and that
+ * the consumer holds nothing. Before each side it waits for the server to go quiet (the preload
+ * leaves it writing), and each side reports nats-server's CPU per message in its window too
+ * (/proc): how the client answers changes the server's work.
  *
- * 60,000 messages by default (2-3 s a side): with 20,000 (under a second) the window was mostly
- * the JIT warming up, and weir has more code to warm than the raw loop (CPU per message halved
- * between 20,000 and 60,000 on both sides, and the gap with it).
+ * 100,000 messages, the first 20,000 of them warm-up, by default (about a second a side timed):
+ * with 20,000 and no warm-up the window was mostly the JIT warming up, and weir has more code to
+ * warm than the raw loop.
  *
- *   npx tsx bench/nats.ts [--n 60000] [--bulk 100] [--prefetch 500] [--reps 3] [--out FILE]
- *                         [--profile DIR]
+ *   npx tsx bench/nats.ts [--n 100000] [--warmup 20000] [--bulk 100] [--prefetch 500] [--reps 3]
+ *                         [--out FILE] [--profile DIR]
  *
  * Prints a table and writes bench/results/<date>-nats.json (or FILE). With `--profile`, each child
  * writes a V8 CPU profile to DIR (`<side>-<rep>.cpuprofile`) and its timed window is printed, for
@@ -33,6 +36,7 @@ import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jet
 import { connect } from "@nats-io/transport-node";
 import pino from "pino";
 import { App, type NATSMessage, RouteTypes } from "../src/index.js";
+import { clockTicks, findNATSServerPid, readCpuTicks, readSyscalls, waitForQuiet } from "./lib/proc.js";
 
 const SERVER = process.env.WEIR_NATS_URL ?? "127.0.0.1:4222";
 
@@ -47,18 +51,33 @@ interface SideResult {
   readonly systemUsPerMessage: number;
   /** Socket writes per 1,000 messages (the acks and pull requests go out in fewer, larger writes when batched). */
   readonly writesPerThousand: number;
+  /** Read syscalls per 1,000 messages (/proc/self/io): how finely the server's deliveries came in. */
+  readonly readsPerThousand?: number;
   /** Garbage collections in the window: minor (scavenges) and major (mark-compacts), and their ms per 1,000 messages. */
   readonly gc: { readonly minor: number; readonly major: number; readonly msPerThousand: number };
   /** The timed window on the monotonic clock (µs), for `bench/profile.ts` on a `--cpu-prof` of the child. */
   readonly windowUs: readonly [number, number];
+  /**
+   * nats-server's CPU (user + system) per message in the window, µs, when /proc shows the server
+   * (its pid comes from the orchestrator): the client's answers cost the server work too.
+   */
+  readonly serverUsPerMessage?: number;
 }
+
+/** nats-server's pid, handed to each child by the orchestrator (undefined: not on this machine). */
+const SERVER_PID = process.env.WEIR_BENCH_NATS_PID ? Number(process.env.WEIR_BENCH_NATS_PID) : undefined;
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
   return at === -1 ? fallback : Number(process.argv[at + 1]);
 }
 
-/** Set at the first batch's hand-over, on both sides. */
+/** Messages preloaded, and of them the first ones each side handles before its window opens. */
+const DEFAULT_N = 100_000;
+const DEFAULT_WARMUP = 20_000;
+const WARMUP = arg("warmup", DEFAULT_WARMUP);
+
+/** Set at the hand-over that completes the warm-up, on both sides. */
 let firstAt:
   | {
       readonly at: number;
@@ -66,10 +85,25 @@ let firstAt:
       readonly counted: number;
       readonly writes: number;
       readonly us: number;
+      readonly serverTicks: number | undefined;
+      readonly reads: number | undefined;
     }
   | undefined;
-function mark(counted: number): void {
-  firstAt ??= { at: performance.now(), cpu: process.cpuUsage(), counted, writes, us: monotonicUs() };
+/** Messages handed over so far; the window opens at the first hand-over that reaches `--warmup`. */
+let handed = 0;
+function mark(count: number): void {
+  handed += count;
+  if (firstAt !== undefined || handed < WARMUP) return;
+  const counted = handed;
+  firstAt = {
+    at: performance.now(),
+    cpu: process.cpuUsage(),
+    counted,
+    writes,
+    us: monotonicUs(),
+    serverTicks: readCpuTicks(SERVER_PID),
+    reads: readSyscalls()?.reads,
+  };
 }
 
 /** Garbage collections of the child, from the first hand-over on (both sides allocate through the same client). */
@@ -192,14 +226,30 @@ async function weir(
 }
 
 async function child(side: "raw" | "weir", stream: string, durable: string): Promise<void> {
-  const n = arg("n", 60_000);
+  const n = arg("n", DEFAULT_N);
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
   countWrites();
   countCollections();
-  let end: { at: number; cpu: NodeJS.CpuUsage; writes: number; us: number } | undefined;
+  let end:
+    | {
+        at: number;
+        cpu: NodeJS.CpuUsage;
+        writes: number;
+        us: number;
+        serverTicks: number | undefined;
+        reads: number | undefined;
+      }
+    | undefined;
   const sum = await (side === "raw" ? raw : weir)(stream, durable, n, bulk, prefetch, () => {
-    end = { at: performance.now(), cpu: process.cpuUsage(), writes, us: monotonicUs() };
+    end = {
+      at: performance.now(),
+      cpu: process.cpuUsage(),
+      writes,
+      us: monotonicUs(),
+      serverTicks: readCpuTicks(SERVER_PID),
+      reads: readSyscalls()?.reads,
+    };
   });
   if (firstAt === undefined || end === undefined) throw new Error("no batch was handed over");
   const counted = n - firstAt.counted;
@@ -214,6 +264,12 @@ async function child(side: "raw" | "weir", stream: string, durable: string): Pro
     writesPerThousand: ((end.writes - firstAt.writes) / counted) * 1000,
     gc: { minor: gc.minor, major: gc.major, msPerThousand: (gc.ms / counted) * 1000 },
     windowUs: [firstAt.us, end.us],
+    ...(firstAt.reads === undefined || end.reads === undefined
+      ? {}
+      : { readsPerThousand: ((end.reads - firstAt.reads) / counted) * 1000 }),
+    ...(firstAt.serverTicks === undefined || end.serverTicks === undefined
+      ? {}
+      : { serverUsPerMessage: (((end.serverTicks - firstAt.serverTicks) / clockTicks()) * 1e6) / counted }),
   };
   console.log(JSON.stringify(result));
 }
@@ -225,15 +281,18 @@ function median(values: readonly number[]): number {
 }
 
 async function orchestrate(): Promise<void> {
-  const n = arg("n", 60_000);
+  const n = arg("n", DEFAULT_N);
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
   const reps = arg("reps", 3);
+  if (!(WARMUP >= 0 && WARMUP < n)) throw new Error(`--warmup ${WARMUP} must be at least 0 and below --n ${n}`);
   const self = fileURLToPath(import.meta.url);
   const nc = await connect({ servers: SERVER });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const pad = "x".repeat(80);
+  const serverPid = findNATSServerPid();
+  const ticks = clockTicks();
   const results: { raw: SideResult; weir: SideResult; ratio: number }[] = [];
   // Other work on the machine moves every figure: its load averages (1, 5, 15 min) go with them.
   const loadBefore = loadavg();
@@ -255,6 +314,8 @@ async function orchestrate(): Promise<void> {
           ack_policy: AckPolicy.Explicit,
           max_ack_pending: prefetch,
         });
+        // The preload leaves the server writing for a moment: a side that starts meanwhile measures it.
+        await waitForQuiet(serverPid, ticks);
         const profile = process.argv.indexOf("--profile");
         const profiling =
           profile === -1
@@ -283,8 +344,14 @@ async function orchestrate(): Promise<void> {
             String(bulk),
             "--prefetch",
             String(prefetch),
+            "--warmup",
+            String(WARMUP),
           ],
-          { encoding: "utf8", timeout: 300_000 },
+          {
+            encoding: "utf8",
+            timeout: 300_000,
+            env: { ...process.env, WEIR_BENCH_NATS_PID: serverPid === undefined ? "" : String(serverPid) },
+          },
         );
         const line = run.stdout.trim().split("\n").at(-1) ?? "";
         if (run.status !== 0 || !line.startsWith("{")) {
@@ -310,7 +377,8 @@ async function orchestrate(): Promise<void> {
     const rate = (r: SideResult) => Math.round((r.n / r.ms) * 1000).toLocaleString("en-US");
     const cpu = (r: SideResult) =>
       `${r.cpuUsPerMessage.toFixed(1)} µs/msg (sys ${r.systemUsPerMessage.toFixed(1)}), ` +
-      `${r.writesPerThousand.toFixed(1)} writes/1k, GC ${r.gc.minor}+${r.gc.major} ${r.gc.msPerThousand.toFixed(2)} ms/1k`;
+      `${r.writesPerThousand.toFixed(1)} writes/${r.readsPerThousand?.toFixed(1) ?? "?"} reads/1k, GC ${r.gc.minor}+${r.gc.major} ${r.gc.msPerThousand.toFixed(2)} ms/1k` +
+      (r.serverUsPerMessage === undefined ? "" : `, server ${r.serverUsPerMessage.toFixed(1)} µs/msg`);
     console.log(
       `rep ${rep}/${reps}: raw ${rate(pair.raw)} msg/s ${cpu(pair.raw)}, ` +
         `weir ${rate(pair.weir)} msg/s ${cpu(pair.weir)}, weir/raw ${ratio.toFixed(3)}`,
@@ -323,6 +391,7 @@ async function orchestrate(): Promise<void> {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, kernel: release(), node: process.version },
     load: { before: loadBefore, after: loadavg() },
     n,
+    warmup: WARMUP,
     bulk,
     prefetch,
     reps,
@@ -336,6 +405,10 @@ async function orchestrate(): Promise<void> {
       raw: median(results.map((r) => r.raw.cpuUsPerMessage)),
       weir: median(results.map((r) => r.weir.cpuUsPerMessage)),
     },
+    serverUsPerMessageMedian: {
+      raw: median(results.map((r) => r.raw.serverUsPerMessage ?? Number.NaN)),
+      weir: median(results.map((r) => r.weir.serverUsPerMessage ?? Number.NaN)),
+    },
     gcMsPerThousandMedian: {
       raw: median(results.map((r) => r.raw.gc.msPerThousand)),
       weir: median(results.map((r) => r.weir.gc.msPerThousand)),
@@ -347,7 +420,8 @@ async function orchestrate(): Promise<void> {
       `weir/raw ${summary.ratioMedian.toFixed(3)} (${summary.ratioRange.map((r) => r.toFixed(3)).join("–")}), ` +
       `CPU ${summary.cpuUsPerMessageMedian.raw.toFixed(1)} → ${summary.cpuUsPerMessageMedian.weir.toFixed(1)} µs/msg ` +
       `(${summary.cpuRatioMedian.toFixed(2)}×), GC ${summary.gcMsPerThousandMedian.raw.toFixed(2)} → ` +
-      `${summary.gcMsPerThousandMedian.weir.toFixed(2)} ms/1k, socket writes ${summary.writesRatioMedian.toFixed(2)}×; ` +
+      `${summary.gcMsPerThousandMedian.weir.toFixed(2)} ms/1k, socket writes ${summary.writesRatioMedian.toFixed(2)}×, ` +
+      `server ${summary.serverUsPerMessageMedian.raw.toFixed(1)} → ${summary.serverUsPerMessageMedian.weir.toFixed(1)} µs/msg; ` +
       `load ${summary.load.before[0]!.toFixed(1)} → ${summary.load.after[0]!.toFixed(1)}`,
   );
   const out = process.argv.indexOf("--out");

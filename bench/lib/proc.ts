@@ -7,12 +7,22 @@ import { setTimeout as sleep } from "node:timers/promises";
  * `rabbitmqctl` call starts a short-lived beam.smp of its own, so the oldest one is the broker.
  */
 export function findBeamPid(): number | undefined {
+  return findOldestProcess("beam.smp");
+}
+
+/** The pid of the local nats-server, if this machine runs it and /proc shows it (the oldest one). */
+export function findNATSServerPid(): number | undefined {
+  return findOldestProcess("nats-server");
+}
+
+/** The oldest process whose command name (/proc/<pid>/comm) is `comm`. */
+function findOldestProcess(comm: string): number | undefined {
   let best: { pid: number; startedAt: number } | undefined;
   try {
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== "beam.smp") continue;
+        if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== comm) continue;
         const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
         // Field 22 (starttime), counted from the field after the command name's ")".
         const startedAt = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
