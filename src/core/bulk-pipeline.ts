@@ -57,7 +57,15 @@ export interface BulkPipelineOptions<M> {
  */
 export class BulkPipeline<M> {
   private buffer: M[] = [];
+  /**
+   * The age timer. A size flush leaves it armed: clearing and setting a timer per bulk made Node
+   * build and drop its timer list every time (0.2-0.3 µs a message at 100,000 msg/s, bulks of 100).
+   * When it fires it flushes the buffer only if the buffer's oldest message has waited the whole
+   * interval, and otherwise re-arms for what is left; it is not re-armed while the buffer is empty.
+   */
   private timer: NodeJS.Timeout | undefined;
+  /** `Date.now()` when the buffer took its oldest message. */
+  private bufferStartedAt = 0;
   /**
    * Bulks flushed while every slot was busy, oldest first. They start in this order as slots free
    * up; a drain that times out abandons them.
@@ -71,7 +79,10 @@ export class BulkPipeline<M> {
   private readonly concurrency: number;
   private readonly onTimer = (): void => {
     this.timer = undefined;
-    this.flush();
+    if (this.buffer.length === 0) return;
+    const left = this.options.flushInterval - (Date.now() - this.bufferStartedAt);
+    if (left > 0) this.timer = setTimeout(this.onTimer, left);
+    else this.flush();
   };
 
   constructor(private readonly options: BulkPipelineOptions<M>) {
@@ -84,6 +95,11 @@ export class BulkPipeline<M> {
     let waiting = 0;
     for (const bulk of this.waiting.items()) waiting += bulk.length;
     return this.buffer.length + waiting + this.running;
+  }
+
+  /** Bulks flushed and waiting for a concurrency slot (not the partial buffer, not those running). */
+  get queuedBulks(): number {
+    return this.waiting.length;
   }
 
   push(message: M): void {
@@ -99,16 +115,13 @@ export class BulkPipeline<M> {
       this.flush();
     } else if (buffer.length === 1) {
       // The interval counts from the oldest message's arrival, not on a fixed grid.
-      this.timer = setTimeout(this.onTimer, this.options.flushInterval);
+      this.bufferStartedAt = Date.now();
+      this.timer ??= setTimeout(this.onTimer, this.options.flushInterval);
     }
   }
 
   /** Hands the partial bulk (if any) to the handler now. */
   flush(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
     const bulk = this.buffer;
     if (bulk.length === 0) return;
     this.buffer = [];
@@ -129,10 +142,7 @@ export class BulkPipeline<M> {
       return false;
     };
     this.buffer = this.buffer.filter(keep);
-    if (this.buffer.length === 0 && this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    if (this.buffer.length === 0) this.stopTimer();
     const kept = this.waiting.takeAll().map((bulk) => bulk.filter(keep));
     for (const bulk of kept) if (bulk.length > 0) this.waiting.push(bulk);
     this.notifyIfIdle();
@@ -147,6 +157,8 @@ export class BulkPipeline<M> {
    */
   async drain(deadline: Deadline): Promise<boolean> {
     this.flush();
+    // Nothing is buffered now: an armed age timer would only keep the process up for an interval.
+    this.stopTimer();
     const finished = await deadline.race(this.whenIdle());
     if (!finished) {
       const abandoned = this.waiting.takeAll();
@@ -154,6 +166,12 @@ export class BulkPipeline<M> {
       this.notifyIfIdle();
     }
     return finished;
+  }
+
+  private stopTimer(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** Resolves once nothing is buffered, waiting or running. */

@@ -56,12 +56,45 @@ describe("BulkPipeline", () => {
     const { p, bulks } = pipeline({ bulkSize: 2, flushInterval: 100 });
     p.push(1);
     await vi.advanceTimersByTimeAsync(99);
-    p.push(2); // size flush; the timer must be cleared with it
+    p.push(2); // size flush; the timer may stay armed, but must not hand over the empty buffer
     await vi.advanceTimersByTimeAsync(500);
     p.flush();
     await vi.advanceTimersByTimeAsync(0);
     expect(bulks).toEqual([[1, 2]]);
     expect(bulks.every((bulk) => bulk.length > 0)).toBe(true);
+  });
+
+  it("a bulk that starts after a size flush still waits its whole interval (the age timer outlives the flush)", async () => {
+    const { p, bulks } = pipeline({ bulkSize: 2, flushInterval: 1000 });
+    p.push(1);
+    await vi.advanceTimersByTimeAsync(300);
+    p.push(2); // size flush at 300 ms; the age timer armed at 0 stays
+    await vi.advanceTimersByTimeAsync(400);
+    p.push(3); // oldest of the next bulk, at 700 ms: due at 1700
+    await vi.advanceTimersByTimeAsync(299); // 999
+    await vi.advanceTimersByTimeAsync(1); // 1000: the timer armed at 0 fires, re-arms for 700
+    expect(bulks).toEqual([[1, 2]]);
+    await vi.advanceTimersByTimeAsync(699); // 1699
+    expect(bulks).toEqual([[1, 2]]);
+    await vi.advanceTimersByTimeAsync(1); // 1700
+    expect(bulks).toEqual([[1, 2], [3]]);
+  });
+
+  it("leaves no timer behind: not while the buffer is empty, not after a drain", async () => {
+    const { p, bulks } = pipeline({ bulkSize: 2, flushInterval: 1000 });
+    p.push(1);
+    p.push(2); // size flush; the age timer stays armed until it fires
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(vi.getTimerCount()).toBe(0); // fired on an empty buffer: not re-armed
+    p.push(3);
+    p.push(4);
+    p.push(5);
+    expect(vi.getTimerCount()).toBe(1);
+    const drained = p.drain(new Deadline(1000));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await drained).toBe(true);
+    expect(bulks).toEqual([[1, 2], [3, 4], [5]]);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("runs at most `concurrency` bulks at once", async () => {

@@ -122,6 +122,15 @@ export class RouteRunner<D extends Delivery> {
     return this.pipeline.size;
   }
 
+  /**
+   * Bulks ready and waiting for a concurrency slot. While there are some, the one that just
+   * settled is not the last of what arrived together: a transport may hold its answers to send
+   * them with the next bulks' (NATS: one socket write for the bulks of one read).
+   */
+  get queuedBulks(): number {
+    return this.pipeline.queuedBulks;
+  }
+
   /** Hands a delivery to the route's bulks. The hot path: nothing else is allocated. */
   push(delivery: D): void {
     this.pipeline.push(delivery);
