@@ -2,7 +2,7 @@
  * weir's own cost per message on a NATS route, without a server or a socket
  * (`npx tsx bench/nats-micro.ts [--n 200000] [--bulk 100] [--burst 250] [--rounds 7]`).
  *
- * A real App runs its real `nats` route (pipeline, acknowledger, end-of-turn sends) over a port
+ * A real App runs its real `nats` route (pipeline, acknowledger, settle log) over a port
  * that hands it messages shaped like the client's `JsMsg` (wrapped as the real port wraps them, for
  * the settle log), in bursts with one event-loop turn between them as socket reads hand them over;
  * the raw side is bench/nats.ts's raw callback over the same messages (parse, batch, ack inside the
@@ -34,6 +34,15 @@ const encoder = new TextEncoder();
 const PAD = "x".repeat(80);
 let acks = 0;
 
+/** The client's send queue as weir's ack path reaches it: the frames counted as acks. */
+const PUBLISHER = {
+  outBytes: 0,
+  outMsgs: 0,
+  sendCommand(): void {
+    acks++;
+  },
+};
+
 /** What the client's JsMsg gives (the fields weir reads), acks counted. */
 class FakeJsMsg {
   readonly subject = "bench.m";
@@ -41,12 +50,17 @@ class FakeJsMsg {
   readonly headers = undefined;
   readonly info: { readonly deliveryCount: number; readonly stream: string };
   readonly reply: string;
+  /** As the client's: weir's ack path writes the frame itself (client-internals.ts) unless acked. */
+  didAck = false;
+  /** The client's own message under it: the reply's bytes as its parser read them, and its send queue. */
+  readonly msg: { readonly _msg: { readonly reply: Uint8Array }; readonly publisher: typeof PUBLISHER };
   constructor(
     readonly data: Uint8Array,
     readonly seq: number,
   ) {
     this.info = { deliveryCount: 1, stream: "bench" };
     this.reply = `$JS.ACK.bench.c.1.${seq}.${seq}.1764490000000000000.0`;
+    this.msg = { _msg: { reply: encoder.encode(this.reply) }, publisher: PUBLISHER };
   }
   ack(): void {
     acks++;

@@ -1,9 +1,11 @@
 import type { JsMsg } from "@nats-io/jetstream";
+import { replyBytes, sendAck } from "./client-internals.js";
+import { turnNow } from "./end-of-turn.js";
 import type { JetStreamMessage, NATSMessageHeaders } from "./port.js";
 
 const ACK = new TextEncoder().encode("+ACK");
 const TERM = new TextEncoder().encode("+TERM");
-const LATIN1 = new TextDecoder("latin1");
+const UTF8 = new TextDecoder();
 
 /** The reply subject the client's `JsMsg` answers on (`JsMsgImpl.reply`). */
 type Replied = { readonly reply?: string };
@@ -44,24 +46,35 @@ export class SettleLog {
   }
 
   add(message: JsMsg, term: boolean): void {
-    const reply = (message as JsMsg & Replied).reply;
-    if (reply === undefined || reply === "") return;
     const i = this.next;
-    // Reply subjects are ASCII as a rule (the server makes them from stream and consumer names):
-    // one byte a character. All of it was written, and so it is ASCII, when as many bytes as
-    // characters were written short of the slot's end (a write cut short by the slot ends within
-    // 3 bytes of it). Any other reply is kept as it is.
+    const bytes = replyBytes(message);
+    if (bytes !== undefined && bytes.byteLength > 0 && bytes.byteLength <= SLOT) {
+      this.bytes.set(bytes, i * SLOT);
+      this.lengths[i] = bytes.byteLength;
+      if (this.long[i] !== undefined) this.long[i] = undefined;
+    } else if (!this.addString(i, message)) return;
+    this.terms[i] = term ? 1 : 0;
+    // The turn's clock (one read per event-loop turn): `resend` is asked for a second before the
+    // connection went down, far coarser than the time one turn takes.
+    this.times[i] = turnNow();
+    this.next = i + 1 === this.size ? 0 : i + 1;
+  }
+
+  /** Slot `i` takes the reply as a string (a client without the bytes, or a long reply); false when there is none. */
+  private addString(i: number, message: JsMsg): boolean {
+    const reply = (message as JsMsg & Replied).reply;
+    if (reply === undefined || reply === "") return false;
+    // All of it was written when it ends short of the slot's end (a write cut short by the slot
+    // ends within 3 bytes of it, as UTF-8 characters take up to 4). A longer one is kept as it is.
     const written = this.bytes.write(reply, i * SLOT, SLOT, "utf8");
-    if (written === reply.length && written < SLOT - 3) {
+    if (written < SLOT - 3 && Buffer.byteLength(reply) === written) {
       this.lengths[i] = written;
       if (this.long[i] !== undefined) this.long[i] = undefined;
     } else {
       this.lengths[i] = 0;
       this.long[i] = reply;
     }
-    this.terms[i] = term ? 1 : 0;
-    this.times[i] = Date.now();
-    this.next = i + 1 === this.size ? 0 : i + 1;
+    return true;
   }
 
   /**
@@ -74,7 +87,7 @@ export class SettleLog {
       const length = this.lengths[i]!;
       const long = this.long[i];
       if ((length === 0 && long === undefined) || this.times[i]! < since) continue;
-      const reply = long ?? LATIN1.decode(this.bytes.subarray(i * SLOT, i * SLOT + length));
+      const reply = long ?? UTF8.decode(this.bytes.subarray(i * SLOT, i * SLOT + length));
       try {
         publish(reply, this.terms[i] === 1 ? TERM : ACK);
         count++;
@@ -111,7 +124,7 @@ export class LoggedMessage implements JetStreamMessage {
     return this.message.headers;
   }
   ack(): void {
-    this.message.ack();
+    if (!sendAck(this.message)) this.message.ack();
     this.log.add(this.message, false);
   }
   nak(millis?: number): void {
