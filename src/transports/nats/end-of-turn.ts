@@ -1,19 +1,9 @@
 /**
- * What the NATS transport hands the client at the end of the event-loop turn: the answers (acks,
- * naks, terms) of the handlers that finished in the turn and the pull requests the client's pull
- * loops issued while reading the turn's deliveries, together, in one `setImmediate` callback.
- *
- * The client writes everything it is given within one microtask queue in one socket write (it
- * queues its flush on the first publish into an empty buffer). A raw loop that acks synchronously
- * inside its message callback gets its acks and the client's pull requests into one write per socket
- * read. weir answers when a handler's promise settles, microtasks after the read, by which time the
- * client has written the pull requests of the read: one write for the pulls, one for the acks
- * (docs/performance.md, NATS JetStream). Given here and sent in one callback, they share it.
- *
- * Node runs the microtask queue between two `setImmediate` callbacks, so the tasks of a turn must
- * run in one callback (not one immediate each) to share the write. One immediate per turn, however
- * many tasks; a task that throws does not keep the others from running (it is reported as an
- * uncaught exception would be, on the next tick).
+ * Work the NATS transport does once per event-loop turn rather than once per message: the
+ * acknowledger's backstop (answers held for a route's queued bulks go out at the latest here) and
+ * {@link turnNow}'s clock. All of a turn's tasks run in one `setImmediate` callback: one immediate
+ * per turn, however many tasks; a task that throws does not keep the others from running (it is
+ * reported as an uncaught exception would be, on the next tick).
  */
 let tasks: (() => void)[] = [];
 let scheduled = false;
@@ -57,7 +47,7 @@ export function turnNow(): number {
   return stamp;
 }
 
-/** Runs `task` at the end of this event-loop turn, with the other NATS sends of the turn. */
+/** Runs `task` at the end of this event-loop turn, with the turn's other tasks. */
 export function endOfTurn(task: () => void): void {
   tasks.push(task);
   if (!scheduled) {

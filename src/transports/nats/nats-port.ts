@@ -1,9 +1,8 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { MsgHdrs, NatsConnection, PublishOptions } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import type { Deadline } from "../../core/deadline.js";
 import { withTimeout } from "../../core/deadline.js";
 import type { Logger } from "../../core/logger.js";
-import { endOfTurn } from "./end-of-turn.js";
 import {
   NATSConnectError,
   NATSNoStreamError,
@@ -25,49 +24,6 @@ import { LoggedMessage, SettleLog } from "./settle-log.js";
 
 /** ms a pull request lives (the client renews it); also its retry period after a reconnect. */
 const PULL_EXPIRES = 5_000;
-
-/**
- * The connection as one pull loop sees it: its pull requests (the only thing the client's consume
- * publishes) wait for the end of the event-loop turn, to share the socket write of the answers the
- * route's handlers give in the same turn (end-of-turn.ts); everything else is the connection's own.
- * A pull still waiting when its loop is closed is dropped: nobody would read what it brings (the
- * messages would sit unacknowledged for `ack_wait`).
- * @internal Exported for its test.
- */
-export function pullingConnection(nc: NatsConnection): { connection: NatsConnection; close(): void } {
-  let open = true;
-  const publish = (subject: string, data?: string | Uint8Array, options?: PublishOptions): void => {
-    endOfTurn(() => {
-      if (!open) return;
-      try {
-        nc.publish(subject, data, options);
-      } catch {
-        // The connection closed in between: the client stops the loop on its own (its close
-        // listener), as it does when its own publish of the pull throws.
-      }
-    });
-  };
-  const bound = new Map<PropertyKey, unknown>();
-  const connection = new Proxy(nc, {
-    get(target, key) {
-      if (key === "publish") return publish;
-      const value: unknown = Reflect.get(target, key, target);
-      if (typeof value !== "function") return value;
-      let method = bound.get(key);
-      if (method === undefined) {
-        method = (value as (...args: unknown[]) => unknown).bind(target);
-        bound.set(key, method);
-      }
-      return method;
-    },
-  });
-  return {
-    connection,
-    close: () => {
-      open = false;
-    },
-  };
-}
 
 /** The libraries, imported on the first connect: `import "weir"` loads neither. */
 async function libraries() {
@@ -280,8 +236,7 @@ export class NatsJsPort implements NATSPort {
   }
 
   async consume(stream: string, durable: string, batch: number, events: ConsumeEvents): Promise<Consumption> {
-    const pulling = pullingConnection(this.nc!);
-    const js = this.lib!.jetstream.jetstream(pulling.connection, { timeout: this.options.timeout });
+    const js = this.js!;
     const consumer = await js.consumers.get(stream, durable);
     const messages = await consumer.consume({
       max_messages: batch,
@@ -300,7 +255,6 @@ export class NatsJsPort implements NATSPort {
     return {
       close: async () => {
         this.pulled.delete(`${stream}\u0000${durable}`);
-        pulling.close();
         await messages.close();
       },
     };

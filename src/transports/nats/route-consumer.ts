@@ -126,7 +126,8 @@ export class NATSRouteConsumer {
     const released = (message: NATSMessage): void => {
       this.held.delete(message);
     };
-    const acknowledger = natsAcknowledger(released);
+    // Answers wait while more bulks of the same read are queued to run: sent with theirs.
+    const acknowledger = natsAcknowledger(released, () => this.runner.queuedBulks > 0);
     this.acknowledger = acknowledger;
     const forwarding =
       route.retry !== undefined || route.deadLetter !== undefined
