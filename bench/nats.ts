@@ -285,7 +285,8 @@ async function orchestrate(): Promise<void> {
   const bulk = arg("bulk", 100);
   const prefetch = arg("prefetch", 500);
   const reps = arg("reps", 3);
-  if (!(WARMUP >= 0 && WARMUP < n)) throw new Error(`--warmup ${WARMUP} must be at least 0 and below --n ${n}`);
+  if (!(WARMUP >= 0 && WARMUP < n))
+    throw new Error(`--warmup ${WARMUP} must be at least 0 and below --n ${n}`);
   const self = fileURLToPath(import.meta.url);
   const nc = await connect({ servers: SERVER });
   const js = jetstream(nc);
