@@ -64,7 +64,7 @@ export class BulkPipeline<M> {
    * interval, and otherwise re-arms for what is left; it is not re-armed while the buffer is empty.
    */
   private timer: NodeJS.Timeout | undefined;
-  /** `Date.now()` when the buffer took its oldest message. */
+  /** `performance.now()` (monotonic: a wall clock set back would delay the flush) when the buffer took its oldest message. */
   private bufferStartedAt = 0;
   /**
    * Bulks flushed while every slot was busy, oldest first. They start in this order as slots free
@@ -80,8 +80,10 @@ export class BulkPipeline<M> {
   private readonly onTimer = (): void => {
     this.timer = undefined;
     if (this.buffer.length === 0) return;
-    const left = this.options.flushInterval - (Date.now() - this.bufferStartedAt);
-    if (left > 0) this.timer = setTimeout(this.onTimer, left);
+    const left = this.options.flushInterval - (performance.now() - this.bufferStartedAt);
+    // Node's timers count whole ms from the loop's cached clock, so one may fire a fraction of a
+    // ms before the monotonic deadline: under 1 ms left is due now, not another timer.
+    if (left >= 1) this.timer = setTimeout(this.onTimer, left);
     else this.flush();
   };
 
@@ -115,7 +117,7 @@ export class BulkPipeline<M> {
       this.flush();
     } else if (buffer.length === 1) {
       // The interval counts from the oldest message's arrival, not on a fixed grid.
-      this.bufferStartedAt = Date.now();
+      this.bufferStartedAt = performance.now();
       this.timer ??= setTimeout(this.onTimer, this.options.flushInterval);
     }
   }

@@ -13,11 +13,24 @@ export function positiveInteger(option: string, value: unknown, fallback: number
   return value;
 }
 
-/** A duration in ms: a finite number >= `min`. */
+/**
+ * The longest delay Node's timers take (2^31 - 1 ms, about 24.8 days): a longer one fires after
+ * 1 ms with a TimeoutOverflowWarning (Node's `setTimeout` docs). Every duration option ends up in a
+ * timer, so none may be longer.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A duration in ms: a finite number from `min` to {@link MAX_TIMER_MS}. */
 export function duration(option: string, value: unknown, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
     throw new InvalidOptionError(option, `must be a number of milliseconds >= ${min}, got ${String(value)}`);
+  }
+  if (value > MAX_TIMER_MS) {
+    throw new InvalidOptionError(
+      option,
+      `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest delay Node's timers take; a longer one would fire after 1 ms), got ${value}`,
+    );
   }
   return value;
 }

@@ -1,10 +1,9 @@
 import type { Cron } from "croner";
 import type { Logger } from "../core/logger.js";
+import { MAX_TIMER_MS } from "../core/validate.js";
 import type { RedisSource } from "./lock.js";
 import { claimTick, lastFiredTick, type ScheduleKeys } from "./schedule-claim.js";
 
-/** `setTimeout` turns a delay above 2^31 - 1 ms into 1 ms: a long wait is taken in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A claim Redis has not answered by then is given up: the tick is skipped rather than stop() hang. */
 const CLAIM_TIMEOUT_MS = 5_000;
 /** Bounds the walk over ticks a blocked process slept through. */
@@ -66,6 +65,7 @@ export class ScheduleRunner {
 
   private arm(tick: Date | null): void {
     if (!this.running || tick === null) return;
+    // A wait longer than a timer takes is taken in steps.
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, tick.getTime() - Date.now()));
     this.timer = setTimeout(() => this.wake(tick), delay);
   }

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from "../../core/errors.js";
 import { redactUrl } from "../../core/logger.js";
 import { fullJitterDelay } from "../../core/sleeper.js";
-import { duration, knownKeys } from "../../core/validate.js";
+import { duration, knownKeys, MAX_TIMER_MS } from "../../core/validate.js";
 import type { Backoff } from "../../utils/backoff.js";
 
 /** Request headers: a fixed object, or a function called before every (re)connection. */
@@ -91,7 +91,7 @@ export const DEFAULT_MAX_EVENT_SIZE = 1024 * 1024;
 const DEFAULT_FLOOR = 1000;
 const DEFAULT_CEILING = 30_000;
 /** setTimeout turns anything above 2^31 - 1 ms into 1 ms; a broken Backoff must not hot-loop. */
-const MAX_DELAY = 2_147_483_647;
+const MAX_DELAY = MAX_TIMER_MS;
 
 /** A base URL split into what goes on the wire and the credentials that go into a header. */
 export interface ParsedBase {
