@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replyBytes, sendAck } from "../../src/transports/nats/client-internals.js";
 import { LoggedMessage, SettleLog } from "../../src/transports/nats/settle-log.js";
 import { NATSAdmin, uniqueStream } from "../helpers/nats.js";
+import { until } from "../transports/delivery-behaviour.js";
 
 /**
  * weir's ack path reads the installed client's private fields (client-internals.ts). These tests
@@ -56,6 +57,12 @@ describe("the client internals weir's ack path reads", () => {
     for (const message of messages) expect(sendAck(message)).toBe(true);
     expect(admin.nc.stats().outMsgs).toBe(before + 3);
     await admin.nc.flush();
+    // The server applies acks on a queue of its own: a moment after the flush's PONG.
+    await until(
+      async () => (await admin.jsm.consumers.info(stream, "acked")).num_ack_pending === 0,
+      "the three acks applied",
+      5_000,
+    );
     const info = await admin.jsm.consumers.info(stream, "acked");
     expect(info.num_ack_pending).toBe(0);
     expect(info.num_pending).toBe(0);
@@ -92,7 +99,11 @@ describe("the client internals weir's ack path reads", () => {
     log.resend(0, (subject) => resent.push(subject));
     expect(resent).toContain((message as JsMsg & { reply: string }).reply);
     await admin.nc.flush();
-    expect((await admin.jsm.consumers.info(stream, "logged")).num_ack_pending).toBe(0);
+    await until(
+      async () => (await admin.jsm.consumers.info(stream, "logged")).num_ack_pending === 0,
+      "the ack applied",
+      5_000,
+    );
   });
 
   it("falls back, sending nothing, on a message without those fields (another client version)", () => {

@@ -19,8 +19,9 @@ export interface NATSAcknowledger extends Acknowledger<NATSMessage> {
 /**
  * NATS's side of core's acknowledger. JetStream acks are per message (no `multiple`), and a
  * message received before a reconnect can still be acked after it (the server tracks it by its
- * consumer sequence until `ack_wait` lapses), so every delivery stays settleable. An ack sent while
- * the server is away waits in the client's reconnect buffer. `released` is told of each message
+ * consumer sequence until `ack_wait` lapses), so every delivery stays settleable. An ack given to
+ * the client while the server is away is dropped when it reconnects (it empties its send queue):
+ * the settle log sends it again (settle-log.ts). `released` is told of each message
  * settled (the route stops sending it "still working").
  *
  * A message is settled (its decision fixed, `released` told) at once, and its answer goes to the

@@ -5,10 +5,10 @@ import type { JsMsg } from "@nats-io/jetstream";
  * a message's client time. @nats-io/jetstream 3.x's `JsMsgImpl` keeps the core message as `msg`
  * (a `MsgImpl`), whose `_msg.reply` is the reply subject's bytes as the parser read them (a view
  * of the socket's read buffer) and whose `publisher` is the connection's protocol handler, with
- * the send queue every publish goes through (`sendCommand`: buffered while reconnecting, written
- * once per microtask). Private: every use is guarded and falls back to the public API, and
- * test/nats/client-internals.test.ts checks on a real message that the installed client still has
- * them (package.json pins the client to 3.3.x).
+ * the send queue every publish goes through (`sendCommand`: written once per microtask, emptied
+ * when the client reconnects, for acks as for every publish: what the settle log is for). Private:
+ * every use is guarded and falls back to the public API, and test/nats/client-internals.test.ts
+ * checks on a real message that the installed client still has them (package.json pins 3.3.x).
  */
 interface ClientMessageInternals {
   didAck?: boolean;
