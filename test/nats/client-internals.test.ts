@@ -54,7 +54,7 @@ describe("the client internals weir's ack path reads", () => {
   it("sends a real ack: the server counts it, never redelivers, and the client's stats count it", async () => {
     const messages = await deliver("acked", 3);
     const before = admin.nc.stats().outMsgs;
-    for (const message of messages) expect(sendAck(message)).toBe(true);
+    for (const message of messages) expect(sendAck(message, replyBytes(message)!)).toBe(true);
     expect(admin.nc.stats().outMsgs).toBe(before + 3);
     await admin.nc.flush();
     // The server applies acks on a queue of its own: a moment after the flush's PONG.
@@ -76,8 +76,8 @@ describe("the client internals weir's ack path reads", () => {
 
   it("an ack is final, as the client's: a later nak or second ack sends nothing", async () => {
     const [message] = await deliver("final", 1);
-    expect(sendAck(message!)).toBe(true);
-    expect(sendAck(message!)).toBe(false);
+    expect(sendAck(message!, replyBytes(message!)!)).toBe(true);
+    expect(sendAck(message!, replyBytes(message!)!)).toBe(false);
     const before = admin.nc.stats().outMsgs;
     message!.nak(); // the client ignores it: didAck
     expect(admin.nc.stats().outMsgs).toBe(before);
@@ -110,7 +110,7 @@ describe("the client internals weir's ack path reads", () => {
     let acked = 0;
     const other = { reply: "$JS.ACK.s.c.1.1.1.1.0", ack: () => acked++ } as unknown as JsMsg;
     expect(replyBytes(other)).toBeUndefined();
-    expect(sendAck(other)).toBe(false);
+    expect(sendAck(other, new TextEncoder().encode("$JS.ACK.s.c.1.1.1.1.0"))).toBe(false);
     const log = new SettleLog(2);
     new LoggedMessage(other, log).ack();
     expect(acked).toBe(1);

@@ -36,7 +36,7 @@ const PUB = new TextEncoder().encode("PUB ");
 const ACK_TAIL = new TextEncoder().encode(" 4\r\n+ACK\r\n");
 
 /**
- * @internal Acks `message` as `JsMsg.ack()` does (a publish of `+ACK` to its reply subject, no
+ * @internal Acks `message`, whose reply subject's bytes are `reply` ({@link replyBytes}), as `JsMsg.ack()` does (a publish of `+ACK` to its reply subject, no
  * reply: NATS protocol `PUB <subject> <#bytes>␍␊<payload>␍␊`, docs.nats.io "Client Protocol"),
  * with the frame given to the client's send queue as three byte strings: the reply's own bytes
  * between two constants. The public path decodes the reply's bytes to a string, builds the
@@ -44,18 +44,10 @@ const ACK_TAIL = new TextEncoder().encode(" 4\r\n+ACK\r\n");
  * (bench/nats.ts, docs/performance.md). Returns false, having sent nothing, when the client does
  * not expose what this needs or the message was answered already; the caller then calls `ack()`.
  */
-export function sendAck(message: JsMsg): boolean {
+export function sendAck(message: JsMsg, reply: Uint8Array): boolean {
   const internals = message as JsMsg & ClientMessageInternals;
-  const core = internals.msg;
-  const publisher = core?.publisher;
-  const reply = core?._msg?.reply;
-  if (
-    internals.didAck !== false ||
-    publisher?.sendCommand === undefined ||
-    !(reply instanceof Uint8Array) ||
-    reply.byteLength === 0
-  )
-    return false;
+  const publisher = internals.msg?.publisher;
+  if (internals.didAck !== false || publisher?.sendCommand === undefined) return false;
   // As JsMsgImpl.doAck: an ack is final (a second ack, nak or term is ignored by the client).
   internals.didAck = true;
   // The counters the client's own publish keeps (`nc.stats()`).

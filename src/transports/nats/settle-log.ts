@@ -45,9 +45,9 @@ export class SettleLog {
     this.long = new Array(size).fill(undefined);
   }
 
-  add(message: JsMsg, term: boolean): void {
+  /** `bytes`: the reply subject's bytes when the caller read them already ({@link replyBytes}). */
+  add(message: JsMsg, term: boolean, bytes = replyBytes(message)): void {
     const i = this.next;
-    const bytes = replyBytes(message);
     if (bytes !== undefined && bytes.byteLength > 0 && bytes.byteLength <= SLOT) {
       this.bytes.set(bytes, i * SLOT);
       this.lengths[i] = bytes.byteLength;
@@ -124,8 +124,9 @@ export class LoggedMessage implements JetStreamMessage {
     return this.message.headers;
   }
   ack(): void {
-    if (!sendAck(this.message)) this.message.ack();
-    this.log.add(this.message, false);
+    const reply = replyBytes(this.message);
+    if (reply === undefined || !sendAck(this.message, reply)) this.message.ack();
+    this.log.add(this.message, false, reply);
   }
   nak(millis?: number): void {
     this.message.nak(millis);

@@ -90,8 +90,6 @@ export const DEFAULT_MAX_EVENT_SIZE = 1024 * 1024;
 
 const DEFAULT_FLOOR = 1000;
 const DEFAULT_CEILING = 30_000;
-/** setTimeout turns anything above 2^31 - 1 ms into 1 ms; a broken Backoff must not hot-loop. */
-const MAX_DELAY = MAX_TIMER_MS;
 
 /** A base URL split into what goes on the wire and the credentials that go into a header. */
 export interface ParsedBase {
@@ -162,7 +160,8 @@ export function reconnectDelay(
   const floor = duration(`${option}.floor`, given.floor, DEFAULT_FLOOR, 0);
   const ceiling = duration(`${option}.ceiling`, given.ceiling, Math.max(DEFAULT_CEILING, floor), 0);
   if (ceiling < floor) throw new InvalidOptionError(`${option}.ceiling`, "must be >= floor");
-  const max = Math.min(ceiling, MAX_DELAY);
+  // setTimeout turns anything longer into 1 ms: a broken Backoff must not hot-loop.
+  const max = Math.min(ceiling, MAX_TIMER_MS);
   return (failures) => fullJitterDelay(failures, Math.min(floor, max), max);
 }
 
@@ -173,7 +172,7 @@ export function reconnectDelay(
 export function safeDelay(get: () => number, fallback: number): number {
   try {
     const delay = get();
-    return Number.isFinite(delay) && delay >= 0 ? Math.min(delay, MAX_DELAY) : fallback;
+    return Number.isFinite(delay) && delay >= 0 ? Math.min(delay, MAX_TIMER_MS) : fallback;
   } catch {
     return fallback;
   }
@@ -181,5 +180,5 @@ export function safeDelay(get: () => number, fallback: number): number {
 
 /** The server's `retry:` is a floor on weir's delay, as the SSE spec makes it the client's wait. */
 export function withServerFloor(delay: number, serverRetry: number | undefined): number {
-  return serverRetry === undefined ? delay : Math.min(Math.max(delay, serverRetry), MAX_DELAY);
+  return serverRetry === undefined ? delay : Math.min(Math.max(delay, serverRetry), MAX_TIMER_MS);
 }
